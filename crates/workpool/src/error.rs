@@ -1,0 +1,353 @@
+//! Every public error type.
+//!
+//! Submission errors give the job back (`into_inner`), so nothing a caller hands the pool is
+//! lost. None of them requires the job to implement `Debug`: they print `Full(..)`.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+/// The pool has shut down: [`Pool::submit`](crate::Pool::submit) and
+/// [`Pool::execute`](crate::Pool::execute) hand the job back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub struct SubmitError<J>(pub J);
+
+impl<J> SubmitError<J> {
+    /// Returns the job that was not accepted.
+    pub fn into_inner(self) -> J {
+        self.0
+    }
+
+    /// Always `true`: a blocking submit fails only when the pool is closed.
+    pub fn is_closed(&self) -> bool {
+        true
+    }
+
+    /// Always `false`: a blocking submit waits for room instead of failing.
+    pub fn is_full(&self) -> bool {
+        false
+    }
+}
+
+impl<J> fmt::Debug for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubmitError(..)")
+    }
+}
+
+impl<J> fmt::Display for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cannot submit: the pool is shut down")
+    }
+}
+
+impl<J> Error for SubmitError<J> {}
+
+/// Why [`Pool::try_submit`](crate::Pool::try_submit) did not accept a job; the job comes back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum TrySubmitError<J> {
+    /// The queue is at capacity.
+    Full(J),
+    /// The pool has shut down.
+    Closed(J),
+}
+
+impl<J> TrySubmitError<J> {
+    /// Returns the job that was not accepted.
+    pub fn into_inner(self) -> J {
+        match self {
+            Self::Full(job) | Self::Closed(job) => job,
+        }
+    }
+
+    /// `true` if the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// `true` if the pool was shut down.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+}
+
+impl<J> fmt::Debug for TrySubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<J> fmt::Display for TrySubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("cannot submit: the queue is full"),
+            Self::Closed(_) => f.write_str("cannot submit: the pool is shut down"),
+        }
+    }
+}
+
+impl<J> Error for TrySubmitError<J> {}
+
+impl<J> From<SubmitError<J>> for TrySubmitError<J> {
+    fn from(err: SubmitError<J>) -> Self {
+        Self::Closed(err.0)
+    }
+}
+
+/// Why [`Pool::submit_timeout`](crate::Pool::submit_timeout) did not accept a job; the job
+/// comes back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum SubmitTimeoutError<J> {
+    /// The queue stayed full for the whole timeout.
+    Timeout(J),
+    /// The pool has shut down.
+    Closed(J),
+}
+
+impl<J> SubmitTimeoutError<J> {
+    /// Returns the job that was not accepted.
+    pub fn into_inner(self) -> J {
+        match self {
+            Self::Timeout(job) | Self::Closed(job) => job,
+        }
+    }
+
+    /// `true` if the queue stayed full until the timeout.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Timeout(_))
+    }
+
+    /// `true` if the queue stayed full until the timeout (same as [`is_full`](Self::is_full)).
+    pub fn is_timeout(&self) -> bool {
+        self.is_full()
+    }
+
+    /// `true` if the pool was shut down.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+}
+
+impl<J> fmt::Debug for SubmitTimeoutError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(_) => f.write_str("Timeout(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<J> fmt::Display for SubmitTimeoutError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(_) => {
+                f.write_str("cannot submit: the queue stayed full until the timeout")
+            }
+            Self::Closed(_) => f.write_str("cannot submit: the pool is shut down"),
+        }
+    }
+}
+
+impl<J> Error for SubmitTimeoutError<J> {}
+
+impl<J> From<SubmitError<J>> for SubmitTimeoutError<J> {
+    fn from(err: SubmitError<J>) -> Self {
+        Self::Closed(err.0)
+    }
+}
+
+/// Which way a job ended without a value; see [`TaskError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The job returned an error.
+    Failed,
+    /// The job panicked.
+    Panicked,
+    /// The job's deadline passed.
+    TimedOut,
+    /// The job was cancelled through its [`Task`](crate::Task) or by a shutdown.
+    Cancelled,
+    /// The pool shut down before the job started; it never ran.
+    NotRun,
+}
+
+/// How a job ended, when it did not produce a value.
+///
+/// [`Task::wait`](crate::Task::wait) returns it. `Display` names the outcome and, for a panic,
+/// carries the panic message.
+pub struct TaskError {
+    kind: TaskErrorKind,
+    message: Option<String>,
+    attempts: u32,
+}
+
+impl TaskError {
+    pub(crate) fn new(kind: TaskErrorKind) -> Self {
+        Self {
+            kind,
+            message: None,
+            attempts: 0,
+        }
+    }
+
+    pub(crate) fn panicked(payload: &(dyn Any + Send)) -> Self {
+        Self {
+            kind: TaskErrorKind::Panicked,
+            message: Some(panic_message(payload)),
+            attempts: 1,
+        }
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Which way the job ended.
+    pub fn kind(&self) -> TaskErrorKind {
+        self.kind
+    }
+
+    /// `true` if the job panicked.
+    pub fn is_panic(&self) -> bool {
+        self.kind == TaskErrorKind::Panicked
+    }
+
+    /// The panic message, if the job panicked with a `&str` or `String` payload.
+    ///
+    /// Other payload types give `Some("<non-string panic payload>")`.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self.kind {
+            TaskErrorKind::Panicked => self.message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `true` if the job was cancelled (by [`Task::cancel`](crate::Task::cancel) or a
+    /// shutdown that cancels running jobs).
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == TaskErrorKind::Cancelled
+    }
+
+    /// `true` if the job's deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == TaskErrorKind::TimedOut
+    }
+
+    /// `true` if the pool shut down before the job started.
+    pub fn is_not_run(&self) -> bool {
+        self.kind == TaskErrorKind::NotRun
+    }
+
+    /// How many times the job ran (0 if it never started).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("TaskError");
+        s.field("kind", &self.kind);
+        if let Some(message) = &self.message {
+            s.field("message", message);
+        }
+        s.field("attempts", &self.attempts).finish()
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TaskErrorKind::Failed => f.write_str("job failed")?,
+            TaskErrorKind::Panicked => f.write_str("job panicked")?,
+            TaskErrorKind::TimedOut => f.write_str("job timed out")?,
+            TaskErrorKind::Cancelled => f.write_str("job was cancelled")?,
+            TaskErrorKind::NotRun => f.write_str("job never ran: the pool shut down")?,
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for TaskError {}
+
+/// Extracts a readable message from a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+/// A pool could not be built: the configuration was invalid or a worker thread could not
+/// start. `Display` names what was wrong.
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+enum BuildErrorKind {
+    Invalid(String),
+    Spawn(io::Error),
+}
+
+impl BuildError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: BuildErrorKind::Invalid(message.into()),
+        }
+    }
+
+    pub(crate) fn spawn(err: io::Error) -> Self {
+        Self {
+            kind: BuildErrorKind::Spawn(err),
+        }
+    }
+
+    /// `true` if the configuration was invalid (for example `min_workers > max_workers`).
+    pub fn is_invalid_config(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::Invalid(_))
+    }
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::Invalid(msg) => {
+                f.debug_tuple("BuildError::Invalid").field(msg).finish()
+            }
+            BuildErrorKind::Spawn(err) => f.debug_tuple("BuildError::Spawn").field(err).finish(),
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::Invalid(msg) => write!(f, "invalid pool configuration: {msg}"),
+            BuildErrorKind::Spawn(err) => write!(f, "failed to start a worker thread: {err}"),
+        }
+    }
+}
+
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            BuildErrorKind::Invalid(_) => None,
+            BuildErrorKind::Spawn(err) => Some(err),
+        }
+    }
+}

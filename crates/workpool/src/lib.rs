@@ -1,0 +1,72 @@
+//! A bounded worker pool: many jobs on a bounded set of threads, with typed results,
+//! backpressure, panic isolation, dynamic sizing, metrics and shutdown that loses nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workpool::Pool;
+//!
+//! let pool = Pool::builder()
+//!     .min_workers(2)
+//!     .max_workers(8)
+//!     .keep_alive(Duration::from_secs(10))
+//!     .queue_capacity(1024)
+//!     .thread_name("resize")
+//!     .build()?;
+//!
+//! let task = pool.submit(|| 6 * 7)?;          // blocks while the queue is full
+//! assert_eq!(task.wait()?, 42);                // Ok(T), or a TaskError that says what happened
+//! pool.execute(|| println!("fire and forget"))?;
+//! if let Err(e) = pool.try_submit(|| 1) {      // never blocks
+//!     let _job = e.into_inner();               // the closure comes back: nothing is lost
+//! }
+//! println!("{:?}", pool.stats());
+//! let report = pool.shutdown_timeout(Duration::from_secs(5));
+//! assert!(!report.timeout_hit);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Promises
+//!
+//! - **Admission.** The queue is bounded ([`DEFAULT_QUEUE_CAPACITY`] by default).
+//!   [`Pool::submit`] blocks while it is full, [`Pool::try_submit`] hands the job back as
+//!   `Full(job)`, [`Pool::submit_timeout`] gives up after a duration. After shutdown begins,
+//!   every submission hands the job back as `Closed(job)`.
+//! - **Exactly once.** An accepted job runs at most once, and its [`Task`] resolves exactly
+//!   once: to its value, or to a [`TaskError`] saying it panicked, was cancelled, or never ran
+//!   because the pool shut down. At any quiet moment,
+//!   `submitted = completed + failed + cancelled + never_started`.
+//! - **Panics.** A panicking job never kills a worker or the pool; the panic message becomes
+//!   the job's error and is counted.
+//! - **Shutdown.** [`Pool::shutdown`] drains, [`Pool::shutdown_timeout`] drains until a
+//!   deadline then cancels, [`Pool::shutdown_now`] hands back everything not started; each
+//!   returns a [`ShutdownReport`]. Dropping the last handle shuts down gracefully.
+//! - **Sizing.** Between `min` and `max` workers: one starts when a job waits and none is
+//!   idle; idle workers above `min` retire after `keep_alive`; [`Pool::resize`] changes the
+//!   bounds at run time.
+//! - **Time.** Every timeout and keep-alive reads a [`Clock`], which tests can replace with a
+//!   [`ManualClock`].
+//!
+//! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
+//! with no runtime dependency.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod metrics;
+mod pool;
+mod shared;
+mod sync;
+mod task;
+mod worker;
+
+pub use crate::{
+    clock::{Clock, ManualClock},
+    error::{
+        BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
+    },
+    metrics::{Latency, Stats},
+    pool::{Builder, Pool, ShutdownReport, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
+    task::Task,
+};

@@ -1,0 +1,225 @@
+//! Counters, latency histograms and the [`Stats`] snapshot.
+//!
+//! Counters are relaxed atomics. Latencies go into HDR histograms that each worker owns
+//! behind its own lock (never contended but by `stats()`), so recording costs a few
+//! nanoseconds and no shared cache line is written per job.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::sync::Mutex;
+use crate::task::Outcome;
+
+/// Largest latency a histogram tracks exactly: one hour. Longer ones are recorded as one hour.
+const MAX_TRACKED_NANOS: u64 = 3_600 * 1_000_000_000;
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) never_started: AtomicU64,
+    pub(crate) rejected_full: AtomicU64,
+    pub(crate) rejected_closed: AtomicU64,
+}
+
+/// The counters read at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CounterSnapshot {
+    pub(crate) submitted: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) never_started: u64,
+    pub(crate) rejected_full: u64,
+    pub(crate) rejected_closed: u64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            submitted: self.submitted.load(Relaxed),
+            completed: self.completed.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            panicked: self.panicked.load(Relaxed),
+            cancelled: self.cancelled.load(Relaxed),
+            never_started: self.never_started.load(Relaxed),
+            rejected_full: self.rejected_full.load(Relaxed),
+            rejected_closed: self.rejected_closed.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn count(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Completed => self.completed.fetch_add(1, Relaxed),
+            Outcome::Failed => self.failed.fetch_add(1, Relaxed),
+            Outcome::Panicked => {
+                self.panicked.fetch_add(1, Relaxed);
+                self.failed.fetch_add(1, Relaxed)
+            }
+            Outcome::Cancelled => self.cancelled.fetch_add(1, Relaxed),
+            Outcome::NotRun => self.never_started.fetch_add(1, Relaxed),
+        };
+    }
+}
+
+/// Queue-wait and run-time histograms, one pair per worker.
+pub(crate) struct Latencies {
+    queue_wait: Histogram<u64>,
+    run_time: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        let hist = || {
+            Histogram::new_with_bounds(1, MAX_TRACKED_NANOS, 2)
+                .expect("constant histogram bounds are valid")
+        };
+        Self {
+            queue_wait: hist(),
+            run_time: hist(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, queue_wait: Duration, run_time: Duration) {
+        self.queue_wait.saturating_record(nanos(queue_wait));
+        self.run_time.saturating_record(nanos(run_time));
+    }
+
+    fn merge(&mut self, other: &Latencies) {
+        // Both histograms share bounds, so adding cannot fail.
+        let _ = self.queue_wait.add(&other.queue_wait);
+        let _ = self.run_time.add(&other.run_time);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The pool's metrics: counters plus the registry of per-worker histograms.
+pub(crate) struct Metrics {
+    pub(crate) counters: Counters,
+    live: Mutex<Vec<Arc<Mutex<Latencies>>>>,
+    retired: Mutex<Latencies>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        Self {
+            counters: Counters::default(),
+            live: Mutex::new(Vec::new()),
+            retired: Mutex::new(Latencies::new()),
+        }
+    }
+
+    /// Gives a new worker its histograms.
+    pub(crate) fn register(&self) -> Arc<Mutex<Latencies>> {
+        let latencies = Arc::new(Mutex::new(Latencies::new()));
+        self.live.lock().push(Arc::clone(&latencies));
+        latencies
+    }
+
+    /// Folds an exiting worker's histograms into the retired totals.
+    pub(crate) fn retire(&self, latencies: &Arc<Mutex<Latencies>>) {
+        let mut live = self.live.lock();
+        live.retain(|l| !Arc::ptr_eq(l, latencies));
+        self.retired.lock().merge(&latencies.lock());
+    }
+
+    /// Merges every histogram into percentiles.
+    pub(crate) fn latencies(&self) -> (Latency, Latency) {
+        let live = self.live.lock();
+        let mut total = Latencies::new();
+        total.merge(&self.retired.lock());
+        for l in live.iter() {
+            total.merge(&l.lock());
+        }
+        (
+            Latency::from_histogram(&total.queue_wait),
+            Latency::from_histogram(&total.run_time),
+        )
+    }
+}
+
+/// Percentiles of a latency distribution, from an HDR histogram with two significant digits
+/// (values are exact to within 1%).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Latency {
+    /// How many samples were recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Largest sample (capped at one hour).
+    pub max: Duration,
+}
+
+impl Latency {
+    fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let q = |q: f64| Duration::from_nanos(h.value_at_quantile(q));
+        Self {
+            count: h.len(),
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            max: Duration::from_nanos(h.max()),
+        }
+    }
+}
+
+/// A snapshot of a pool's state and history, from [`Pool::stats`](crate::Pool::stats).
+///
+/// Each field is read atomically, but not all at the same instant: under load the counts
+/// can be a few jobs apart. Once the pool is idle or shut down they balance:
+/// `submitted == completed + failed + cancelled + never_started + queued + busy`
+/// (`failed` includes `panicked`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Worker threads alive.
+    pub workers: usize,
+    /// Workers running a job.
+    pub busy: usize,
+    /// Workers waiting for a job.
+    pub idle: usize,
+    /// The current lower and upper bounds on workers.
+    pub min_workers: usize,
+    /// See `min_workers`.
+    pub max_workers: usize,
+    /// Jobs accepted and waiting for a worker (cancelled jobs count until a worker skips them).
+    pub queued: usize,
+    /// Jobs accepted since the pool started.
+    pub submitted: u64,
+    /// Jobs that ran and returned a value.
+    pub completed: u64,
+    /// Jobs that ran and failed, panics included.
+    pub failed: u64,
+    /// Jobs that panicked (a subset of `failed`).
+    pub panicked: u64,
+    /// Jobs cancelled before or while running.
+    pub cancelled: u64,
+    /// Jobs a shutdown found still queued; they never ran.
+    pub never_started: u64,
+    /// Submissions turned away because the queue was full (`try_submit`, `submit_timeout`).
+    pub rejected_full: u64,
+    /// Submissions turned away because the pool was shut down.
+    pub rejected_closed: u64,
+    /// Time from acceptance to start.
+    pub queue_wait: Latency,
+    /// Time from start to end.
+    pub run_time: Latency,
+}

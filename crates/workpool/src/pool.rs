@@ -1,0 +1,494 @@
+//! [`Pool`], the cheap cloneable handle, and its [`Builder`].
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::metrics::Stats;
+use crate::shared::{Admit, Mode, Reject, Shared, ThreadConfig};
+use crate::task::{Body, Cell, Once, Runnable, Task};
+
+/// The default queue capacity: 1024 jobs.
+///
+/// Large enough that a producer rarely blocks on a burst, small enough that a runaway
+/// producer feels backpressure after about a millisecond of tiny jobs and that the queue's
+/// memory stays bounded (a queued job costs a few tens of bytes plus its closure).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// The default keep-alive for idle workers above the minimum: 10 seconds.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// A pool of worker threads with a bounded queue.
+///
+/// `Pool` is a handle: cloning it is cheap and every clone drives the same pool, so a job
+/// can capture a clone and submit more work. Jobs are `FnOnce() -> T` closures; each
+/// submission returns a typed [`Task<T>`].
+///
+/// # Admission
+///
+/// The queue holds at most [`Builder::queue_capacity`] jobs (default
+/// [`DEFAULT_QUEUE_CAPACITY`]). [`submit`](Pool::submit) blocks while it is full,
+/// [`try_submit`](Pool::try_submit) hands the job back as `Full(job)`, and
+/// [`submit_timeout`](Pool::submit_timeout) gives up after a duration. Once a shutdown has
+/// begun, every submission hands the job back as closed. A job is never dropped without its
+/// owner being told.
+///
+/// # Panics in jobs
+///
+/// A panicking job never kills a worker or the pool: its [`Task`] resolves to a
+/// [`TaskError`](crate::TaskError) carrying the panic message, and [`Stats::panicked`] counts it.
+///
+/// # Shutdown
+///
+/// - [`shutdown`](Pool::shutdown) stops intake, runs every accepted job and joins every worker.
+/// - [`shutdown_timeout`](Pool::shutdown_timeout) does the same until the timeout, then hands
+///   back what has not started (its handles resolve as not run) and cancels what is running.
+/// - [`shutdown_now`](Pool::shutdown_now) stops intake, hands back every job that has not
+///   started, cancels the running ones and joins the workers once their jobs return.
+/// - Dropping the last handle does the graceful thing, like `shutdown`.
+///
+/// Threads cannot be pre-empted: a running job is cancelled by resolving its handle at once
+/// and dropping its result when it returns. `shutdown_now` waits for running jobs to return;
+/// `shutdown_timeout` is the bounded one.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::Pool;
+///
+/// let pool = Pool::builder()
+///     .min_workers(1)
+///     .max_workers(4)
+///     .keep_alive(Duration::from_secs(10))
+///     .queue_capacity(256)
+///     .thread_name("resize")
+///     .build()?;
+///
+/// let task = pool.submit(|| 6 * 7)?;
+/// assert_eq!(task.wait()?, 42);
+///
+/// let report = pool.shutdown();
+/// assert_eq!(report.completed, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl Pool {
+    /// Creates a pool of exactly `workers` threads with the default queue.
+    ///
+    /// # Panics
+    ///
+    /// If `workers` is 0, or if a worker thread cannot be started. Use
+    /// [`Pool::builder`] to handle those as errors.
+    #[track_caller]
+    pub fn new(workers: usize) -> Pool {
+        match Builder::new().workers(workers).build() {
+            Ok(pool) => pool,
+            Err(err) => panic!("Pool::new({workers}): {err}"),
+        }
+    }
+
+    /// Starts configuring a pool; see [`Builder`] for every setting and its default.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Queues a job whose result nobody waits for, blocking while the queue is full.
+    ///
+    /// A panic in the job is caught and counted in [`Stats::panicked`].
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the job, if the pool has shut down.
+    pub fn execute<F>(&self, job: F) -> Result<(), SubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.admit::<_, ()>(Once::new(job), Admit::Block)
+            .map(drop)
+            .map_err(|(once, _)| SubmitError(once.into_inner()))
+    }
+
+    /// Queues a job and returns a handle to its result, blocking while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the job, if the pool has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2);
+    /// let squares: Vec<_> = (0..10u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
+    /// let sum: u64 = squares.into_iter().map(|t| t.wait().unwrap()).sum();
+    /// assert_eq!(sum, 285);
+    /// ```
+    pub fn submit<F, T>(&self, job: F) -> Result<Task<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.admit(Once::new(job), Admit::Block)
+            .map_err(|(once, _)| SubmitError(once.into_inner()))
+    }
+
+    /// Queues a job if there is room now; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] if the queue is at capacity, [`TrySubmitError::Closed`] if
+    /// the pool has shut down; both hand the job back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1);
+    /// match pool.try_submit(|| 1) {
+    ///     Ok(task) => assert_eq!(task.wait().unwrap(), 1),
+    ///     Err(e) => {
+    ///         assert!(e.is_full());
+    ///         let _job = e.into_inner(); // nothing is lost
+    ///     }
+    /// }
+    /// ```
+    pub fn try_submit<F, T>(&self, job: F) -> Result<Task<T>, TrySubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.admit(Once::new(job), Admit::Try)
+            .map_err(|(once, why)| match why {
+                Reject::Full => TrySubmitError::Full(once.into_inner()),
+                Reject::Closed => TrySubmitError::Closed(once.into_inner()),
+            })
+    }
+
+    /// Queues a job, waiting at most `timeout` (on the pool's clock) for room.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitTimeoutError::Timeout`] if the queue stayed full, [`SubmitTimeoutError::Closed`]
+    /// if the pool has shut down; both hand the job back.
+    pub fn submit_timeout<F, T>(
+        &self,
+        job: F,
+        timeout: Duration,
+    ) -> Result<Task<T>, SubmitTimeoutError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = self.shared.clock.now() + timeout;
+        self.admit(Once::new(job), Admit::Until(deadline))
+            .map_err(|(once, why)| match why {
+                Reject::Full => SubmitTimeoutError::Timeout(once.into_inner()),
+                Reject::Closed => SubmitTimeoutError::Closed(once.into_inner()),
+            })
+    }
+
+    /// Wraps `body` in a cell, queues it, and returns its handle, or the body back.
+    fn admit<B, T>(&self, body: B, admit: Admit) -> Result<Task<T>, (B, Reject)>
+    where
+        B: Body<T>,
+        T: Send + 'static,
+    {
+        let cell = Arc::new(Cell::new(body));
+        let runnable: Arc<dyn Runnable> = cell.clone();
+        match self.shared.push(runnable, admit) {
+            Ok(()) => {
+                let id = self.shared.next_job_id.fetch_add(1, Ordering::Relaxed);
+                Ok(Task::new(cell, self.shared.clock.clone(), id))
+            }
+            Err((runnable, why)) => {
+                drop(runnable);
+                let cell = Arc::into_inner(cell).expect("a rejected job's cell has no other owner");
+                Err((cell.into_body(), why))
+            }
+        }
+    }
+
+    /// A snapshot of workers, queue, counters and latency percentiles. Cheap enough to call
+    /// often; see [`Stats`] for what each field counts.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Changes the worker bounds at run time, without losing or repeating a job.
+    ///
+    /// Workers above the new maximum retire as soon as their current job ends; workers are
+    /// started up to the new minimum (and to cover queued jobs, up to the new maximum).
+    ///
+    /// # Panics
+    ///
+    /// If `max` is 0 or `min > max`.
+    #[track_caller]
+    pub fn resize(&self, min: usize, max: usize) {
+        assert!(max > 0, "Pool::resize: max must be at least 1");
+        assert!(
+            min <= max,
+            "Pool::resize: min ({min}) is greater than max ({max})"
+        );
+        self.shared.resize(min, max);
+    }
+
+    /// Changes how long an idle worker above the minimum waits for work before it retires.
+    pub fn set_keep_alive(&self, keep_alive: Duration) {
+        self.shared.set_keep_alive(keep_alive);
+    }
+
+    /// Blocks until no job is queued or running.
+    ///
+    /// New submissions can make the pool busy again as soon as this returns.
+    ///
+    /// # Panics
+    ///
+    /// If called from one of this pool's own jobs, which would wait for itself.
+    pub fn wait_idle(&self) {
+        self.shared.wait_idle();
+    }
+
+    /// `true` once a shutdown has begun; every submission is then handed back.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Stops intake, runs every accepted job, and joins every worker.
+    ///
+    /// Called from one of the pool's own jobs, it stops intake and returns at once (a job
+    /// cannot wait for itself); the workers finish the queue in the background.
+    ///
+    /// # Shutdown
+    ///
+    /// Every later submission on any handle is handed back as closed. Calling it again
+    /// returns an up-to-date report and joins nothing new.
+    pub fn shutdown(&self) -> ShutdownReport {
+        self.shared.shutdown(Mode::Graceful)
+    }
+
+    /// Like [`shutdown`](Pool::shutdown), but gives up waiting after `timeout` (on the pool's
+    /// clock): jobs still queued are handed back (their handles resolve as not run) and
+    /// running jobs are cancelled; their workers finish in the background.
+    /// [`ShutdownReport::timeout_hit`] says whether that happened.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport {
+        self.shared.shutdown(Mode::Timeout(timeout))
+    }
+
+    /// Stops intake, hands back every job that has not started (their handles resolve as
+    /// not run), cancels the running ones, and joins the workers once their current jobs
+    /// return.
+    pub fn shutdown_now(&self) -> ShutdownReport {
+        self.shared.shutdown(Mode::Now)
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.shutdown(Mode::Graceful);
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stats = self.stats();
+        f.debug_struct("Pool")
+            .field("workers", &stats.workers)
+            .field("queued", &stats.queued)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// What a shutdown did, counted over the pool's whole life.
+///
+/// Every accepted job is in exactly one of `completed`, `failed`, `cancelled`,
+/// `never_started` or `still_running` (`failed` includes `panicked`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Jobs accepted over the pool's life.
+    pub submitted: u64,
+    /// Jobs that ran and returned a value.
+    pub completed: u64,
+    /// Jobs that ran and failed, panics included.
+    pub failed: u64,
+    /// Jobs that panicked (a subset of `failed`).
+    pub panicked: u64,
+    /// Jobs cancelled before or while running.
+    pub cancelled: u64,
+    /// Jobs that never started because of the shutdown; their handles resolve as not run.
+    pub never_started: u64,
+    /// Jobs still running when a timed-out shutdown returned (already cancelled).
+    pub still_running: usize,
+    /// Worker threads this call joined.
+    pub workers_joined: usize,
+    /// `true` if `shutdown_timeout` ran out of time.
+    pub timeout_hit: bool,
+}
+
+/// Configures and builds a [`Pool`]. Every setting has a default.
+///
+/// # Examples
+///
+/// ```
+/// let pool = workpool::Pool::builder().workers(4).queue_capacity(64).build()?;
+/// assert_eq!(pool.stats().max_workers, 4);
+/// # Ok::<(), workpool::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until build() is called"]
+pub struct Builder {
+    min: Option<usize>,
+    max: Option<usize>,
+    keep_alive: Duration,
+    capacity: usize,
+    thread_name: String,
+    stack_size: Option<usize>,
+    clock: Clock,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with every default: workers = available cores (fixed), queue of
+    /// [`DEFAULT_QUEUE_CAPACITY`], keep-alive [`DEFAULT_KEEP_ALIVE`], threads named
+    /// `workpool-N`, the platform's default stack size, the system clock.
+    pub fn new() -> Self {
+        Self {
+            min: None,
+            max: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            thread_name: "workpool".to_owned(),
+            stack_size: None,
+            clock: Clock::system(),
+        }
+    }
+
+    /// A fixed pool of `n` workers: `min_workers(n).max_workers(n)`.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.min = Some(n);
+        self.max = Some(n);
+        self
+    }
+
+    /// Workers kept even when idle, started at build. Default: the maximum.
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min = Some(n);
+        self
+    }
+
+    /// The most workers at once; more start only when a job waits and none is idle.
+    /// Default: the number of available cores.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// How long an idle worker above the minimum waits for a job before it retires.
+    /// Default: [`DEFAULT_KEEP_ALIVE`] (10 s).
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// The most jobs that can wait in the queue. Default: [`DEFAULT_QUEUE_CAPACITY`] (1024).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The prefix of worker thread names; workers are named `{prefix}-{n}`.
+    /// Default: `workpool`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// The stack size of worker threads, in bytes. Default: the platform's (2 MiB on Linux).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The clock for keep-alive and every timeout. Default: [`Clock::system`]. Pass a
+    /// [`ManualClock`](crate::ManualClock) to drive time by hand in tests.
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Builds the pool and starts its minimum number of workers.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration (`max_workers` 0, `min_workers > max_workers`,
+    /// `queue_capacity` 0, a thread name with a NUL byte), or a worker thread that could not
+    /// start.
+    pub fn build(self) -> Result<Pool, BuildError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (min, max) = match (self.min, self.max) {
+            (Some(min), Some(max)) => (min, max),
+            (Some(min), None) => (min, min.max(cores)),
+            (None, Some(max)) => (max, max),
+            (None, None) => (cores, cores),
+        };
+        if max == 0 {
+            return Err(BuildError::invalid("max_workers must be at least 1"));
+        }
+        if min > max {
+            return Err(BuildError::invalid(format!(
+                "min_workers ({min}) is greater than max_workers ({max})"
+            )));
+        }
+        if self.capacity == 0 {
+            return Err(BuildError::invalid("queue_capacity must be at least 1"));
+        }
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::invalid("thread_name contains a NUL byte"));
+        }
+        let shared = Arc::new(Shared::new(
+            self.capacity,
+            min,
+            max,
+            self.keep_alive,
+            ThreadConfig {
+                name: self.thread_name,
+                stack_size: self.stack_size,
+            },
+            self.clock,
+        ));
+        let pool = Pool { shared };
+        {
+            let mut inner = pool.shared.inner.lock();
+            for _ in 0..min {
+                if let Err(err) = pool.shared.spawn_worker(&mut inner) {
+                    drop(inner);
+                    pool.shutdown_now();
+                    return Err(BuildError::spawn(err));
+                }
+            }
+        }
+        Ok(pool)
+    }
+}
