@@ -294,8 +294,6 @@ impl Shared {
             Mode::Timeout(d) => Some(self.clock.now() + d),
             _ => None,
         };
-        let mut unstarted = Vec::new();
-        let mut to_cancel = Vec::new();
         let mut timeout_hit = false;
 
         let mut inner = self.inner.lock();
@@ -305,14 +303,13 @@ impl Shared {
             self.work_cv.notify_all();
             self.space_cv.notify_all();
         }
+        let mut stop_now = matches!(mode, Mode::Now);
         if inner.phase == Phase::Draining && !inner.queue.is_empty() && inner.workers == 0 {
             // The queue needs a worker to drain it; if none can start, it is handed back.
-            if self.spawn_worker(&mut inner).is_err() {
-                self.stop(&mut inner, &mut unstarted, &mut to_cancel);
-            }
+            stop_now |= self.spawn_worker(&mut inner).is_err();
         }
-        if matches!(mode, Mode::Now) {
-            self.stop(&mut inner, &mut unstarted, &mut to_cancel);
+        if stop_now {
+            inner = self.stop(inner);
         }
         // A job shutting down its own pool cannot wait for itself: it closes intake and
         // leaves the workers to finish in the background.
@@ -321,7 +318,7 @@ impl Shared {
                 match deadline {
                     Some(at) if self.clock.now() >= at => {
                         timeout_hit = true;
-                        self.stop(&mut inner, &mut unstarted, &mut to_cancel);
+                        inner = self.stop(inner);
                         break;
                     }
                     Some(at) => self.clock.wait_until(&self.event_cv, &mut inner, at),
@@ -333,21 +330,13 @@ impl Shared {
         let handles = mem::take(&mut inner.exited);
         drop(inner);
 
-        let counters = &self.metrics.counters;
-        for entry in unstarted {
-            counters.count(entry.job.abandon());
-        }
-        for job in to_cancel {
-            job.cancel_running();
-        }
-        self.event_cv.notify_all();
         let mut workers_joined = 0;
         for handle in handles {
             // A worker catches every job panic, so its thread cannot end in one.
             let _ = handle.join();
             workers_joined += 1;
         }
-        let c = counters.snapshot();
+        let c = self.metrics.counters.snapshot();
         ShutdownReport {
             submitted: c.submitted,
             completed: c.completed,
@@ -361,22 +350,33 @@ impl Shared {
         }
     }
 
-    /// Moves to `Stopped`: takes the queue to hand back and collects the running jobs to
-    /// cancel. Both are resolved by the caller after the lock is released.
-    fn stop(
-        &self,
-        inner: &mut Inner,
-        unstarted: &mut Vec<Entry>,
-        to_cancel: &mut Vec<Arc<dyn Runnable>>,
-    ) {
+    /// Moves to `Stopped`: hands back the queue (its handles resolve as not run) and cancels
+    /// the running jobs. Handles are resolved with the lock released, so that their waiters
+    /// and the jobs' destructors never run under it; the lock is taken again to return.
+    fn stop<'a>(&'a self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
         if inner.phase == Phase::Stopped {
-            return;
+            return inner;
         }
         inner.phase = Phase::Stopped;
-        unstarted.extend(inner.queue.drain(..));
-        to_cancel.extend(inner.threads.values().filter_map(|w| w.current.clone()));
+        let unstarted: Vec<Entry> = inner.queue.drain(..).collect();
+        let running: Vec<Arc<dyn Runnable>> = inner
+            .threads
+            .values()
+            .filter_map(|w| w.current.clone())
+            .collect();
         self.work_cv.notify_all();
         self.space_cv.notify_all();
+        drop(inner);
+
+        for entry in unstarted {
+            entry.job.abandon(&self.metrics.counters);
+        }
+        for job in running {
+            job.cancel_running();
+        }
+        let inner = self.inner.lock();
+        // The queue is empty now: wake `wait_idle` callers to re-check.
         self.event_cv.notify_all();
+        inner
     }
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::error::{TaskError, TaskErrorKind};
+use crate::metrics::Counters;
 use crate::sync::{Condvar, Mutex};
 
 /// How a job ended, for the pool's counters.
@@ -66,11 +67,14 @@ where
 }
 
 /// The queue's view of a job.
+///
+/// Both methods count the outcome in `counters` before waking the job's waiters, so a caller
+/// that sees its task end also sees it counted.
 pub(crate) trait Runnable: Send + Sync {
     /// Runs the job if it is still pending and resolves its handle.
-    fn run(&self) -> Outcome;
+    fn run(&self, counters: &Counters) -> Outcome;
     /// Resolves a job that will never start because the pool is stopping.
-    fn abandon(&self) -> Outcome;
+    fn abandon(&self, counters: &Counters) -> Outcome;
     /// Resolves a running job's handle as cancelled; the worker discards its result.
     fn cancel_running(&self);
 }
@@ -120,15 +124,22 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         }
     }
 
-    /// Stores a final result unless the handle already resolved (cancelled while running).
-    /// Returns `false` if the result was discarded.
-    fn finish(&self, result: Result<T, TaskError>) -> bool {
+    /// Stores a final result unless the handle already resolved (cancelled while running),
+    /// and counts how the job ended. Returns that outcome.
+    fn finish(
+        &self,
+        result: Result<T, TaskError>,
+        outcome: Outcome,
+        counters: &Counters,
+    ) -> Outcome {
         let mut state = self.state.lock();
-        if !matches!(state.stage, Stage::Running | Stage::Pending(_)) {
+        if !matches!(state.stage, Stage::Running) {
             drop(state);
+            counters.count(Outcome::Cancelled);
             drop(result);
-            return false;
+            return Outcome::Cancelled;
         }
+        counters.count(outcome);
         let old = mem::replace(&mut state.stage, Stage::Finished(result));
         let waker = state.waker.take();
         drop(state);
@@ -137,20 +148,23 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
             waker.wake();
         }
         drop(old);
-        true
+        outcome
     }
 
     /// Moves the job to a final error if it has not ended yet. A pending job's body is
     /// dropped (outside the lock); a running job goes on, and its result is discarded when
     /// it returns. Returns `false` if the job had ended already or, with `running` false,
     /// had started.
-    fn resolve(&self, kind: TaskErrorKind, running: bool) -> bool {
+    fn resolve(&self, kind: TaskErrorKind, running: bool, counters: Option<&Counters>) -> bool {
         let mut state = self.state.lock();
         let attempts = match state.stage {
             Stage::Pending(_) => 0,
             Stage::Running if running => 1,
             _ => return false,
         };
+        if let Some(counters) = counters {
+            counters.count(Outcome::NotRun);
+        }
         let error = TaskError::new(kind).with_attempts(attempts);
         let old = mem::replace(&mut state.stage, Stage::Finished(Err(error)));
         let waker = state.waker.take();
@@ -176,7 +190,7 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
 }
 
 impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
-    fn run(&self) -> Outcome {
+    fn run(&self, counters: &Counters) -> Outcome {
         let mut body = {
             let mut state = self.state.lock();
             match mem::replace(&mut state.stage, Stage::Running) {
@@ -184,6 +198,8 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
                 other => {
                     // Cancelled before a worker reached it.
                     state.stage = other;
+                    drop(state);
+                    counters.count(Outcome::Cancelled);
                     return Outcome::Cancelled;
                 }
             }
@@ -195,23 +211,22 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
         };
         // A panicking destructor in the job's captures must not take the worker down.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
-        if self.finish(result) {
-            outcome
-        } else {
-            Outcome::Cancelled
-        }
+        self.finish(result, outcome, counters)
     }
 
-    fn abandon(&self) -> Outcome {
-        if self.resolve(TaskErrorKind::NotRun, false) {
+    fn abandon(&self, counters: &Counters) -> Outcome {
+        if self.resolve(TaskErrorKind::NotRun, false, Some(counters)) {
             Outcome::NotRun
         } else {
+            // Cancelled through its handle while queued.
+            counters.count(Outcome::Cancelled);
             Outcome::Cancelled
         }
     }
 
     fn cancel_running(&self) {
-        self.resolve(TaskErrorKind::Cancelled, true);
+        // Counted by the worker when the job returns.
+        self.resolve(TaskErrorKind::Cancelled, true, None);
     }
 }
 
@@ -251,7 +266,8 @@ impl<B: Body<T>, T: Send + 'static> Completion<T> for Cell<B, T> {
     }
 
     fn cancel(&self) -> bool {
-        self.resolve(TaskErrorKind::Cancelled, true)
+        // Counted when a worker or a shutdown reaches the job.
+        self.resolve(TaskErrorKind::Cancelled, true, None)
     }
 }
 

@@ -62,9 +62,8 @@ impl Shared {
                 self.space_cv.notify_one();
 
                 let started = self.clock.now();
-                let outcome = entry.job.run();
+                entry.job.run(&self.metrics.counters);
                 let ended = self.clock.now();
-                self.metrics.counters.count(outcome);
                 latencies
                     .lock()
                     .record(started - entry.enqueued, ended - started);

@@ -1,0 +1,124 @@
+//! Stats: counters and latency percentiles that add up.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{blocker, eventually, Gate};
+use workpool::{ManualClock, Pool};
+
+#[test]
+fn counters_balance_after_a_mixed_run() {
+    common::quiet_panics();
+    let pool = Pool::builder()
+        .workers(2)
+        .queue_capacity(16)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            pool.submit(move || {
+                if i % 10 == 0 {
+                    panic!("tenth job fails on purpose");
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    drop(tasks);
+    pool.wait_idle();
+    let s = pool.stats();
+    assert_eq!(s.submitted, 300);
+    assert_eq!(s.completed, 270);
+    assert_eq!(s.failed, 30);
+    assert_eq!(s.panicked, 30);
+    assert_eq!(s.queued, 0);
+    assert_eq!(s.busy, 0);
+    assert_eq!(s.queue_wait.count, 300);
+    assert_eq!(s.run_time.count, 300);
+    for l in [s.queue_wait, s.run_time] {
+        assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, "{l:?}");
+    }
+}
+
+#[test]
+fn run_time_and_queue_wait_are_measured_on_the_pool_clock() {
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let first = pool
+        .submit({
+            let (gate, clock) = (Arc::clone(&gate), clock.clone());
+            move || {
+                gate.wait();
+                clock.advance(Duration::from_millis(7));
+            }
+        })
+        .unwrap();
+    // Queued behind the first job, so it waits exactly the 7 ms that job takes.
+    let second = pool.submit(|| ()).unwrap();
+    gate.open();
+    first.wait().unwrap();
+    second.wait().unwrap();
+    pool.wait_idle();
+
+    let s = pool.stats();
+    let within_1pct = |got: Duration, want: Duration| {
+        let (g, w) = (got.as_nanos() as f64, want.as_nanos() as f64);
+        (g - w).abs() <= w * 0.01
+    };
+    assert!(
+        within_1pct(s.run_time.max, Duration::from_millis(7)),
+        "{:?}",
+        s.run_time
+    );
+    assert!(
+        within_1pct(s.queue_wait.max, Duration::from_millis(7)),
+        "{:?}",
+        s.queue_wait
+    );
+    assert_eq!(s.run_time.count, 2);
+}
+
+#[test]
+fn workers_are_reported_busy_and_idle() {
+    let pool = Pool::new(2);
+    let gate = Gate::new();
+    let (job, started) = blocker(&gate);
+    pool.execute(job).unwrap();
+    started.recv().unwrap();
+    eventually("one worker busy and one idle", || {
+        let s = pool.stats();
+        s.workers == 2 && s.busy == 1 && s.idle == 1
+    });
+    gate.open();
+    pool.wait_idle();
+    assert_eq!(pool.stats().busy, 0);
+}
+
+#[test]
+fn stats_debug_output_names_every_counter() {
+    let pool = Pool::new(1);
+    let text = format!("{:?}", pool.stats());
+    for field in [
+        "workers",
+        "queued",
+        "submitted",
+        "completed",
+        "failed",
+        "panicked",
+        "cancelled",
+        "rejected_full",
+        "rejected_closed",
+        "queue_wait",
+        "run_time",
+        "p99",
+    ] {
+        assert!(text.contains(field), "{field} missing from {text}");
+    }
+}
