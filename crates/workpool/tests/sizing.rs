@@ -84,6 +84,8 @@ fn a_pool_with_min_zero_starts_from_nothing_and_returns_to_nothing() {
     assert_eq!(pool.stats().workers, 0);
     assert_eq!(pool.submit(|| 3).unwrap().wait().unwrap(), 3);
     assert_eq!(pool.stats().workers, 1);
+    // Keep-alive counts from the moment the worker goes idle.
+    eventually("the worker went idle", || pool.stats().idle == 1);
     clock.advance(Duration::from_secs(10));
     eventually("the last idle worker retired", || pool.stats().workers == 0);
     assert_eq!(pool.submit(|| 4).unwrap().wait().unwrap(), 4);

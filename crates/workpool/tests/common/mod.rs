@@ -151,3 +151,79 @@ pub fn quiet_panics() {
         }));
     });
 }
+
+/// What happened to every job a test tried to submit, checked against the pool's report.
+#[derive(Default)]
+pub struct Audit {
+    /// Jobs the pool accepted, with their handles.
+    pub accepted: Vec<(usize, workpool::Task<()>)>,
+    /// Jobs handed back (full queue or closed pool); the test dropped them.
+    pub rejected: Vec<usize>,
+}
+
+/// How the accepted jobs ended, as their handles tell it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub completed: u64,
+    pub panicked: u64,
+    pub cancelled: u64,
+    pub never_started: u64,
+}
+
+impl Audit {
+    pub fn merge(&mut self, other: Audit) {
+        self.accepted.extend(other.accepted);
+        self.rejected.extend(other.rejected);
+    }
+
+    /// Waits every handle and checks that each job was accounted for exactly once: it ran at
+    /// most once, its handle agrees with its run count, its closure was dropped exactly once,
+    /// and the report's counters match the handles.
+    pub fn verify(self, jobs: usize, ledger: &Ledger, report: &workpool::ShutdownReport) -> Tally {
+        let mut seen = vec![0u32; jobs];
+        let mut tally = Tally::default();
+        let accepted = self.accepted.len() as u64;
+        for (id, task) in self.accepted {
+            seen[id] += 1;
+            let runs = ledger.runs(id);
+            match task.wait() {
+                Ok(()) => {
+                    assert_eq!(runs, 1, "job {id} completed but ran {runs} times");
+                    tally.completed += 1;
+                }
+                Err(e) if e.is_panic() => {
+                    assert_eq!(runs, 1, "job {id} panicked but ran {runs} times");
+                    tally.panicked += 1;
+                }
+                Err(e) if e.is_cancelled() => {
+                    assert!(runs <= 1, "job {id} was cancelled but ran {runs} times");
+                    tally.cancelled += 1;
+                }
+                Err(e) if e.is_not_run() => {
+                    assert_eq!(runs, 0, "job {id} never started but ran {runs} times");
+                    tally.never_started += 1;
+                }
+                Err(e) => panic!("job {id} ended in an unexpected way: {e}"),
+            }
+        }
+        for &id in &self.rejected {
+            seen[id] += 1;
+            assert_eq!(ledger.runs(id), 0, "rejected job {id} ran");
+        }
+        for id in 0..jobs {
+            assert_eq!(seen[id], 1, "job {id} was accounted for {} times", seen[id]);
+            assert_eq!(ledger.drops(id), 1, "job {id}'s closure was dropped {} times", ledger.drops(id));
+        }
+        assert_eq!(report.submitted, accepted, "{report:?}");
+        assert_eq!(report.still_running, 0, "{report:?}");
+        let from_report = Tally {
+            completed: report.completed,
+            panicked: report.panicked,
+            cancelled: report.cancelled,
+            never_started: report.never_started,
+        };
+        assert_eq!(tally, from_report, "handles and report disagree: {report:?}");
+        assert_eq!(report.failed, report.panicked, "{report:?}");
+        tally
+    }
+}

@@ -1,0 +1,117 @@
+//! Nothing is lost, nothing runs twice: several producers push thousands of jobs through a
+//! small queue, with panics and cancels among them, while the pool is shut down in each of
+//! its three modes. Every job must end up accounted for exactly once.
+
+mod common;
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::{eventually, Audit, Ledger, Payload};
+use workpool::{Pool, ShutdownReport};
+
+const PRODUCERS: usize = 4;
+const PER_PRODUCER: usize = 1_500;
+const JOBS: usize = PRODUCERS * PER_PRODUCER;
+
+fn produce(pool: Pool, ledger: Arc<Ledger>, producer: usize) -> Audit {
+    let mut audit = Audit::default();
+    for j in 0..PER_PRODUCER {
+        let id = producer * PER_PRODUCER + j;
+        let payload = Payload::new(id, &ledger);
+        let job = move || {
+            payload.ran();
+            if id % 13 == 0 {
+                panic!("job {id} fails on purpose");
+            }
+        };
+        let submitted = if j % 3 == 0 {
+            pool.try_submit(job).map_err(|e| drop(e.into_inner()))
+        } else {
+            pool.submit(job).map_err(|e| drop(e.into_inner()))
+        };
+        match submitted {
+            Ok(task) => {
+                if j % 7 == 0 {
+                    task.cancel();
+                }
+                audit.accepted.push((id, task));
+            }
+            Err(()) => audit.rejected.push(id),
+        }
+    }
+    audit
+}
+
+fn run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
+    common::quiet_panics();
+    let ledger = Ledger::new(JOBS);
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(3)
+        .keep_alive(Duration::from_millis(1))
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            thread::spawn(move || produce(pool, ledger, p))
+        })
+        .collect();
+    // Shut down mid-stream, so that submissions race the close.
+    eventually("half the jobs were submitted", || {
+        pool.stats().submitted as usize >= JOBS / 2
+    });
+    let first = shutdown(&pool);
+    let mut audit = Audit::default();
+    for p in producers {
+        audit.merge(p.join().unwrap());
+    }
+    // A timed-out shutdown leaves jobs finishing in the background; a graceful one after it
+    // waits for them, so the counts are final.
+    let settled = pool.shutdown();
+    assert!(settled.submitted == first.submitted);
+    let tally = audit.verify(JOBS, &ledger, &settled);
+    assert!(tally.completed > 0, "{tally:?}");
+}
+
+#[test]
+fn accepted_jobs_run_exactly_once_under_graceful_shutdown() {
+    run(|pool| {
+        let report = pool.shutdown();
+        assert_eq!(report.never_started, 0);
+        report
+    });
+}
+
+#[test]
+fn accepted_jobs_run_exactly_once_under_shutdown_now() {
+    run(|pool| pool.shutdown_now());
+}
+
+#[test]
+fn accepted_jobs_run_exactly_once_under_shutdown_timeout() {
+    run(|pool| pool.shutdown_timeout(Duration::from_micros(200)));
+}
+
+#[test]
+fn accepted_jobs_run_exactly_once_when_producers_finish_first() {
+    common::quiet_panics();
+    let ledger = Ledger::new(JOBS);
+    let pool = Pool::builder().workers(2).queue_capacity(8).build().unwrap();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            thread::spawn(move || produce(pool, ledger, p))
+        })
+        .collect();
+    let mut audit = Audit::default();
+    for p in producers {
+        audit.merge(p.join().unwrap());
+    }
+    let report = pool.shutdown();
+    assert_eq!(report.never_started, 0);
+    audit.verify(JOBS, &ledger, &report);
+}

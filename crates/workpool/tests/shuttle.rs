@@ -1,0 +1,150 @@
+//! Shuttle models: randomized schedules of the submit / close / shutdown races and of the
+//! worker park-and-wake protocol. Built only with `RUSTFLAGS="--cfg workpool_shuttle"`, which
+//! swaps the pool's locks, condition variables, atomics and threads for shuttle's.
+//!
+//! Jobs here never block on anything but the pool, and never panic: shuttle controls every
+//! pool primitive, and a std lock held across one of its scheduling points would stall it.
+#![cfg(workpool_shuttle)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Audit, Ledger, Payload};
+use shuttle::thread;
+use workpool::{Pool, ShutdownReport};
+
+const ITERATIONS: usize = 400;
+
+fn job(id: usize, ledger: &Arc<Ledger>) -> impl FnOnce() + Send + 'static {
+    let payload = Payload::new(id, ledger);
+    move || payload.ran()
+}
+
+/// Two producers race a shutdown performed by `stop`; every job must be accounted for.
+fn race(workers: usize, capacity: usize, stop: fn(&Pool) -> ShutdownReport) {
+    let ledger = Ledger::new(4);
+    let pool = Pool::builder().workers(workers).queue_capacity(capacity).build().unwrap();
+    let blocking = {
+        let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+        thread::spawn(move || {
+            let mut audit = Audit::default();
+            for id in 0..2 {
+                match pool.submit(job(id, &ledger)) {
+                    Ok(task) => audit.accepted.push((id, task)),
+                    Err(e) => {
+                        drop(e.into_inner());
+                        audit.rejected.push(id);
+                    }
+                }
+            }
+            audit
+        })
+    };
+    let trying = {
+        let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+        thread::spawn(move || {
+            let mut audit = Audit::default();
+            for id in 2..4 {
+                match pool.try_submit(job(id, &ledger)) {
+                    Ok(task) => {
+                        if id == 3 {
+                            task.cancel();
+                        }
+                        audit.accepted.push((id, task));
+                    }
+                    Err(e) => {
+                        drop(e.into_inner());
+                        audit.rejected.push(id);
+                    }
+                }
+            }
+            audit
+        })
+    };
+    let first = stop(&pool);
+    let mut audit = blocking.join().unwrap();
+    audit.merge(trying.join().unwrap());
+    let settled = pool.shutdown();
+    assert_eq!(first.submitted, settled.submitted);
+    audit.verify(4, &ledger, &settled);
+}
+
+#[test]
+fn submissions_racing_a_graceful_shutdown_are_run_or_handed_back() {
+    shuttle::check_random(|| race(2, 1, |p| p.shutdown()), ITERATIONS);
+}
+
+#[test]
+fn submissions_racing_shutdown_now_are_run_or_reported() {
+    shuttle::check_random(|| race(1, 2, |p| p.shutdown_now()), ITERATIONS);
+}
+
+#[test]
+fn submissions_racing_an_expired_shutdown_timeout_are_run_or_reported() {
+    shuttle::check_random(
+        || race(2, 2, |p| p.shutdown_timeout(Duration::ZERO)),
+        ITERATIONS,
+    );
+}
+
+#[test]
+fn parked_workers_wake_for_every_job() {
+    // An elastic pool starts, parks and wakes workers; no job may be stranded in the queue
+    // while workers sleep, and wait_idle must see the end of every job.
+    shuttle::check_random(
+        || {
+            let ledger = Ledger::new(6);
+            let pool = Pool::builder()
+                .min_workers(0)
+                .max_workers(2)
+                .queue_capacity(2)
+                .build()
+                .unwrap();
+            let other = {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                thread::spawn(move || {
+                    for id in 3..6 {
+                        pool.submit(job(id, &ledger)).unwrap().wait().unwrap();
+                    }
+                })
+            };
+            for id in 0..3 {
+                pool.execute(job(id, &ledger)).unwrap();
+            }
+            pool.wait_idle();
+            other.join().unwrap();
+            pool.wait_idle();
+            assert!((0..6).all(|id| ledger.runs(id) == 1));
+            let report = pool.shutdown();
+            assert_eq!(report.completed, 6);
+        },
+        ITERATIONS,
+    );
+}
+
+#[test]
+fn resize_never_loses_or_repeats_a_job() {
+    shuttle::check_random(
+        || {
+            let ledger = Ledger::new(4);
+            let pool = Pool::builder().workers(1).queue_capacity(4).build().unwrap();
+            let resizer = {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    pool.resize(2, 3);
+                    pool.resize(1, 1);
+                })
+            };
+            let tasks: Vec<_> = (0..4).map(|id| pool.submit(job(id, &ledger)).unwrap()).collect();
+            resizer.join().unwrap();
+            for task in tasks {
+                task.wait().unwrap();
+            }
+            assert!((0..4).all(|id| ledger.runs(id) == 1));
+            assert_eq!(pool.shutdown().completed, 4);
+        },
+        ITERATIONS,
+    );
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, behaviour, property and doc tests (and builds every
+# example), then the shuttle models: a second build with shuttle's primitives swapped in,
+# in its own target dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace
+RUSTFLAGS="--cfg workpool_shuttle" cargo test -p workpool --test shuttle --target-dir target/shuttle
