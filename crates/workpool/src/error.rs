@@ -184,6 +184,9 @@ pub struct TaskError {
     kind: TaskErrorKind,
     message: Option<String>,
     attempts: u32,
+    /// The job's own error value, for [`TaskError::into_error`]. Behind a mutex only so that
+    /// `TaskError` is `Sync` without asking the same of the job's error type.
+    error: Option<std::sync::Mutex<Box<dyn Any + Send>>>,
 }
 
 impl TaskError {
@@ -192,6 +195,7 @@ impl TaskError {
             kind,
             message: None,
             attempts: 0,
+            error: None,
         }
     }
 
@@ -200,6 +204,27 @@ impl TaskError {
             kind: TaskErrorKind::Panicked,
             message: Some(panic_message(payload)),
             attempts: 1,
+            error: None,
+        }
+    }
+
+    /// The job returned `error` on its last run, `attempts` runs in all.
+    pub(crate) fn failed<E: fmt::Debug + Send + 'static>(error: E, attempts: u32) -> Self {
+        Self {
+            kind: TaskErrorKind::Failed,
+            message: Some(format!("{error:?}")),
+            attempts,
+            error: Some(std::sync::Mutex::new(Box::new(error))),
+        }
+    }
+
+    /// A failure known only by its message (the value went with an earlier run).
+    pub(crate) fn failed_with_message(message: String, attempts: u32) -> Self {
+        Self {
+            kind: TaskErrorKind::Failed,
+            message: Some(message),
+            attempts,
+            error: None,
         }
     }
 
@@ -226,6 +251,33 @@ impl TaskError {
             TaskErrorKind::Panicked => self.message.as_deref(),
             _ => None,
         }
+    }
+
+    /// The job's last error, as its `Debug` text, if the job failed.
+    pub fn error_message(&self) -> Option<&str> {
+        match self.kind {
+            TaskErrorKind::Failed => self.message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The job's own error value, if the job failed with an error of type `E`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Job, JobContext, Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let task = pool.spawn(Job::new(|_: &JobContext| Err::<(), _>(404u16)))?;
+    /// let err = task.wait().unwrap_err();
+    /// assert_eq!(err.error_message(), Some("404"));
+    /// assert_eq!(err.into_error::<u16>(), Some(404));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_error<E: 'static>(self) -> Option<E> {
+        let boxed = self.error?.into_inner().unwrap_or_else(|e| e.into_inner());
+        boxed.downcast::<E>().ok().map(|e| *e)
     }
 
     /// `true` if the job was cancelled (by [`Task::cancel`](crate::Task::cancel) or a
@@ -264,6 +316,9 @@ impl fmt::Debug for TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
+            TaskErrorKind::Failed if self.attempts > 1 => {
+                write!(f, "job failed after {} attempts", self.attempts)?
+            }
             TaskErrorKind::Failed => f.write_str("job failed")?,
             TaskErrorKind::Panicked => f.write_str("job panicked")?,
             TaskErrorKind::TimedOut => f.write_str("job timed out")?,
@@ -273,7 +328,7 @@ impl fmt::Display for TaskError {
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
         }
-        if self.attempts > 1 {
+        if self.attempts > 1 && self.kind != TaskErrorKind::Failed {
             write!(f, " (after {} attempts)", self.attempts)?;
         }
         Ok(())

@@ -54,11 +54,15 @@
 
 mod clock;
 mod error;
+mod job;
+mod limit;
 mod metrics;
 mod pool;
+mod queue;
 mod shared;
 mod sync;
 mod task;
+mod timer;
 mod worker;
 
 pub use crate::{
@@ -66,7 +70,10 @@ pub use crate::{
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
     },
+    job::{Job, JobContext, Priority},
+    limit::{rate::RateLimit, retry::Retry},
     metrics::{Latency, Stats},
     pool::{Builder, Pool, ShutdownReport, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
+    queue::AGING_EVERY,
     task::Task,
 };

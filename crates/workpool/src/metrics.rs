@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::job::Priority;
 use crate::sync::Mutex;
 use crate::task::Outcome;
 
@@ -23,9 +24,13 @@ pub(crate) struct Counters {
     pub(crate) failed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
     pub(crate) never_started: AtomicU64,
     pub(crate) rejected_full: AtomicU64,
     pub(crate) rejected_closed: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) replacements: AtomicU64,
 }
 
 /// The counters read at one moment.
@@ -36,9 +41,13 @@ pub(crate) struct CounterSnapshot {
     pub(crate) failed: u64,
     pub(crate) panicked: u64,
     pub(crate) cancelled: u64,
+    pub(crate) timed_out: u64,
     pub(crate) never_started: u64,
     pub(crate) rejected_full: u64,
     pub(crate) rejected_closed: u64,
+    pub(crate) retried: u64,
+    pub(crate) rate_limited: u64,
+    pub(crate) replacements: u64,
 }
 
 impl Counters {
@@ -49,10 +58,26 @@ impl Counters {
             failed: self.failed.load(Relaxed),
             panicked: self.panicked.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
             never_started: self.never_started.load(Relaxed),
             rejected_full: self.rejected_full.load(Relaxed),
             rejected_closed: self.rejected_closed.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            replacements: self.replacements.load(Relaxed),
         }
+    }
+
+    pub(crate) fn note_retry(&self) {
+        self.retried.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn note_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn note_replacement(&self) {
+        self.replacements.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn count(&self, outcome: Outcome) {
@@ -64,6 +89,7 @@ impl Counters {
                 self.failed.fetch_add(1, Relaxed)
             }
             Outcome::Cancelled => self.cancelled.fetch_add(1, Relaxed),
+            Outcome::TimedOut => self.timed_out.fetch_add(1, Relaxed),
             Outcome::NotRun => self.never_started.fetch_add(1, Relaxed),
         };
     }
@@ -184,9 +210,10 @@ impl Latency {
 /// A snapshot of a pool's state and history, from [`Pool::stats`](crate::Pool::stats).
 ///
 /// Each field is read atomically, but not all at the same instant: under load the counts
-/// can be a few jobs apart. Once the pool is idle or shut down they balance:
-/// `submitted == completed + failed + cancelled + never_started + queued + busy`
-/// (`failed` includes `panicked`).
+/// can be a few jobs apart. Once a pool has shut down they balance:
+/// `submitted == completed + failed + cancelled + timed_out + never_started`
+/// (`failed` includes `panicked`). A job counts when the pool is done with it: a job
+/// cancelled while queued counts when a worker skips it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -202,6 +229,11 @@ pub struct Stats {
     pub max_workers: usize,
     /// Jobs accepted and waiting for a worker (cancelled jobs count until a worker skips them).
     pub queued: usize,
+    /// Queued jobs per priority level, highest first; levels with none queued are left out.
+    pub queued_by_priority: Vec<(Priority, usize)>,
+    /// Jobs waiting in the delay queue: delayed, scheduled, waiting for a retry or a rate
+    /// limit, or between periodic runs.
+    pub scheduled: usize,
     /// Jobs accepted since the pool started.
     pub submitted: u64,
     /// Jobs that ran and returned a value.
@@ -212,6 +244,17 @@ pub struct Stats {
     pub panicked: u64,
     /// Jobs cancelled before or while running.
     pub cancelled: u64,
+    /// Jobs whose deadline passed (queued or running).
+    pub timed_out: u64,
+    /// Runs that failed and were scheduled to run again.
+    pub retried: u64,
+    /// Times a job was held back by a rate limit.
+    pub rate_limited: u64,
+    /// Workers running past their job's deadline, for which a replacement may run.
+    pub overdue: usize,
+    /// Replacement workers started since the pool started, for jobs that overran their
+    /// deadline.
+    pub replacements: u64,
     /// Jobs a shutdown found still queued; they never ran.
     pub never_started: u64,
     /// Submissions turned away because the queue was full (`try_submit`, `submit_timeout`).

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::job::{Job, JobBody, JobContext, Signal};
+use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
-use crate::shared::{Admit, Mode, Reject, Shared, ThreadConfig};
+use crate::shared::{Admission, Admit, Config, Mode, RateConfig, Reject, Shared, ThreadConfig};
 use crate::task::{Body, Cell, Once, Runnable, Task};
 
 /// The default queue capacity: 1024 jobs.
@@ -110,7 +112,7 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.admit::<_, ()>(Once::new(job), Admit::Block)
+        self.admit::<_, ()>(Once::new(job), None, Admission::PLAIN, Admit::Block)
             .map(drop)
             .map_err(|(once, _)| SubmitError(once.into_inner()))
     }
@@ -134,7 +136,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.admit(Once::new(job), Admit::Block)
+        self.admit(Once::new(job), None, Admission::PLAIN, Admit::Block)
             .map_err(|(once, _)| SubmitError(once.into_inner()))
     }
 
@@ -162,7 +164,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.admit(Once::new(job), Admit::Try)
+        self.admit(Once::new(job), None, Admission::PLAIN, Admit::Try)
             .map_err(|(once, why)| match why {
                 Reject::Full => TrySubmitError::Full(once.into_inner()),
                 Reject::Closed => TrySubmitError::Closed(once.into_inner()),
@@ -185,26 +187,118 @@ impl Pool {
         T: Send + 'static,
     {
         let deadline = self.shared.clock.now() + timeout;
-        self.admit(Once::new(job), Admit::Until(deadline))
-            .map_err(|(once, why)| match why {
-                Reject::Full => SubmitTimeoutError::Timeout(once.into_inner()),
-                Reject::Closed => SubmitTimeoutError::Closed(once.into_inner()),
+        self.admit(
+            Once::new(job),
+            None,
+            Admission::PLAIN,
+            Admit::Until(deadline),
+        )
+        .map_err(|(once, why)| match why {
+            Reject::Full => SubmitTimeoutError::Timeout(once.into_inner()),
+            Reject::Closed => SubmitTimeoutError::Closed(once.into_inner()),
+        })
+    }
+
+    /// Queues a [`Job`] with its options (priority, deadline, retry, delay, schedule, rate
+    /// key), blocking while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the job, if the pool has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Job, JobContext, Pool, Priority};
+    ///
+    /// let pool = Pool::new(2);
+    /// let task = pool.spawn(
+    ///     Job::new(|ctx: &JobContext| Ok::<_, String>(ctx.attempt()))
+    ///         .priority(Priority::HIGH)
+    ///         .timeout(Duration::from_secs(30)),
+    /// )?;
+    /// assert_eq!(task.wait()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<F, T, E>(&self, job: Job<F, T, E>) -> Result<Task<T>, SubmitError<Job<F, T, E>>>
+    where
+        F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.spawn_with(job, Admit::Block)
+            .map_err(|(job, _)| SubmitError(job))
+    }
+
+    /// Queues a [`Job`] if there is room now; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::Closed`], with the job.
+    pub fn try_spawn<F, T, E>(
+        &self,
+        job: Job<F, T, E>,
+    ) -> Result<Task<T>, TrySubmitError<Job<F, T, E>>>
+    where
+        F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.spawn_with(job, Admit::Try)
+            .map_err(|(job, why)| match why {
+                Reject::Full => TrySubmitError::Full(job),
+                Reject::Closed => TrySubmitError::Closed(job),
             })
     }
 
+    fn spawn_with<F, T, E>(
+        &self,
+        job: Job<F, T, E>,
+        admit: Admit,
+    ) -> Result<Task<T>, (Job<F, T, E>, Reject)>
+    where
+        F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        let now = self.shared.clock.now();
+        let opts = &job.opts;
+        let deadline = match (opts.deadline, opts.timeout.map(|d| now + d)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let due = match (opts.at, opts.delay.map(|d| now + d)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let admission = Admission {
+            priority: opts.priority,
+            rate_key: opts.rate_key.clone(),
+            due,
+            deadline,
+        };
+        let body = JobBody::new(job, deadline, due.unwrap_or(now));
+        self.admit(body, Some(Arc::new(Signal::default())), admission, admit)
+            .map_err(|(body, why)| (body.into_job(), why))
+    }
+
     /// Wraps `body` in a cell, queues it, and returns its handle, or the body back.
-    fn admit<B, T>(&self, body: B, admit: Admit) -> Result<Task<T>, (B, Reject)>
+    fn admit<B, T>(
+        &self,
+        body: B,
+        signal: Option<Arc<Signal>>,
+        admission: Admission,
+        admit: Admit,
+    ) -> Result<Task<T>, (B, Reject)>
     where
         B: Body<T>,
         T: Send + 'static,
     {
-        let cell = Arc::new(Cell::new(body));
+        let cell = Arc::new(Cell::new(body, signal));
         let runnable: Arc<dyn Runnable> = cell.clone();
-        match self.shared.push(runnable, admit) {
-            Ok(()) => {
-                let id = self.shared.next_job_id.fetch_add(1, Ordering::Relaxed);
-                Ok(Task::new(cell, self.shared.clock.clone(), id))
-            }
+        match self.shared.push(runnable, admission, admit) {
+            Ok(id) => Ok(Task::new(cell, self.shared.clock.clone(), id)),
             Err((runnable, why)) => {
                 drop(runnable);
                 let cell = Arc::into_inner(cell).expect("a rejected job's cell has no other owner");
@@ -317,7 +411,7 @@ impl fmt::Debug for Pool {
 
 /// What a shutdown did, counted over the pool's whole life.
 ///
-/// Every accepted job is in exactly one of `completed`, `failed`, `cancelled`,
+/// Every accepted job is in exactly one of `completed`, `failed`, `cancelled`, `timed_out`,
 /// `never_started` or `still_running` (`failed` includes `panicked`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -330,8 +424,10 @@ pub struct ShutdownReport {
     pub failed: u64,
     /// Jobs that panicked (a subset of `failed`).
     pub panicked: u64,
-    /// Jobs cancelled before or while running.
+    /// Jobs cancelled before or while running (periodic series ended by a shutdown too).
     pub cancelled: u64,
+    /// Jobs whose deadline passed.
+    pub timed_out: u64,
     /// Jobs that never started because of the shutdown; their handles resolve as not run.
     pub never_started: u64,
     /// Jobs still running when a timed-out shutdown returned (already cancelled).
@@ -361,6 +457,10 @@ pub struct Builder {
     thread_name: String,
     stack_size: Option<usize>,
     clock: Clock,
+    rate: Option<RateLimit>,
+    per_key: Option<RateLimit>,
+    keys: Vec<(String, RateLimit)>,
+    max_replacements: Option<usize>,
 }
 
 impl Default for Builder {
@@ -382,6 +482,10 @@ impl Builder {
             thread_name: "workpool".to_owned(),
             stack_size: None,
             clock: Clock::system(),
+            rate: None,
+            per_key: None,
+            keys: Vec::new(),
+            max_replacements: None,
         }
     }
 
@@ -438,6 +542,37 @@ impl Builder {
         self
     }
 
+    /// A rate limit on every job's start, decided before a worker takes the job.
+    /// Default: none.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate = Some(limit);
+        self
+    }
+
+    /// A rate limit for each distinct [`Job::rate_key`](crate::Job::rate_key), one bucket per
+    /// key (for example per host). A job over its key's limit waits in the delay queue and
+    /// never holds up jobs of other keys. Default: none.
+    pub fn rate_limit_per_key(mut self, limit: RateLimit) -> Self {
+        self.per_key = Some(limit);
+        self
+    }
+
+    /// A rate limit for one key, overriding [`rate_limit_per_key`](Builder::rate_limit_per_key)
+    /// for it. Default: none.
+    pub fn rate_limit_for(mut self, key: impl Into<String>, limit: RateLimit) -> Self {
+        self.keys.push((key.into(), limit));
+        self
+    }
+
+    /// The most replacement workers running at once beyond `max_workers`, started beside
+    /// jobs that overrun their deadline (threads cannot be pre-empted, so an overrunning job
+    /// keeps its thread). Default: `max_workers`, so a pool never runs more than twice its
+    /// maximum.
+    pub fn max_replacements(mut self, n: usize) -> Self {
+        self.max_replacements = Some(n);
+        self
+    }
+
     /// Builds the pool and starts its minimum number of workers.
     ///
     /// # Errors
@@ -467,17 +602,23 @@ impl Builder {
         if self.thread_name.contains('\0') {
             return Err(BuildError::invalid("thread_name contains a NUL byte"));
         }
-        let shared = Arc::new(Shared::new(
-            self.capacity,
+        let shared = Arc::new(Shared::new(Config {
+            capacity: self.capacity,
             min,
             max,
-            self.keep_alive,
-            ThreadConfig {
+            keep_alive: self.keep_alive,
+            max_replacements: self.max_replacements.unwrap_or(max),
+            threads: ThreadConfig {
                 name: self.thread_name,
                 stack_size: self.stack_size,
             },
-            self.clock,
-        ));
+            clock: self.clock,
+            rate: self.rate,
+            rates: RateConfig {
+                per_key: self.per_key,
+                keys: self.keys.into_iter().collect(),
+            },
+        }));
         let pool = Pool { shared };
         {
             let mut inner = pool.shared.inner.lock();

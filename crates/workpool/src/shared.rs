@@ -4,22 +4,70 @@
 //! Data flows one way: submit → admission (here) → queue → worker (`worker.rs`) → outcome.
 //! One mutex guards the queue and the worker counts; no lock is held while a job runs.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::mem;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
+use crate::job::Priority;
+use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
-use crate::sync::{thread, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::queue::{DelayQueue, Entry, ReadyQueue};
+use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
 
-/// A job waiting in the queue.
-pub(crate) struct Entry {
-    pub(crate) job: Arc<dyn Runnable>,
-    pub(crate) enqueued: Instant,
+/// What admission needs to know about a job besides the job itself.
+pub(crate) struct Admission {
+    pub(crate) priority: Priority,
+    pub(crate) rate_key: Option<Arc<str>>,
+    /// Not before this instant (a delayed or scheduled job).
+    pub(crate) due: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Admission {
+    /// A plain job: normal priority, no key, no delay, no deadline.
+    pub(crate) const PLAIN: Admission = Admission {
+        priority: Priority::NORMAL,
+        rate_key: None,
+        due: None,
+        deadline: None,
+    };
+}
+
+/// A job's deadline, in the timer's heap. Ordered by instant, then admission order.
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) seq: u64,
+    pub(crate) job: Weak<dyn Runnable>,
+}
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Deadline {}
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Rate-limit settings, fixed at build.
+#[derive(Default)]
+pub(crate) struct RateConfig {
+    pub(crate) per_key: Option<RateLimit>,
+    pub(crate) keys: HashMap<String, RateLimit>,
 }
 
 /// Where the pool is in its life.
@@ -62,10 +110,14 @@ pub(crate) struct WorkerThread {
     pub(crate) thread: Option<thread::ThreadId>,
     /// The job it is running, so a shutdown can cancel it.
     pub(crate) current: Option<Arc<dyn Runnable>>,
+    /// Its job is past its deadline; a replacement may run beside it.
+    pub(crate) overdue: bool,
 }
 
 pub(crate) struct Inner {
-    pub(crate) queue: VecDeque<Entry>,
+    pub(crate) ready: ReadyQueue,
+    pub(crate) delayed: DelayQueue,
+    pub(crate) deadlines: BinaryHeap<Reverse<Deadline>>,
     pub(crate) phase: Phase,
     pub(crate) min: usize,
     pub(crate) max: usize,
@@ -79,6 +131,17 @@ pub(crate) struct Inner {
     pub(crate) wakeups: usize,
     /// Jobs being run.
     pub(crate) running: usize,
+    /// Running jobs past their deadline.
+    pub(crate) overdue: usize,
+    pub(crate) max_replacements: usize,
+    pub(crate) next_seq: u64,
+    pub(crate) rate: Option<Bucket>,
+    pub(crate) key_rates: HashMap<Arc<str>, Bucket>,
+    /// The timer thread, started with the first delayed job or deadline.
+    pub(crate) timer: Option<thread::JoinHandle<()>>,
+    pub(crate) timer_running: bool,
+    /// When the timer next wakes on its own, so earlier work can wake it sooner.
+    pub(crate) timer_next: Option<Instant>,
     pub(crate) threads: HashMap<u64, WorkerThread>,
     /// Handles of workers that exited during a shutdown, for the shutdown to join.
     pub(crate) exited: Vec<thread::JoinHandle<()>>,
@@ -95,6 +158,8 @@ pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     /// Workers wait here for jobs.
     pub(crate) work_cv: Condvar,
+    /// The timer waits here for the next due job or deadline.
+    pub(crate) timer_cv: Condvar,
     /// Producers wait here for room in the queue.
     pub(crate) space_cv: Condvar,
     /// `wait_idle` and shutdowns wait here for jobs to end and workers to exit.
@@ -105,52 +170,74 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// Live `Pool` handles; the last one to drop shuts the pool down.
     pub(crate) handles: AtomicUsize,
-    pub(crate) next_job_id: AtomicU64,
+    pub(crate) rates: RateConfig,
+}
+
+/// Everything `Shared::new` needs from the builder.
+pub(crate) struct Config {
+    pub(crate) capacity: usize,
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) max_replacements: usize,
+    pub(crate) threads: ThreadConfig,
+    pub(crate) clock: Clock,
+    pub(crate) rate: Option<RateLimit>,
+    pub(crate) rates: RateConfig,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        capacity: usize,
-        min: usize,
-        max: usize,
-        keep_alive: Duration,
-        threads: ThreadConfig,
-        clock: Clock,
-    ) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         Self {
             inner: Mutex::new(Inner {
-                queue: VecDeque::with_capacity(capacity.min(4096)),
+                ready: ReadyQueue::default(),
+                delayed: DelayQueue::default(),
+                deadlines: BinaryHeap::new(),
                 phase: Phase::Open,
-                min,
-                max,
-                keep_alive,
+                min: config.min,
+                max: config.max,
+                keep_alive: config.keep_alive,
                 workers: 0,
                 idle: 0,
                 wakeups: 0,
                 running: 0,
+                overdue: 0,
+                max_replacements: config.max_replacements,
+                next_seq: 0,
+                rate: config.rate.map(Bucket::new),
+                key_rates: HashMap::new(),
+                timer: None,
+                timer_running: false,
+                timer_next: None,
                 threads: HashMap::new(),
                 exited: Vec::new(),
                 next_worker_id: 0,
             }),
             work_cv: Condvar::new(),
+            timer_cv: Condvar::new(),
             space_cv: Condvar::new(),
             event_cv: Condvar::new(),
-            capacity,
-            threads,
-            clock,
+            capacity: config.capacity,
+            threads: config.threads,
+            clock: config.clock,
             metrics: Metrics::new(),
             handles: AtomicUsize::new(1),
-            next_job_id: AtomicU64::new(0),
+            rates: config.rates,
         }
     }
 
-    /// Puts a job in the queue, waiting for room as `admit` says, and makes sure a worker
-    /// will take it. On rejection the job comes back unrun.
+    /// Accepts a job, waiting for room as `admit` says, and makes sure it will run: a worker
+    /// for a ready job, the timer for a delayed one. Returns the job's id; on rejection the
+    /// job comes back unrun.
+    ///
+    /// Room means fewer than `capacity` jobs ready or delayed. Jobs already accepted (retries,
+    /// periodic runs, delayed jobs coming due) re-enter without asking for room.
     pub(crate) fn push(
         self: &Arc<Self>,
         job: Arc<dyn Runnable>,
+        admission: Admission,
         admit: Admit,
-    ) -> Result<(), (Arc<dyn Runnable>, Reject)> {
+    ) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
         let mut inner = self.inner.lock();
         loop {
             if inner.phase != Phase::Open {
@@ -160,7 +247,7 @@ impl Shared {
                     .fetch_add(1, Ordering::Relaxed);
                 return Err((job, Reject::Closed));
             }
-            if inner.queue.len() < self.capacity {
+            if inner.ready.len() + inner.delayed.len() < self.capacity {
                 break;
             }
             match admit {
@@ -174,17 +261,42 @@ impl Shared {
                 }
             }
         }
-        let enqueued = self.clock.now();
-        inner.queue.push_back(Entry { job, enqueued });
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
         self.metrics
             .counters
             .submitted
             .fetch_add(1, Ordering::Relaxed);
-        self.dispatch(&mut inner);
-        Ok(())
+        let now = self.clock.now();
+        if let Some(at) = admission.deadline {
+            inner.deadlines.push(Reverse(Deadline {
+                at,
+                seq,
+                job: Arc::downgrade(&job),
+            }));
+            self.wake_timer(&mut inner, at);
+        }
+        let entry = Entry {
+            job,
+            enqueued: now,
+            seq,
+            priority: admission.priority,
+            rate_key: admission.rate_key,
+        };
+        match admission.due {
+            Some(due) if due > now => {
+                inner.delayed.push(due, entry);
+                self.wake_timer(&mut inner, due);
+            }
+            _ => {
+                inner.ready.push(entry);
+                self.dispatch(&mut inner);
+            }
+        }
+        Ok(seq)
     }
 
-    fn reject_full(&self, job: Arc<dyn Runnable>) -> Result<(), (Arc<dyn Runnable>, Reject)> {
+    fn reject_full(&self, job: Arc<dyn Runnable>) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
         self.metrics
             .counters
             .rejected_full
@@ -194,11 +306,11 @@ impl Shared {
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
     /// is below its maximum.
-    fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
+    pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
         if inner.idle > inner.wakeups {
             inner.wakeups += 1;
             self.work_cv.notify_one();
-        } else if inner.workers < inner.max {
+        } else if inner.workers < inner.effective_max() {
             // A failure leaves the job queued for the workers that exist (or for the next
             // successful start); a shutdown reports it if none ever takes it.
             let _ = self.spawn_worker(inner);
@@ -217,8 +329,10 @@ impl Shared {
         inner.min = min;
         inner.max = max;
         if inner.phase == Phase::Open {
-            let backlog = inner.queue.len().saturating_sub(inner.idle);
+            let max = inner.effective_max();
+            let backlog = inner.ready.len().saturating_sub(inner.idle);
             let wanted = min.max((inner.workers + backlog).min(max));
+
             while inner.workers < wanted {
                 if self.spawn_worker(&mut inner).is_err() {
                     break;
@@ -241,7 +355,7 @@ impl Shared {
             !self.on_worker_thread(&inner),
             "Pool::wait_idle called from one of the pool's own jobs would wait for itself"
         );
-        while !(inner.queue.is_empty() && inner.running == 0) {
+        while !(inner.ready.is_empty() && inner.running == 0) {
             if inner.workers == 0 && inner.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
                 break;
@@ -251,13 +365,16 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let (workers, idle, running, queued, min, max) = {
+        let (workers, idle, running, queued, by_priority, scheduled, overdue, min, max) = {
             let inner = self.inner.lock();
             (
                 inner.workers,
                 inner.idle,
                 inner.running,
-                inner.queue.len(),
+                inner.ready.len(),
+                inner.ready.by_priority(),
+                inner.delayed.len(),
+                inner.overdue,
                 inner.min,
                 inner.max,
             )
@@ -271,11 +388,18 @@ impl Shared {
             min_workers: min,
             max_workers: max,
             queued,
+            queued_by_priority: by_priority,
+            scheduled,
+            overdue,
             submitted: c.submitted,
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
             cancelled: c.cancelled,
+            timed_out: c.timed_out,
+            retried: c.retried,
+            rate_limited: c.rate_limited,
+            replacements: c.replacements,
             never_started: c.never_started,
             rejected_full: c.rejected_full,
             rejected_closed: c.rejected_closed,
@@ -302,9 +426,13 @@ impl Shared {
             inner.phase = Phase::Draining;
             self.work_cv.notify_all();
             self.space_cv.notify_all();
+            self.timer_cv.notify_all();
+        }
+        if inner.phase == Phase::Draining {
+            inner = self.end_series(inner);
         }
         let mut stop_now = matches!(mode, Mode::Now);
-        if inner.phase == Phase::Draining && !inner.queue.is_empty() && inner.workers == 0 {
+        if inner.phase == Phase::Draining && !inner.ready.is_empty() && inner.workers == 0 {
             // The queue needs a worker to drain it; if none can start, it is handed back.
             stop_now |= self.spawn_worker(&mut inner).is_err();
         }
@@ -314,7 +442,7 @@ impl Shared {
         // A job shutting down its own pool cannot wait for itself: it closes intake and
         // leaves the workers to finish in the background.
         if !on_worker {
-            while inner.workers > 0 {
+            while inner.workers > 0 || inner.timer_running {
                 match deadline {
                     Some(at) if self.clock.now() >= at => {
                         timeout_hit = true;
@@ -327,12 +455,15 @@ impl Shared {
             }
         }
         let still_running = inner.running;
-        let handles = mem::take(&mut inner.exited);
+        let mut handles = mem::take(&mut inner.exited);
+        if !on_worker && !inner.timer_running {
+            handles.extend(inner.timer.take());
+        }
         drop(inner);
 
         let mut workers_joined = 0;
         for handle in handles {
-            // A worker catches every job panic, so its thread cannot end in one.
+            // Workers and the timer catch every panic of a job, so none ends in one.
             let _ = handle.join();
             workers_joined += 1;
         }
@@ -343,6 +474,7 @@ impl Shared {
             failed: c.failed,
             panicked: c.panicked,
             cancelled: c.cancelled,
+            timed_out: c.timed_out,
             never_started: c.never_started,
             still_running,
             workers_joined,
@@ -350,15 +482,40 @@ impl Shared {
         }
     }
 
-    /// Moves to `Stopped`: hands back the queue (its handles resolve as not run) and cancels
-    /// the running jobs. Handles are resolved with the lock released, so that their waiters
-    /// and the jobs' destructors never run under it; the lock is taken again to return.
+    /// While draining: ends periodic series (their handles resolve as cancelled) and counts
+    /// the tombstones of jobs resolved while they waited, so that neither keeps the drain
+    /// waiting for a due time. Takes and returns the lock; resolves with it released.
+    pub(crate) fn end_series<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner>,
+    ) -> MutexGuard<'a, Inner> {
+        let finished = |e: &Entry| e.job.is_live() && !e.job.is_periodic();
+        let mut ended = inner.delayed.extract(finished);
+        ended.extend(inner.ready.extract(finished));
+        if ended.is_empty() {
+            return inner;
+        }
+        drop(inner);
+        for entry in ended {
+            entry.job.abandon(&self.metrics.counters);
+        }
+        let inner = self.inner.lock();
+        self.event_cv.notify_all();
+        self.work_cv.notify_all();
+        inner
+    }
+
+    /// Moves to `Stopped`: hands back the queue and the delay queue (their handles resolve as
+    /// not run, or with their last error if they were waiting for a retry) and cancels the
+    /// running jobs. Handles are resolved with the lock released, so that their waiters and
+    /// the jobs' destructors never run under it; the lock is taken again to return.
     fn stop<'a>(&'a self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
         if inner.phase == Phase::Stopped {
             return inner;
         }
         inner.phase = Phase::Stopped;
-        let unstarted: Vec<Entry> = inner.queue.drain(..).collect();
+        let mut unstarted = inner.ready.drain();
+        unstarted.extend(inner.delayed.drain());
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()
@@ -366,6 +523,7 @@ impl Shared {
             .collect();
         self.work_cv.notify_all();
         self.space_cv.notify_all();
+        self.timer_cv.notify_all();
         drop(inner);
 
         for entry in unstarted {
@@ -378,5 +536,23 @@ impl Shared {
         // The queue is empty now: wake `wait_idle` callers to re-check.
         self.event_cv.notify_all();
         inner
+    }
+
+    /// Makes sure the timer will wake by `at`: starts it, or wakes it if it sleeps longer.
+    pub(crate) fn wake_timer(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, at: Instant) {
+        if inner.timer.is_none() {
+            // A failure leaves delayed jobs waiting; a shutdown reports them.
+            let _ = self.spawn_timer(inner);
+        } else if inner.timer_next.is_none_or(|next| at < next) {
+            self.timer_cv.notify_one();
+        }
+    }
+}
+
+impl Inner {
+    /// The worker cap: `max`, plus one replacement per job overrunning its deadline, up to
+    /// `max_replacements`.
+    pub(crate) fn effective_max(&self) -> usize {
+        self.max + self.overdue.min(self.max_replacements)
     }
 }

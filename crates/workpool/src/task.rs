@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! Pending(body) --worker--> Running --worker--> Finished(result) --wait--> Taken
-//!      |                       |
-//!      +--cancel / shutdown----+--> Finished(Err(cancelled or not run))
+//!   ^    |                     |  |
+//!   |    |                     |  +--retry / next periodic run--> Pending(body), delay queue
+//!   |    +--cancel, deadline, shutdown--+--> Finished(Err(cancelled, timed out, not run))
 //! ```
 //!
 //! Whoever moves the stage out of `Pending` owns the job from then on, so a job runs at most
@@ -24,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::error::{TaskError, TaskErrorKind};
+use crate::job::Signal;
 use crate::metrics::Counters;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// How a job ended, for the pool's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +36,62 @@ pub(crate) enum Outcome {
     Failed,
     Panicked,
     Cancelled,
+    TimedOut,
     NotRun,
 }
 
-/// The work inside a cell: one call per attempt.
+impl Outcome {
+    fn of<T>(result: &Result<T, TaskError>) -> Self {
+        match result {
+            Ok(_) => Outcome::Completed,
+            Err(e) => match e.kind() {
+                TaskErrorKind::Failed => Outcome::Failed,
+                TaskErrorKind::Panicked => Outcome::Panicked,
+                TaskErrorKind::TimedOut => Outcome::TimedOut,
+                TaskErrorKind::Cancelled => Outcome::Cancelled,
+                TaskErrorKind::NotRun => Outcome::NotRun,
+            },
+        }
+    }
+}
+
+/// What a body sees of the run it is part of.
+pub(crate) struct RunEnv<'a> {
+    pub(crate) job_id: u64,
+    pub(crate) worker_id: usize,
+    pub(crate) clock: &'a Clock,
+    pub(crate) signal: Option<&'a Arc<Signal>>,
+}
+
+/// What a run of a body asks for next.
+pub(crate) enum Step<T> {
+    /// The job is over.
+    Done(Result<T, TaskError>),
+    /// Run again at this instant: a retry after a failure.
+    Retry(Instant),
+    /// Run again at this instant: the next run of a periodic job.
+    Repeat(Instant),
+}
+
+/// The work inside a cell: one call per run.
 pub(crate) trait Body<T>: Send + 'static {
-    /// Runs the job once. Panics are caught by the caller.
-    fn call(&mut self) -> Result<T, TaskError>;
+    /// Runs the job once. Panics are caught by the caller and given to `panicked`.
+    fn call(&mut self, env: &RunEnv<'_>) -> Step<T>;
+
+    /// The run panicked with `error`.
+    fn panicked(&mut self, error: TaskError, _env: &RunEnv<'_>) -> Step<T> {
+        Step::Done(Err(error))
+    }
+
+    /// The error the job ends with when the pool gives up on it before its next run.
+    fn abandoned(&mut self) -> TaskError {
+        TaskError::new(TaskErrorKind::NotRun)
+    }
+
+    /// `true` for a job that re-arms itself after each run.
+    fn is_periodic(&self) -> bool {
+        false
+    }
 }
 
 /// A plain closure, run once.
@@ -60,23 +111,41 @@ impl<F, T> Body<T> for Once<F>
 where
     F: FnOnce() -> T + Send + 'static,
 {
-    fn call(&mut self) -> Result<T, TaskError> {
+    fn call(&mut self, _env: &RunEnv<'_>) -> Step<T> {
         let f = self.0.take().expect("a cell runs its body at most once");
-        Ok(f())
+        Step::Done(Ok(f()))
     }
+}
+
+/// What a worker does with a job after running it.
+pub(crate) enum RunResult {
+    /// The job is over and counted.
+    Ended,
+    /// Put it in the delay queue until then: a retry.
+    Retry(Instant),
+    /// Put it in the delay queue until then: a periodic job's next run.
+    Repeat(Instant),
 }
 
 /// The queue's view of a job.
 ///
-/// Both methods count the outcome in `counters` before waking the job's waiters, so a caller
-/// that sees its task end also sees it counted.
+/// Each job is counted exactly once, by whoever finishes with it: the worker that ran it or
+/// skipped it, or the shutdown that gave up on it. The count lands before the job's waiters
+/// wake, so a caller that sees its task end also sees it counted.
 pub(crate) trait Runnable: Send + Sync {
-    /// Runs the job if it is still pending and resolves its handle.
-    fn run(&self, counters: &Counters) -> Outcome;
-    /// Resolves a job that will never start because the pool is stopping.
-    fn abandon(&self, counters: &Counters) -> Outcome;
-    /// Resolves a running job's handle as cancelled; the worker discards its result.
+    /// Runs the job if it is still pending, resolves its handle or asks to run again.
+    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> RunResult;
+    /// Resolves a job that will not run again because the pool is stopping.
+    fn abandon(&self, counters: &Counters);
+    /// Resolves a running job's handle as cancelled and signals its context.
     fn cancel_running(&self);
+    /// The deadline passed: resolves the handle as timed out and signals the context.
+    /// Returns `true` if the job was running.
+    fn expire(&self) -> bool;
+    /// `false` once the handle has resolved (the queue entry is then a tombstone).
+    fn is_live(&self) -> bool;
+    /// `true` for a job that re-arms itself.
+    fn is_periodic(&self) -> bool;
 }
 
 /// The handle's view of a job.
@@ -97,20 +166,28 @@ enum Stage<B, T> {
 struct State<B, T> {
     stage: Stage<B, T>,
     waker: Option<Waker>,
+    /// How the handle was resolved from outside (cancel, deadline) and not yet counted.
+    uncounted: Option<Outcome>,
+    periodic: bool,
 }
 
 /// One submitted job: its body, its result slot and what wakes its waiters.
 pub(crate) struct Cell<B, T> {
+    signal: Option<Arc<Signal>>,
     state: Mutex<State<B, T>>,
     done: Condvar,
 }
 
 impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
-    pub(crate) fn new(body: B) -> Self {
+    pub(crate) fn new(body: B, signal: Option<Arc<Signal>>) -> Self {
+        let periodic = body.is_periodic();
         Self {
+            signal,
             state: Mutex::new(State {
                 stage: Stage::Pending(body),
                 waker: None,
+                uncounted: None,
+                periodic,
             }),
             done: Condvar::new(),
         }
@@ -124,22 +201,8 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         }
     }
 
-    /// Stores a final result unless the handle already resolved (cancelled while running),
-    /// and counts how the job ended. Returns that outcome.
-    fn finish(
-        &self,
-        result: Result<T, TaskError>,
-        outcome: Outcome,
-        counters: &Counters,
-    ) -> Outcome {
-        let mut state = self.state.lock();
-        if !matches!(state.stage, Stage::Running) {
-            drop(state);
-            counters.count(Outcome::Cancelled);
-            drop(result);
-            return Outcome::Cancelled;
-        }
-        counters.count(outcome);
+    /// Sets the final result, wakes waiters, and drops what the stage held outside the lock.
+    fn settle(&self, mut state: MutexGuard<'_, State<B, T>>, result: Result<T, TaskError>) {
         let old = mem::replace(&mut state.stage, Stage::Finished(result));
         let waker = state.waker.take();
         drop(state);
@@ -147,34 +210,34 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        drop(old);
-        outcome
+        // A pending job's closure is dropped here; a panicking destructor must not take a
+        // worker, a timer or a shutdown down with it.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
     }
 
-    /// Moves the job to a final error if it has not ended yet. A pending job's body is
-    /// dropped (outside the lock); a running job goes on, and its result is discarded when
-    /// it returns. Returns `false` if the job had ended already or, with `running` false,
-    /// had started.
-    fn resolve(&self, kind: TaskErrorKind, running: bool, counters: Option<&Counters>) -> bool {
+    /// Resolves the handle from outside the run (cancel, deadline) if the job has not ended.
+    /// The job is counted later, by whoever finishes with it. Returns what it was doing.
+    fn resolve_from_outside(&self, kind: TaskErrorKind, running_too: bool) -> Option<bool> {
         let mut state = self.state.lock();
-        let attempts = match state.stage {
-            Stage::Pending(_) => 0,
-            Stage::Running if running => 1,
-            _ => return false,
+        let (attempts, running) = match state.stage {
+            Stage::Pending(_) => (0, false),
+            Stage::Running if running_too => (1, true),
+            _ => return None,
         };
-        if let Some(counters) = counters {
-            counters.count(Outcome::NotRun);
-        }
         let error = TaskError::new(kind).with_attempts(attempts);
-        let old = mem::replace(&mut state.stage, Stage::Finished(Err(error)));
-        let waker = state.waker.take();
-        drop(state);
-        self.done.notify_all();
-        if let Some(waker) = waker {
-            waker.wake();
+        state.uncounted = Some(Outcome::of::<T>(&Err(TaskError::new(kind))));
+        self.settle(state, Err(error));
+        if let Some(signal) = &self.signal {
+            signal.cancel();
         }
-        drop(old);
-        true
+        Some(running)
+    }
+
+    /// Counts a job resolved from outside, once.
+    fn count_uncounted(state: &mut State<B, T>, counters: &Counters) {
+        if let Some(outcome) = state.uncounted.take() {
+            counters.count(outcome);
+        }
     }
 
     fn take_finished(state: &mut State<B, T>) -> Option<Result<T, TaskError>> {
@@ -190,43 +253,97 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
 }
 
 impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
-    fn run(&self, counters: &Counters) -> Outcome {
+    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> RunResult {
+        let env = &RunEnv {
+            signal: self.signal.as_ref(),
+            ..*env
+        };
         let mut body = {
             let mut state = self.state.lock();
             match mem::replace(&mut state.stage, Stage::Running) {
                 Stage::Pending(body) => body,
                 other => {
-                    // Cancelled before a worker reached it.
+                    // Resolved (cancelled, timed out) before a worker reached it.
                     state.stage = other;
-                    drop(state);
-                    counters.count(Outcome::Cancelled);
-                    return Outcome::Cancelled;
+                    Self::count_uncounted(&mut state, counters);
+                    return RunResult::Ended;
                 }
             }
         };
-        let (result, outcome) = match panic::catch_unwind(AssertUnwindSafe(|| body.call())) {
-            Ok(Ok(value)) => (Ok(value), Outcome::Completed),
-            Ok(Err(err)) => (Err(err), Outcome::Failed),
-            Err(payload) => (Err(TaskError::panicked(&*payload)), Outcome::Panicked),
+        let step = match panic::catch_unwind(AssertUnwindSafe(|| body.call(env))) {
+            Ok(step) => step,
+            Err(payload) => {
+                let error = TaskError::panicked(&*payload);
+                // A payload whose destructor panics is dropped inside the guard too.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                body.panicked(error, env)
+            }
         };
-        // A panicking destructor in the job's captures must not take the worker down.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
-        self.finish(result, outcome, counters)
+        // A finished job's closure is dropped before the handle resolves, so a waiter that
+        // sees the result also sees the closure's captures released.
+        let body = match step {
+            Step::Done(_) => {
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
+                None
+            }
+            _ => Some(body),
+        };
+        let mut state = self.state.lock();
+        if !matches!(state.stage, Stage::Running) {
+            // Cancelled or timed out while it ran: the handle has its answer already.
+            Self::count_uncounted(&mut state, counters);
+            drop(state);
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop((body, step))));
+            return RunResult::Ended;
+        }
+        match (step, body) {
+            (Step::Done(result), _) => {
+                counters.count(Outcome::of(&result));
+                self.settle(state, result);
+                RunResult::Ended
+            }
+            (Step::Retry(at), Some(body)) => {
+                state.stage = Stage::Pending(body);
+                counters.note_retry();
+                RunResult::Retry(at)
+            }
+            (Step::Repeat(at), Some(body)) => {
+                state.stage = Stage::Pending(body);
+                RunResult::Repeat(at)
+            }
+            (_, None) => unreachable!("only a finished run gives up its body"),
+        }
     }
 
-    fn abandon(&self, counters: &Counters) -> Outcome {
-        if self.resolve(TaskErrorKind::NotRun, false, Some(counters)) {
-            Outcome::NotRun
-        } else {
-            // Cancelled through its handle while queued.
-            counters.count(Outcome::Cancelled);
-            Outcome::Cancelled
+    fn abandon(&self, counters: &Counters) {
+        let mut state = self.state.lock();
+        match &mut state.stage {
+            Stage::Pending(body) => {
+                let error = body.abandoned();
+                counters.count(Outcome::of::<T>(&Err(TaskError::new(error.kind()))));
+                self.settle(state, Err(error));
+                if let Some(signal) = &self.signal {
+                    signal.cancel();
+                }
+            }
+            _ => Self::count_uncounted(&mut state, counters),
         }
     }
 
     fn cancel_running(&self) {
-        // Counted by the worker when the job returns.
-        self.resolve(TaskErrorKind::Cancelled, true, None);
+        self.resolve_from_outside(TaskErrorKind::Cancelled, true);
+    }
+
+    fn expire(&self) -> bool {
+        self.resolve_from_outside(TaskErrorKind::TimedOut, true) == Some(true)
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(self.state.lock().stage, Stage::Pending(_) | Stage::Running)
+    }
+
+    fn is_periodic(&self) -> bool {
+        self.state.lock().periodic
     }
 }
 
@@ -266,8 +383,8 @@ impl<B: Body<T>, T: Send + 'static> Completion<T> for Cell<B, T> {
     }
 
     fn cancel(&self) -> bool {
-        // Counted when a worker or a shutdown reaches the job.
-        self.resolve(TaskErrorKind::Cancelled, true, None)
+        self.resolve_from_outside(TaskErrorKind::Cancelled, true)
+            .is_some()
     }
 }
 

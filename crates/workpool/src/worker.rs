@@ -1,12 +1,24 @@
-//! The worker loop: take a job, run it with no lock held, record it, look for the next one,
-//! and park (or retire after keep-alive) when there is none.
+//! The worker loop: take a job (past the rate limits), run it with no lock held, record it,
+//! re-arm it if it asks to run again, and park (or retire after keep-alive) when there is
+//! nothing to take.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::limit::rate::Bucket;
+use crate::queue::Entry;
 use crate::shared::{Inner, Phase, Shared, WorkerThread};
 use crate::sync::{thread, MutexGuard};
+use crate::task::{RunEnv, RunResult};
+
+/// What a worker found when it looked for work.
+enum Next {
+    Run(Entry),
+    /// Jobs are ready but the pool's rate limit has no token until then.
+    Throttled(Instant),
+    Nothing,
+}
 
 impl Shared {
     /// Starts one worker. Called with the pool lock held, so the new thread's bookkeeping is
@@ -30,13 +42,64 @@ impl Shared {
                 handle: Some(handle),
                 thread: None,
                 current: None,
+                overdue: false,
             },
         );
         Ok(())
     }
 
+    /// Takes the next job the rate limits allow. A job over its key's limit moves to the
+    /// delay queue until its key has a token, so it never blocks jobs behind it.
+    fn next_job(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
+        if inner.ready.is_empty() {
+            return Next::Nothing;
+        }
+        if let Some(Err(at)) = inner.rate.as_ref().map(|b| b.check(now)) {
+            return Next::Throttled(at);
+        }
+        while let Some(entry) = inner.ready.pop() {
+            let limited = entry.rate_key.is_some() || inner.rate.is_some();
+            if limited && !entry.job.is_live() {
+                // A cancelled job spends no token: the worker only counts it.
+                return Next::Run(entry);
+            }
+            if let Some(key) = &entry.rate_key {
+                if let Some(bucket) = self.key_bucket(inner, key) {
+                    if let Err(at) = bucket.check(now) {
+                        self.metrics.counters.note_rate_limited();
+                        inner.delayed.push(at, entry);
+                        self.wake_timer(inner, at);
+                        continue;
+                    }
+                    bucket.take(now);
+                }
+            }
+            if let Some(bucket) = &mut inner.rate {
+                bucket.take(now);
+            }
+            return Next::Run(entry);
+        }
+        Next::Nothing
+    }
+
+    /// The bucket for `key`, made on first use from the configured limits; `None` if no
+    /// limit applies to it.
+    fn key_bucket<'a>(&self, inner: &'a mut Inner, key: &Arc<str>) -> Option<&'a mut Bucket> {
+        if !inner.key_rates.contains_key(key) {
+            let limit = self
+                .rates
+                .keys
+                .get(&**key)
+                .copied()
+                .or(self.rates.per_key)?;
+            inner.key_rates.insert(Arc::clone(key), Bucket::new(limit));
+        }
+        inner.key_rates.get_mut(key)
+    }
+
     fn worker_main(self: Arc<Self>, id: u64) {
         let latencies = self.metrics.register();
+        let worker_id = usize::try_from(id).unwrap_or(usize::MAX);
         let mut inner = self.inner.lock();
         if let Some(me) = inner.threads.get_mut(&id) {
             me.thread = Some(thread::current().id());
@@ -48,52 +111,39 @@ impl Shared {
             if inner.phase == Phase::Stopped {
                 break true;
             }
-            if inner.workers > inner.max {
+            if inner.workers > inner.effective_max() {
                 break false;
             }
-            if let Some(entry) = inner.queue.pop_front() {
-                idle_since = None;
-                inner.running += 1;
-                if let Some(me) = inner.threads.get_mut(&id) {
-                    me.current = Some(Arc::clone(&entry.job));
+            let now = self.clock.now();
+            let throttled_until = match self.next_job(&mut inner, now) {
+                Next::Run(entry) => {
+                    idle_since = None;
+                    inner = self.run_one(inner, id, worker_id, entry, &latencies);
+                    continue;
                 }
-                drop(inner);
-                // One slot opened: one blocked producer may go on.
-                self.space_cv.notify_one();
-
-                let started = self.clock.now();
-                entry.job.run(&self.metrics.counters);
-                let ended = self.clock.now();
-                latencies
-                    .lock()
-                    .record(started - entry.enqueued, ended - started);
-                drop(entry);
-
-                inner = self.inner.lock();
-                inner.running -= 1;
-                if let Some(me) = inner.threads.get_mut(&id) {
-                    me.current = None;
-                }
-                if inner.running == 0 && inner.queue.is_empty() {
-                    self.event_cv.notify_all();
-                }
-                continue;
-            }
-            if inner.phase == Phase::Draining {
+                Next::Throttled(at) => Some(at),
+                Next::Nothing => None,
+            };
+            if inner.phase == Phase::Draining && inner.ready.is_empty() && inner.delayed.is_empty()
+            {
                 break true;
             }
-            let now = self.clock.now();
             let since = *idle_since.get_or_insert(now);
             let retire_at = since + inner.keep_alive;
             let above_min = inner.workers > inner.min;
-            if above_min && now >= retire_at {
+            if above_min && now >= retire_at && throttled_until.is_none() {
                 break false;
             }
+            let wake_at = match (throttled_until, above_min) {
+                (Some(at), true) => Some(at.min(retire_at)),
+                (Some(at), false) => Some(at),
+                (None, true) => Some(retire_at),
+                (None, false) => None,
+            };
             inner.idle += 1;
-            if above_min {
-                self.clock.wait_until(&self.work_cv, &mut inner, retire_at);
-            } else {
-                self.work_cv.wait(&mut inner);
+            match wake_at {
+                Some(at) => self.clock.wait_until(&self.work_cv, &mut inner, at),
+                None => self.work_cv.wait(&mut inner),
             }
             inner.idle -= 1;
             inner.wakeups = inner.wakeups.saturating_sub(1);
@@ -101,6 +151,9 @@ impl Shared {
 
         inner.workers -= 1;
         let me = inner.threads.remove(&id);
+        if me.as_ref().is_some_and(|m| m.overdue) {
+            inner.overdue -= 1;
+        }
         if by_shutdown {
             if let Some(handle) = me.and_then(|m| m.handle) {
                 inner.exited.push(handle);
@@ -110,5 +163,75 @@ impl Shared {
         drop(inner);
         self.metrics.retire(&latencies);
         self.event_cv.notify_all();
+        self.timer_cv.notify_all();
+    }
+
+    /// Runs one job with the lock released, then files what it asks for next. Takes and
+    /// returns the lock.
+    fn run_one<'a>(
+        self: &'a Arc<Self>,
+        mut inner: MutexGuard<'a, Inner>,
+        id: u64,
+        worker_id: usize,
+        mut entry: Entry,
+        latencies: &Arc<crate::sync::Mutex<crate::metrics::Latencies>>,
+    ) -> MutexGuard<'a, Inner> {
+        inner.running += 1;
+        if let Some(me) = inner.threads.get_mut(&id) {
+            me.current = Some(Arc::clone(&entry.job));
+        }
+        drop(inner);
+        // One slot opened: one blocked producer may go on.
+        self.space_cv.notify_one();
+
+        let started = self.clock.now();
+        let env = RunEnv {
+            job_id: entry.seq,
+            worker_id,
+            clock: &self.clock,
+            signal: None,
+        };
+        let result = entry.job.run(&env, &self.metrics.counters);
+        let ended = self.clock.now();
+        latencies
+            .lock()
+            .record(started - entry.enqueued, ended - started);
+
+        let mut inner = self.inner.lock();
+        inner.running -= 1;
+        if let Some(me) = inner.threads.get_mut(&id) {
+            me.current = None;
+            if me.overdue {
+                me.overdue = false;
+                inner.overdue -= 1;
+            }
+        }
+        let again = match result {
+            RunResult::Ended => None,
+            RunResult::Retry(at) => Some(at),
+            RunResult::Repeat(at) if inner.phase == Phase::Open => Some(at),
+            RunResult::Repeat(_) => {
+                // A periodic series ends with the pool's intake.
+                drop(inner);
+                entry.job.abandon(&self.metrics.counters);
+                inner = self.inner.lock();
+                None
+            }
+        };
+        if let Some(at) = again {
+            if inner.phase == Phase::Stopped {
+                drop(inner);
+                entry.job.abandon(&self.metrics.counters);
+                inner = self.inner.lock();
+            } else {
+                entry.enqueued = at;
+                inner.delayed.push(at, entry);
+                self.wake_timer(&mut inner, at);
+            }
+        }
+        if inner.running == 0 && inner.ready.is_empty() {
+            self.event_cv.notify_all();
+        }
+        inner
     }
 }

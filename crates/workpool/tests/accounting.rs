@@ -100,7 +100,11 @@ fn accepted_jobs_run_exactly_once_under_shutdown_timeout() {
 fn accepted_jobs_run_exactly_once_when_producers_finish_first() {
     common::quiet_panics();
     let ledger = Ledger::new(JOBS);
-    let pool = Pool::builder().workers(2).queue_capacity(8).build().unwrap();
+    let pool = Pool::builder()
+        .workers(2)
+        .queue_capacity(8)
+        .build()
+        .unwrap();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));

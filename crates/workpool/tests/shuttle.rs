@@ -25,7 +25,11 @@ fn job(id: usize, ledger: &Arc<Ledger>) -> impl FnOnce() + Send + 'static {
 /// Two producers race a shutdown performed by `stop`; every job must be accounted for.
 fn race(workers: usize, capacity: usize, stop: fn(&Pool) -> ShutdownReport) {
     let ledger = Ledger::new(4);
-    let pool = Pool::builder().workers(workers).queue_capacity(capacity).build().unwrap();
+    let pool = Pool::builder()
+        .workers(workers)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap();
     let blocking = {
         let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
         thread::spawn(move || {
@@ -129,7 +133,11 @@ fn resize_never_loses_or_repeats_a_job() {
     shuttle::check_random(
         || {
             let ledger = Ledger::new(4);
-            let pool = Pool::builder().workers(1).queue_capacity(4).build().unwrap();
+            let pool = Pool::builder()
+                .workers(1)
+                .queue_capacity(4)
+                .build()
+                .unwrap();
             let resizer = {
                 let pool = pool.clone();
                 thread::spawn(move || {
@@ -137,7 +145,9 @@ fn resize_never_loses_or_repeats_a_job() {
                     pool.resize(1, 1);
                 })
             };
-            let tasks: Vec<_> = (0..4).map(|id| pool.submit(job(id, &ledger)).unwrap()).collect();
+            let tasks: Vec<_> = (0..4)
+                .map(|id| pool.submit(job(id, &ledger)).unwrap())
+                .collect();
             resizer.join().unwrap();
             for task in tasks {
                 task.wait().unwrap();

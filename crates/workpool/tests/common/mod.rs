@@ -167,6 +167,7 @@ pub struct Tally {
     pub completed: u64,
     pub panicked: u64,
     pub cancelled: u64,
+    pub timed_out: u64,
     pub never_started: u64,
 }
 
@@ -199,6 +200,10 @@ impl Audit {
                     assert!(runs <= 1, "job {id} was cancelled but ran {runs} times");
                     tally.cancelled += 1;
                 }
+                Err(e) if e.is_timeout() => {
+                    assert!(runs <= 1, "job {id} timed out but ran {runs} times");
+                    tally.timed_out += 1;
+                }
                 Err(e) if e.is_not_run() => {
                     assert_eq!(runs, 0, "job {id} never started but ran {runs} times");
                     tally.never_started += 1;
@@ -212,7 +217,12 @@ impl Audit {
         }
         for id in 0..jobs {
             assert_eq!(seen[id], 1, "job {id} was accounted for {} times", seen[id]);
-            assert_eq!(ledger.drops(id), 1, "job {id}'s closure was dropped {} times", ledger.drops(id));
+            assert_eq!(
+                ledger.drops(id),
+                1,
+                "job {id}'s closure was dropped {} times",
+                ledger.drops(id)
+            );
         }
         assert_eq!(report.submitted, accepted, "{report:?}");
         assert_eq!(report.still_running, 0, "{report:?}");
@@ -220,9 +230,13 @@ impl Audit {
             completed: report.completed,
             panicked: report.panicked,
             cancelled: report.cancelled,
+            timed_out: report.timed_out,
             never_started: report.never_started,
         };
-        assert_eq!(tally, from_report, "handles and report disagree: {report:?}");
+        assert_eq!(
+            tally, from_report,
+            "handles and report disagree: {report:?}"
+        );
         assert_eq!(report.failed, report.panicked, "{report:?}");
         tally
     }

@@ -1,0 +1,435 @@
+//! Jobs with options: [`Job`], [`Priority`], and the [`JobContext`] a running job sees.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::error::TaskError;
+use crate::limit::retry::Retry;
+use crate::sync::{Condvar, Mutex};
+use crate::task::{Body, RunEnv, Step};
+
+/// A job's priority: higher runs first, FIFO within a level.
+///
+/// Any level from 0 to 255 works; [`LOW`](Priority::LOW), [`NORMAL`](Priority::NORMAL) (the
+/// default) and [`HIGH`](Priority::HIGH) name three. Starvation is bounded: see
+/// [`Pool`](crate::Pool#priorities).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// The lowest level, 0.
+    pub const LOW: Priority = Priority(0);
+    /// The default level, 128.
+    pub const NORMAL: Priority = Priority(128);
+    /// The highest level, 255.
+    pub const HIGH: Priority = Priority(255);
+
+    /// A priority at `level`; higher runs first.
+    pub const fn new(level: u8) -> Self {
+        Priority(level)
+    }
+
+    /// This priority's level.
+    pub const fn level(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::NORMAL
+    }
+}
+
+impl fmt::Debug for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Priority::LOW => f.write_str("LOW"),
+            Priority::NORMAL => f.write_str("NORMAL"),
+            Priority::HIGH => f.write_str("HIGH"),
+            Priority(n) => write!(f, "Priority({n})"),
+        }
+    }
+}
+
+/// The cancellation flag a job's context reads, with what wakes its sleeps.
+#[derive(Default)]
+pub(crate) struct Signal {
+    cancelled: AtomicBool,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        let _guard = self.lock.lock();
+        self.cv.notify_all();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// What a running job knows about itself, and how it learns it should stop.
+///
+/// A job is cancelled when its [`Task`](crate::Task) is cancelled, when its deadline passes,
+/// or when a shutdown cancels running jobs. Threads cannot be pre-empted, so a job that
+/// should stop promptly polls [`is_cancelled`](JobContext::is_cancelled) or waits with
+/// [`sleep`](JobContext::sleep), which returns early on cancel.
+pub struct JobContext {
+    job_id: u64,
+    worker_id: usize,
+    attempt: u32,
+    deadline: Option<Instant>,
+    signal: Arc<Signal>,
+    clock: Clock,
+}
+
+impl JobContext {
+    /// `true` once the job has been cancelled or its deadline has passed.
+    pub fn is_cancelled(&self) -> bool {
+        self.signal.is_cancelled() || self.deadline.is_some_and(|at| self.clock.now() >= at)
+    }
+
+    /// Waits for `duration` on the pool's clock, or less if the job is cancelled first.
+    /// Returns `true` if it waited the whole time, `false` if cancelled.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let until = self.clock.now() + duration;
+        let mut guard = self.signal.lock.lock();
+        loop {
+            if self.is_cancelled() {
+                return false;
+            }
+            if self.clock.now() >= until {
+                return true;
+            }
+            let wake = self.deadline.map_or(until, |d| d.min(until));
+            self.clock.wait_until(&self.signal.cv, &mut guard, wake);
+        }
+    }
+
+    /// The job's deadline, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Which run this is: 1 for the first, 2 for the first retry, and so on.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The job's id, the same as [`Task::id`](crate::Task::id).
+    pub fn job_id(&self) -> u64 {
+        self.job_id
+    }
+
+    /// The id of the worker running this attempt.
+    pub fn worker_id(&self) -> usize {
+        self.worker_id
+    }
+
+    /// The current instant on the pool's clock.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job_id", &self.job_id)
+            .field("worker_id", &self.worker_id)
+            .field("attempt", &self.attempt)
+            .field("deadline", &self.deadline)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// How a periodic job is re-armed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Every {
+    pub(crate) interval: Duration,
+    pub(crate) fixed_delay: bool,
+}
+
+/// The options of a [`Job`], as the pool reads them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobOptions {
+    pub(crate) priority: Priority,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) at: Option<Instant>,
+    pub(crate) every: Option<Every>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) rate_key: Option<Arc<str>>,
+}
+
+/// A job with options, for [`Pool::spawn`](crate::Pool::spawn).
+///
+/// The body is an `FnMut(&JobContext) -> Result<T, E>` so that it can run again (retries,
+/// periodic runs). `E` is any `Debug + Send + 'static` type. Every option is off by default:
+/// priority [`Priority::NORMAL`], no deadline, no retry, no delay, runs once, no name, no
+/// rate-limit key.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::{Job, JobContext, Pool, Priority, Retry};
+///
+/// let pool = Pool::new(2);
+/// let task = pool.spawn(
+///     Job::new(|ctx: &JobContext| {
+///         if ctx.attempt() < 3 { Err("flaky") } else { Ok(ctx.attempt()) }
+///     })
+///     .priority(Priority::HIGH)
+///     .timeout(Duration::from_secs(5))
+///     .retry(Retry::constant(5, Duration::from_millis(1))),
+/// )?;
+/// assert_eq!(task.wait()?, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Job<F, T, E> {
+    pub(crate) f: F,
+    pub(crate) opts: JobOptions,
+    pub(crate) retry: Option<Retry<E>>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<F, T, E> Job<F, T, E>
+where
+    F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+{
+    /// A job that runs `f`.
+    pub fn new(f: F) -> Self {
+        Self {
+            f,
+            opts: JobOptions::default(),
+            retry: None,
+            _output: PhantomData,
+        }
+    }
+
+    /// Its priority. Default: [`Priority::NORMAL`].
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.opts.priority = priority;
+        self
+    }
+
+    /// A deadline `timeout` after the job is accepted, covering its time in the queue, every
+    /// retry and every periodic run. Default: none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.timeout = Some(timeout);
+        self
+    }
+
+    /// An absolute deadline on the pool's clock. Default: none. With `timeout` too, the
+    /// earlier one counts.
+    pub fn deadline(mut self, at: Instant) -> Self {
+        self.opts.deadline = Some(at);
+        self
+    }
+
+    /// Runs again after `Err` (or a panic, if the policy says so) as `policy` says.
+    /// Default: no retry.
+    pub fn retry(mut self, policy: Retry<E>) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Waits `delay` in the delay queue before the first run. Default: none.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.opts.delay = Some(delay);
+        self
+    }
+
+    /// Waits in the delay queue until `at` (on the pool's clock). Default: none.
+    pub fn at(mut self, at: Instant) -> Self {
+        self.opts.at = Some(at);
+        self
+    }
+
+    /// Runs every `interval` until cancelled or the pool shuts down, never overlapping
+    /// itself. The default is fixed rate: runs are due at `start + n × interval`, and a run
+    /// that overruns makes the next start at once, skipping the slots it missed. See
+    /// [`fixed_delay`](Job::fixed_delay) for the other kind.
+    ///
+    /// The handle resolves only when the series stops: cancelled, timed out, failed (after
+    /// its retries), or not run on shutdown. Each run's value is dropped.
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.opts.every = Some(Every {
+            interval,
+            fixed_delay: false,
+        });
+        self
+    }
+
+    /// With [`every`](Job::every): the next run is due `interval` after the previous one
+    /// ends, instead of on a fixed grid.
+    pub fn fixed_delay(mut self) -> Self {
+        if let Some(every) = &mut self.opts.every {
+            every.fixed_delay = true;
+        }
+        self
+    }
+
+    /// A name for logs and debugging. Default: none.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.opts.name = Some(name.into().into());
+        self
+    }
+
+    /// The key of the per-key rate limit this job counts against (for example a host name);
+    /// see [`Builder::rate_limit_per_key`](crate::Builder::rate_limit_per_key). Default: none.
+    pub fn rate_key(mut self, key: impl Into<String>) -> Self {
+        self.opts.rate_key = Some(key.into().into());
+        self
+    }
+
+    /// The job's closure, back out of the builder.
+    pub fn into_inner(self) -> F {
+        self.f
+    }
+}
+
+impl<F, T, E> fmt::Debug for Job<F, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("name", &self.opts.name)
+            .field("priority", &self.opts.priority)
+            .field("timeout", &self.opts.timeout)
+            .field("delay", &self.opts.delay)
+            .field("every", &self.opts.every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Job`] inside the pool: its closure plus what it remembers between runs.
+pub(crate) struct JobBody<F, T, E> {
+    job: Job<F, T, E>,
+    deadline: Option<Instant>,
+    /// Runs since the last success (what the retry policy counts).
+    attempts: u32,
+    last_error: Option<String>,
+    /// When the current periodic run was due (for fixed-rate re-arming).
+    due: Instant,
+}
+
+impl<F, T, E> JobBody<F, T, E> {
+    pub(crate) fn new(job: Job<F, T, E>, deadline: Option<Instant>, due: Instant) -> Self {
+        Self {
+            job,
+            deadline,
+            attempts: 0,
+            last_error: None,
+            due,
+        }
+    }
+
+    pub(crate) fn into_job(self) -> Job<F, T, E> {
+        self.job
+    }
+
+    fn next_period(&mut self, every: Every, now: Instant) -> Instant {
+        if every.fixed_delay || every.interval.is_zero() {
+            self.due = now + every.interval;
+        } else {
+            self.due += every.interval;
+            if self.due < now {
+                // Skip the slots an overrun missed instead of running them back to back.
+                let behind = (now - self.due).as_nanos() / every.interval.as_nanos();
+                let skip = u32::try_from(behind).unwrap_or(u32::MAX);
+                self.due += every.interval * skip;
+                if self.due < now {
+                    self.due = now;
+                }
+            }
+        }
+        self.due
+    }
+
+    fn seed(env: &RunEnv<'_>, attempt: u32) -> u64 {
+        env.job_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempt)
+    }
+}
+
+impl<F, T, E> Body<T> for JobBody<F, T, E>
+where
+    F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+{
+    fn call(&mut self, env: &RunEnv<'_>) -> Step<T> {
+        self.attempts += 1;
+        let ctx = JobContext {
+            job_id: env.job_id,
+            worker_id: env.worker_id,
+            attempt: self.attempts,
+            deadline: self.deadline,
+            signal: env.signal.cloned().unwrap_or_default(),
+            clock: env.clock.clone(),
+        };
+        let result = (self.job.f)(&ctx);
+        let now = env.clock.now();
+        match result {
+            Ok(value) => match self.job.opts.every {
+                Some(every) => {
+                    self.attempts = 0;
+                    self.last_error = None;
+                    drop(value);
+                    Step::Repeat(self.next_period(every, now))
+                }
+                None => Step::Done(Ok(value)),
+            },
+            Err(error) => {
+                let run = self.attempts;
+                if let Some(policy) = &self.job.retry {
+                    if policy.retries_error(run, &error) {
+                        self.last_error = Some(format!("{error:?}"));
+                        return Step::Retry(now + policy.delay_after(run, Self::seed(env, run)));
+                    }
+                }
+                Step::Done(Err(TaskError::failed(error, run)))
+            }
+        }
+    }
+
+    fn panicked(&mut self, error: TaskError, env: &RunEnv<'_>) -> Step<T> {
+        let run = self.attempts;
+        if let Some(policy) = &self.job.retry {
+            if policy.retries_panic(run) {
+                self.last_error = error.panic_message().map(str::to_owned);
+                return Step::Retry(
+                    env.clock.now() + policy.delay_after(run, Self::seed(env, run)),
+                );
+            }
+        }
+        Step::Done(Err(error.with_attempts(run)))
+    }
+
+    fn abandoned(&mut self) -> TaskError {
+        if self.job.opts.every.is_some() {
+            // A periodic series stopped by the shutdown.
+            TaskError::new(crate::TaskErrorKind::Cancelled).with_attempts(self.attempts)
+        } else if let Some(last) = self.last_error.take() {
+            // Waiting for a retry: it ran, and its last error stands.
+            TaskError::failed_with_message(last, self.attempts)
+        } else {
+            TaskError::new(crate::TaskErrorKind::NotRun)
+        }
+    }
+
+    fn is_periodic(&self) -> bool {
+        self.job.opts.every.is_some()
+    }
+}

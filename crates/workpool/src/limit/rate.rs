@@ -1,0 +1,195 @@
+//! Rate limits: a token bucket, decided before a worker takes a job.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A token-bucket rate limit: on average `rate` job starts per period, with up to `burst`
+/// starts at once after a quiet spell.
+///
+/// The decision is made before a worker takes a job: a job over the limit stays queued (or,
+/// for a per-key limit, waits in the delay queue) and no worker sleeps holding it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::RateLimit;
+///
+/// let api = RateLimit::per_second(100).burst(10);   // 100/s, bursts of 10
+/// let slow = RateLimit::per(3, Duration::from_secs(60)); // 3 a minute, burst 1
+/// assert_eq!(api.interval(), Duration::from_millis(10));
+/// assert_eq!(slow.burst_size(), 1);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    interval: Duration,
+    burst: u32,
+}
+
+impl RateLimit {
+    /// `n` starts per second, burst 1.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    #[track_caller]
+    pub fn per_second(n: u32) -> Self {
+        Self::per(n, Duration::from_secs(1))
+    }
+
+    /// `n` starts per `period`, burst 1.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or `period` is zero.
+    #[track_caller]
+    pub fn per(n: u32, period: Duration) -> Self {
+        assert!(
+            n > 0,
+            "RateLimit: the number of starts per period must be at least 1"
+        );
+        assert!(
+            !period.is_zero(),
+            "RateLimit: the period must be longer than zero"
+        );
+        Self {
+            interval: period / n,
+            burst: 1,
+        }
+    }
+
+    /// Allows up to `n` starts at once after a quiet spell. Default: 1.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    #[track_caller]
+    pub fn burst(mut self, n: u32) -> Self {
+        assert!(n > 0, "RateLimit::burst: the burst must be at least 1");
+        self.burst = n;
+        self
+    }
+
+    /// The steady-state time between two starts.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The most starts allowed at once.
+    pub fn burst_size(&self) -> u32 {
+        self.burst
+    }
+}
+
+impl fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RateLimit(one per {:?}, burst {})",
+            self.interval, self.burst
+        )
+    }
+}
+
+/// The running state of a [`RateLimit`], kept as a theoretical arrival time (the GCRA form
+/// of a token bucket): exact, and one `Instant` of state.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    limit: RateLimit,
+    /// When the bucket will be full again if nothing more is taken.
+    tat: Option<Instant>,
+}
+
+impl Bucket {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self { limit, tat: None }
+    }
+
+    fn tolerance(&self) -> Duration {
+        self.limit.interval * (self.limit.burst - 1)
+    }
+
+    /// `Ok` if a token is available at `now`, else the instant when one will be.
+    pub(crate) fn check(&self, now: Instant) -> Result<(), Instant> {
+        match self.tat {
+            None => Ok(()),
+            // Written as `now + tolerance` so that no instant is ever moved back past the
+            // clock's origin.
+            Some(tat) if now + self.tolerance() >= tat => Ok(()),
+            Some(tat) => Err(tat - self.tolerance()),
+        }
+    }
+
+    /// Takes a token; call only after [`check`](Self::check) said yes at `now`.
+    pub(crate) fn take(&mut self, now: Instant) {
+        let base = match self.tat {
+            Some(tat) if tat > now => tat,
+            _ => now,
+        };
+        self.tat = Some(base + self.limit.interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Starts as many jobs as the bucket allows at each 10 ms step, and lists the step at
+    /// which each start happened.
+    fn schedule(limit: RateLimit, starts: usize) -> Vec<u64> {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(limit);
+        let mut at = Vec::new();
+        let mut ms = 0;
+        while at.len() < starts {
+            let now = t0 + Duration::from_millis(ms);
+            while at.len() < starts && bucket.check(now).is_ok() {
+                bucket.take(now);
+                at.push(ms);
+            }
+            ms += 10;
+        }
+        at
+    }
+
+    #[test]
+    fn a_full_bucket_allows_a_burst_then_one_per_interval() {
+        // 10/s with burst 3: three at once, then one every 100 ms.
+        let at = schedule(RateLimit::per_second(10).burst(3), 6);
+        assert_eq!(at, [0, 0, 0, 100, 200, 300]);
+    }
+
+    #[test]
+    fn burst_one_spaces_every_start() {
+        let at = schedule(RateLimit::per(4, Duration::from_secs(1)), 4);
+        assert_eq!(at, [0, 250, 500, 750]);
+    }
+
+    #[test]
+    fn check_names_the_instant_the_next_token_arrives() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(RateLimit::per_second(2));
+        bucket.take(t0);
+        assert_eq!(bucket.check(t0), Err(t0 + Duration::from_millis(500)));
+        assert_eq!(bucket.check(t0 + Duration::from_millis(500)), Ok(()));
+    }
+
+    #[test]
+    fn a_quiet_spell_refills_no_more_than_the_burst() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(RateLimit::per_second(10).burst(2));
+        let later = t0 + Duration::from_secs(60);
+        let mut n = 0;
+        while bucket.check(later).is_ok() {
+            bucket.take(later);
+            n += 1;
+        }
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "at least 1")]
+    fn zero_rate_is_refused() {
+        let _ = RateLimit::per_second(0);
+    }
+}

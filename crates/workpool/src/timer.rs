@@ -1,0 +1,106 @@
+//! The timer thread: moves delayed jobs to the ready queue when they come due, and enforces
+//! deadlines. It starts with the first delayed job or deadline, so a pool that uses neither
+//! never has one.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::shared::{Inner, Phase, Shared};
+use crate::sync::{thread, MutexGuard};
+use crate::task::Runnable;
+
+impl Shared {
+    pub(crate) fn spawn_timer(
+        self: &Arc<Self>,
+        inner: &mut MutexGuard<'_, Inner>,
+    ) -> io::Result<()> {
+        let shared = Arc::clone(self);
+        let handle = thread::Builder::new()
+            .name(format!("{}-timer", self.threads.name))
+            .spawn(move || shared.timer_main())?;
+        inner.timer = Some(handle);
+        inner.timer_running = true;
+        Ok(())
+    }
+
+    fn timer_main(self: Arc<Self>) {
+        let mut inner = self.inner.lock();
+        loop {
+            if inner.phase == Phase::Stopped {
+                break;
+            }
+            let now = self.clock.now();
+            while let Some(mut entry) = inner.delayed.pop_due(now) {
+                entry.enqueued = now;
+                inner.ready.push(entry);
+                self.dispatch(&mut inner);
+            }
+            let mut expired = Vec::new();
+            while inner.deadlines.peek().is_some_and(|d| d.0.at <= now) {
+                if let Some(d) = inner.deadlines.pop() {
+                    expired.extend(d.0.job.upgrade());
+                }
+            }
+            if !expired.is_empty() {
+                inner = self.expire(inner, expired);
+                continue;
+            }
+            if inner.phase == Phase::Draining {
+                inner = self.end_series(inner);
+                if inner.ready.is_empty() && inner.delayed.is_empty() && inner.running == 0 {
+                    // Nothing left can come due: the drain is over.
+                    break;
+                }
+            }
+            let next = match (inner.delayed.next_due(), inner.deadlines.peek()) {
+                (Some(a), Some(d)) => Some(a.min(d.0.at)),
+                (a, d) => a.or(d.map(|d| d.0.at)),
+            };
+            inner.timer_next = next;
+            match next {
+                Some(at) => self.clock.wait_until(&self.timer_cv, &mut inner, at),
+                None => self.timer_cv.wait(&mut inner),
+            }
+        }
+        inner.timer_running = false;
+        inner.timer_next = None;
+        drop(inner);
+        self.event_cv.notify_all();
+    }
+
+    /// Resolves each job as timed out (with the lock released: waking its waiters may run
+    /// their code). A job still running keeps its worker, so the pool may start a
+    /// replacement beside it, up to `max_replacements`.
+    fn expire<'a>(
+        self: &'a Arc<Self>,
+        inner: MutexGuard<'a, Inner>,
+        jobs: Vec<Arc<dyn Runnable>>,
+    ) -> MutexGuard<'a, Inner> {
+        drop(inner);
+        let running: Vec<Arc<dyn Runnable>> = jobs.into_iter().filter(|job| job.expire()).collect();
+        let mut inner = self.inner.lock();
+        for job in running {
+            let target = Arc::as_ptr(&job).cast::<()>();
+            let worker = inner.threads.values_mut().find(|w| {
+                w.current
+                    .as_ref()
+                    .is_some_and(|c| Arc::as_ptr(c).cast::<()>() == target)
+            });
+            if let Some(worker) = worker {
+                if !worker.overdue {
+                    worker.overdue = true;
+                    inner.overdue += 1;
+                    if inner.phase == Phase::Open
+                        && !inner.ready.is_empty()
+                        && inner.idle <= inner.wakeups
+                        && inner.workers < inner.effective_max()
+                        && self.spawn_worker(&mut inner).is_ok()
+                    {
+                        self.metrics.counters.note_replacement();
+                    }
+                }
+            }
+        }
+        inner
+    }
+}
