@@ -260,9 +260,9 @@ where
     }
 
     /// Runs every `interval` until cancelled or the pool shuts down, never overlapping
-    /// itself. The default is fixed rate: runs are due at `start + n × interval`, and a run
-    /// that overruns makes the next start at once, skipping the slots it missed. See
-    /// [`fixed_delay`](Job::fixed_delay) for the other kind.
+    /// itself. The default is fixed rate: runs are due at `start + n × interval`; a run that
+    /// overruns skips the slots it missed, and the next run starts at the next slot on the
+    /// grid. See [`fixed_delay`](Job::fixed_delay) for the other kind.
     ///
     /// The handle resolves only when the series stops: cancelled, timed out, failed (after
     /// its retries), or not run on shutdown. Each run's value is dropped.
@@ -346,13 +346,13 @@ impl<F, T, E> JobBody<F, T, E> {
         } else {
             self.due += every.interval;
             if self.due < now {
-                // Skip the slots an overrun missed instead of running them back to back.
-                let behind = (now - self.due).as_nanos() / every.interval.as_nanos();
+                // Skip the slots an overrun missed instead of running them back to back: the
+                // next run is the first slot on the grid at or after now.
+                let behind = (now - self.due)
+                    .as_nanos()
+                    .div_ceil(every.interval.as_nanos());
                 let skip = u32::try_from(behind).unwrap_or(u32::MAX);
                 self.due += every.interval * skip;
-                if self.due < now {
-                    self.due = now;
-                }
             }
         }
         self.due
@@ -381,6 +381,13 @@ where
         };
         let result = (self.job.f)(&ctx);
         let now = env.clock.now();
+        if self.deadline.is_some_and(|at| now >= at) {
+            // The job returned at or after its deadline, possibly before the timer got to
+            // it: the deadline decides, whatever the job returned.
+            drop(result);
+            let error = TaskError::new(crate::TaskErrorKind::TimedOut);
+            return Step::Done(Err(error.with_attempts(self.attempts)));
+        }
         match result {
             Ok(value) => match self.job.opts.every {
                 Some(every) => {

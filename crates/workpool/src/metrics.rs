@@ -248,12 +248,13 @@ pub struct Stats {
     pub timed_out: u64,
     /// Runs that failed and were scheduled to run again.
     pub retried: u64,
-    /// Times a job was held back by a rate limit.
+    /// Times a rate limit held back a start: each wait of the pool-wide limit for its next
+    /// token, and each refusal of a keyed job (a job refused again after waiting counts again).
     pub rate_limited: u64,
     /// Workers running past their job's deadline, for which a replacement may run.
     pub overdue: usize,
-    /// Replacement workers started since the pool started, for jobs that overran their
-    /// deadline.
+    /// Workers started beyond `max_workers`, beside jobs that overran their deadline, since
+    /// the pool started.
     pub replacements: u64,
     /// Jobs a shutdown found still queued; they never ran.
     pub never_started: u64,

@@ -221,6 +221,9 @@ impl Pool {
     /// assert_eq!(task.wait()?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    // The error hands the whole job back by value, as every submission error does: boxing it
+    // would cost an allocation on a path that exists so that nothing is lost.
+    #[allow(clippy::result_large_err)]
     pub fn spawn<F, T, E>(&self, job: Job<F, T, E>) -> Result<Task<T>, SubmitError<Job<F, T, E>>>
     where
         F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
@@ -236,6 +239,7 @@ impl Pool {
     /// # Errors
     ///
     /// [`TrySubmitError::Full`] or [`TrySubmitError::Closed`], with the job.
+    #[allow(clippy::result_large_err)]
     pub fn try_spawn<F, T, E>(
         &self,
         job: Job<F, T, E>,
@@ -252,6 +256,7 @@ impl Pool {
             })
     }
 
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
     fn spawn_with<F, T, E>(
         &self,
         job: Job<F, T, E>,
@@ -432,7 +437,7 @@ pub struct ShutdownReport {
     pub never_started: u64,
     /// Jobs still running when a timed-out shutdown returned (already cancelled).
     pub still_running: usize,
-    /// Worker threads this call joined.
+    /// Worker threads this call joined (the pool's timer thread, if any, is not counted).
     pub workers_joined: usize,
     /// `true` if `shutdown_timeout` ran out of time.
     pub timeout_hit: bool,

@@ -142,6 +142,9 @@ pub(crate) struct Inner {
     pub(crate) timer_running: bool,
     /// When the timer next wakes on its own, so earlier work can wake it sooner.
     pub(crate) timer_next: Option<Instant>,
+    /// The token instant the pool-wide limit last made workers wait for, so each wait is
+    /// counted once however many workers see it.
+    pub(crate) throttled_until: Option<Instant>,
     pub(crate) threads: HashMap<u64, WorkerThread>,
     /// Handles of workers that exited during a shutdown, for the shutdown to join.
     pub(crate) exited: Vec<thread::JoinHandle<()>>,
@@ -209,6 +212,7 @@ impl Shared {
                 timer: None,
                 timer_running: false,
                 timer_next: None,
+                throttled_until: None,
                 threads: HashMap::new(),
                 exited: Vec::new(),
                 next_worker_id: 0,
@@ -313,7 +317,10 @@ impl Shared {
         } else if inner.workers < inner.effective_max() {
             // A failure leaves the job queued for the workers that exist (or for the next
             // successful start); a shutdown reports it if none ever takes it.
-            let _ = self.spawn_worker(inner);
+            let replacing = inner.workers >= inner.max;
+            if self.spawn_worker(inner).is_ok() && replacing {
+                self.metrics.counters.note_replacement();
+            }
         }
     }
 
@@ -455,17 +462,21 @@ impl Shared {
             }
         }
         let still_running = inner.running;
-        let mut handles = mem::take(&mut inner.exited);
-        if !on_worker && !inner.timer_running {
-            handles.extend(inner.timer.take());
-        }
+        let handles = mem::take(&mut inner.exited);
+        let timer = match on_worker || inner.timer_running {
+            true => None,
+            false => inner.timer.take(),
+        };
         drop(inner);
 
         let mut workers_joined = 0;
         for handle in handles {
-            // Workers and the timer catch every panic of a job, so none ends in one.
+            // Workers catch every panic of a job, so none ends in one.
             let _ = handle.join();
             workers_joined += 1;
+        }
+        if let Some(timer) = timer {
+            let _ = timer.join();
         }
         let c = self.metrics.counters.snapshot();
         ShutdownReport {

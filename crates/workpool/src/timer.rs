@@ -90,13 +90,9 @@ impl Shared {
                 if !worker.overdue {
                     worker.overdue = true;
                     inner.overdue += 1;
-                    if inner.phase == Phase::Open
-                        && !inner.ready.is_empty()
-                        && inner.idle <= inner.wakeups
-                        && inner.workers < inner.effective_max()
-                        && self.spawn_worker(&mut inner).is_ok()
-                    {
-                        self.metrics.counters.note_replacement();
+                    if inner.phase == Phase::Open && !inner.ready.is_empty() {
+                        // Jobs are waiting right now: start the replacement at once.
+                        self.dispatch(&mut inner);
                     }
                 }
             }

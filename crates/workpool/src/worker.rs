@@ -55,6 +55,10 @@ impl Shared {
             return Next::Nothing;
         }
         if let Some(Err(at)) = inner.rate.as_ref().map(|b| b.check(now)) {
+            if inner.throttled_until != Some(at) {
+                inner.throttled_until = Some(at);
+                self.metrics.counters.note_rate_limited();
+            }
             return Next::Throttled(at);
         }
         while let Some(entry) = inner.ready.pop() {

@@ -22,7 +22,7 @@ fn produce(pool: Pool, ledger: Arc<Ledger>, producer: usize) -> Audit {
         let payload = Payload::new(id, &ledger);
         let job = move || {
             payload.ran();
-            if id % 13 == 0 {
+            if id.is_multiple_of(13) {
                 panic!("job {id} fails on purpose");
             }
         };

@@ -158,3 +158,81 @@ fn resize_never_loses_or_repeats_a_job() {
         ITERATIONS,
     );
 }
+
+/// Jobs that fail their first run and retry with no backoff go through the delay queue and
+/// the timer thread; a shutdown racing them must leave each one run to success, ended with
+/// its last error, never started, cancelled, or handed back, and its counts must balance.
+fn retries_race(stop: fn(&Pool) -> ShutdownReport, graceful: bool) {
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    use workpool::{Job, JobContext, Retry, TaskErrorKind};
+
+    let runs: Arc<Vec<AtomicU32>> = Arc::new((0..3).map(|_| AtomicU32::new(0)).collect());
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+    let producer = {
+        let (pool, runs) = (pool.clone(), Arc::clone(&runs));
+        thread::spawn(move || {
+            (0..3)
+                .map(|id| {
+                    let runs = Arc::clone(&runs);
+                    let job = Job::new(move |ctx: &JobContext| {
+                        runs[id].fetch_add(1, SeqCst);
+                        if ctx.attempt() == 1 {
+                            Err("first run fails")
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .retry(Retry::constant(2, Duration::ZERO));
+                    (id, pool.spawn(job).ok())
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let first = stop(&pool);
+    let tasks = producer.join().unwrap();
+    let report = pool.shutdown();
+    assert_eq!(first.submitted, report.submitted);
+    let mut accepted = 0;
+    for (id, task) in tasks {
+        let ran = runs[id].load(SeqCst);
+        let Some(task) = task else {
+            assert_eq!(ran, 0, "a rejected job ran");
+            continue;
+        };
+        accepted += 1;
+        let result = task.wait();
+        assert!(
+            !graceful || result.is_ok(),
+            "a graceful shutdown ran every job: {result:?}"
+        );
+        match result {
+            Ok(()) => assert_eq!(ran, 2),
+            Err(e) => match e.kind() {
+                TaskErrorKind::Failed => assert_eq!((ran, e.attempts()), (1, 1)),
+                TaskErrorKind::NotRun => assert_eq!(ran, 0),
+                TaskErrorKind::Cancelled => assert!(ran <= 2),
+                other => panic!("unexpected end {other:?}"),
+            },
+        }
+    }
+    assert_eq!(report.submitted, accepted);
+    assert_eq!(
+        report.completed + report.failed + report.cancelled + report.never_started,
+        accepted,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn retries_racing_a_graceful_shutdown_all_finish() {
+    shuttle::check_random(|| retries_race(|p| p.shutdown(), true), ITERATIONS);
+}
+
+#[test]
+fn retries_racing_shutdown_now_are_run_or_reported() {
+    shuttle::check_random(|| retries_race(|p| p.shutdown_now(), false), ITERATIONS);
+}

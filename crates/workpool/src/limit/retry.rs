@@ -4,6 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Decides which errors are retried.
+type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
+
 #[derive(Clone)]
 enum Schedule {
     Exponential(Duration),
@@ -38,7 +41,7 @@ pub struct Retry<E> {
     schedule: Schedule,
     max_delay: Option<Duration>,
     jitter: f64,
-    retry_if: Option<Arc<dyn Fn(&E) -> bool + Send + Sync>>,
+    retry_if: Option<Predicate<E>>,
     panics: bool,
 }
 

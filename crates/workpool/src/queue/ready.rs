@@ -47,7 +47,7 @@ impl ReadyQueue {
             return None;
         }
         self.dispatches = self.dispatches.wrapping_add(1);
-        let priority = if self.lanes.len() > 1 && self.dispatches % AGING_EVERY == 0 {
+        let priority = if self.lanes.len() > 1 && self.dispatches.is_multiple_of(AGING_EVERY) {
             self.lanes
                 .iter()
                 .filter_map(|(p, lane)| lane.front().map(|e| (e.seq, *p)))

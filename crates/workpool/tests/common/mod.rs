@@ -34,6 +34,18 @@ impl Gate {
         *self.open.lock().unwrap() = true;
         self.cv.notify_all();
     }
+
+    /// Opens the gate when the guard drops, so a failing assertion cannot leave a worker
+    /// held at the gate and the pool's drop waiting for it forever.
+    pub fn open_on_drop(self: &Arc<Self>) -> impl Drop {
+        struct Opener(Arc<Gate>);
+        impl Drop for Opener {
+            fn drop(&mut self) {
+                self.0.open();
+            }
+        }
+        Opener(Arc::clone(self))
+    }
 }
 
 /// A job that tells the test it started, then waits at `gate`.
@@ -215,8 +227,8 @@ impl Audit {
             seen[id] += 1;
             assert_eq!(ledger.runs(id), 0, "rejected job {id} ran");
         }
-        for id in 0..jobs {
-            assert_eq!(seen[id], 1, "job {id} was accounted for {} times", seen[id]);
+        for (id, &times) in seen.iter().enumerate() {
+            assert_eq!(times, 1, "job {id} was accounted for {times} times");
             assert_eq!(
                 ledger.drops(id),
                 1,

@@ -1,0 +1,130 @@
+//! Priorities: higher first, FIFO within a level, and bounded starvation through aging.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use common::{blocker, Gate};
+use workpool::{Job, JobContext, Pool, Priority, AGING_EVERY};
+
+/// A job at `priority` that reports `label` when it runs.
+fn tagged(
+    priority: Priority,
+    label: &'static str,
+    tx: &mpsc::Sender<&'static str>,
+) -> Job<impl FnMut(&JobContext) -> Result<(), Infallible> + Send + 'static, (), Infallible> {
+    let tx = tx.clone();
+    Job::new(move |_: &JobContext| {
+        tx.send(label).unwrap();
+        Ok(())
+    })
+    .priority(priority)
+}
+
+/// A single-worker pool held at a gate, so everything spawned next queues up.
+fn held_pool() -> (Pool, Arc<Gate>) {
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(256)
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let (job, started) = blocker(&gate);
+    pool.execute(job).unwrap();
+    started.recv().unwrap();
+    (pool, gate)
+}
+
+#[test]
+fn higher_priority_runs_first_and_fifo_within_a_level() {
+    let (pool, gate) = held_pool();
+    let (tx, rx) = mpsc::channel();
+    for (p, label) in [
+        (Priority::LOW, "low"),
+        (Priority::NORMAL, "normal-1"),
+        (Priority::HIGH, "high"),
+        (Priority::new(200), "200"),
+        (Priority::NORMAL, "normal-2"),
+    ] {
+        drop(pool.spawn(tagged(p, label, &tx)).unwrap());
+    }
+    gate.open();
+    pool.wait_idle();
+    drop(tx);
+    let order: Vec<_> = rx.iter().collect();
+    assert_eq!(order, ["high", "200", "normal-1", "normal-2", "low"]);
+}
+
+#[test]
+fn plain_submissions_run_at_normal_priority() {
+    let (pool, gate) = held_pool();
+    let (tx, rx) = mpsc::channel();
+    drop(pool.spawn(tagged(Priority::LOW, "low", &tx)).unwrap());
+    let plain = tx.clone();
+    pool.execute(move || plain.send("plain").unwrap()).unwrap();
+    drop(pool.spawn(tagged(Priority::HIGH, "high", &tx)).unwrap());
+    gate.open();
+    pool.wait_idle();
+    drop(tx);
+    assert_eq!(rx.iter().collect::<Vec<_>>(), ["high", "plain", "low"]);
+}
+
+#[test]
+fn a_low_priority_job_starts_within_the_aging_bound_under_a_flood() {
+    let (pool, gate) = held_pool();
+    let (tx, rx) = mpsc::channel();
+    drop(pool.spawn(tagged(Priority::LOW, "low", &tx)).unwrap());
+    // A flood: every high job that runs queues another, so the high lane never empties.
+    fn flood(pool: Pool, tx: mpsc::Sender<&'static str>, left: usize) {
+        let (p, t) = (pool.clone(), tx.clone());
+        let job = Job::new(move |_: &JobContext| {
+            t.send("high").unwrap();
+            if left > 0 {
+                flood(p.clone(), t.clone(), left - 1);
+            }
+            Ok::<_, Infallible>(())
+        })
+        .priority(Priority::HIGH);
+        drop(pool.spawn(job).unwrap());
+    }
+    for _ in 0..4 {
+        flood(pool.clone(), tx.clone(), 50);
+    }
+    gate.open();
+    let position = rx.iter().position(|label| label == "low").unwrap() + 1;
+    // The held job was one dispatch; the low job is the oldest queued from then on.
+    assert!(
+        position as u64 <= AGING_EVERY,
+        "the low job ran as number {position}, bound {AGING_EVERY}"
+    );
+    pool.wait_idle();
+}
+
+#[test]
+fn stats_count_queued_jobs_per_priority() {
+    let (pool, gate) = held_pool();
+    let (tx, _rx) = mpsc::channel();
+    for p in [Priority::HIGH, Priority::LOW, Priority::HIGH] {
+        drop(pool.spawn(tagged(p, "x", &tx)).unwrap());
+    }
+    let s = pool.stats();
+    assert_eq!(s.queued, 3);
+    assert_eq!(
+        s.queued_by_priority,
+        [(Priority::HIGH, 2), (Priority::LOW, 1)]
+    );
+    gate.open();
+    pool.wait_idle();
+    assert!(pool.stats().queued_by_priority.is_empty());
+}
+
+#[test]
+fn priority_levels_order_and_name_themselves() {
+    assert!(Priority::LOW < Priority::NORMAL && Priority::NORMAL < Priority::HIGH);
+    assert_eq!(Priority::default(), Priority::NORMAL);
+    assert_eq!(Priority::new(7).level(), 7);
+    assert_eq!(format!("{:?}", Priority::HIGH), "HIGH");
+    assert_eq!(format!("{:?}", Priority::new(9)), "Priority(9)");
+}

@@ -1,0 +1,137 @@
+//! Shutdown meets the delay queue: delayed jobs and jobs waiting for a retry are run or
+//! reported, never silently lost.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::eventually;
+use workpool::{Job, JobContext, ManualClock, Pool, Retry, TaskErrorKind};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn manual_pool() -> (Pool, ManualClock) {
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (pool, clock)
+}
+
+fn counting(
+    runs: &Arc<AtomicU32>,
+) -> impl FnMut(&JobContext) -> Result<(), &'static str> + Send + 'static {
+    let runs = Arc::clone(runs);
+    move |_| {
+        runs.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_delayed_job_never_runs_before_it_is_due() {
+    let (pool, clock) = manual_pool();
+    let t0 = clock.now();
+    let task = pool
+        .spawn(Job::new(move |ctx: &JobContext| Ok::<_, ()>(ctx.now() - t0)).delay(5 * SEC))
+        .unwrap();
+    assert_eq!(pool.stats().scheduled, 1);
+    clock.advance(5 * SEC - Duration::from_millis(1));
+    assert!(!task.is_finished());
+    clock.advance(Duration::from_millis(1));
+    // It ran on the pool's clock no earlier than its due instant.
+    assert!(task.wait().unwrap() >= 5 * SEC);
+}
+
+#[test]
+fn a_job_scheduled_at_an_instant_waits_for_it() {
+    let (pool, clock) = manual_pool();
+    let at = clock.now() + 3 * SEC;
+    let task = pool
+        .spawn(Job::new(move |ctx: &JobContext| Ok::<_, ()>(ctx.now() >= at)).at(at))
+        .unwrap();
+    clock.advance(3 * SEC);
+    assert!(task.wait().unwrap());
+}
+
+#[test]
+fn graceful_shutdown_runs_a_delayed_job_when_it_is_due() {
+    let (pool, clock) = manual_pool();
+    let runs = Arc::new(AtomicU32::new(0));
+    let task = pool
+        .spawn(Job::new(counting(&runs)).delay(10 * SEC))
+        .unwrap();
+    let stopper = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.shutdown())
+    };
+    eventually("shutdown began", || pool.is_closed());
+    while !stopper.is_finished() {
+        clock.advance(SEC);
+        thread::yield_now();
+    }
+    let report = stopper.join().unwrap();
+    task.wait().unwrap();
+    assert_eq!(runs.load(SeqCst), 1);
+    assert_eq!((report.completed, report.never_started), (1, 0));
+}
+
+#[test]
+fn shutdown_now_reports_a_delayed_job_as_never_started() {
+    let (pool, _clock) = manual_pool();
+    let runs = Arc::new(AtomicU32::new(0));
+    let task = pool
+        .spawn(Job::new(counting(&runs)).delay(10 * SEC))
+        .unwrap();
+    let report = pool.shutdown_now();
+    assert!(task.wait().unwrap_err().is_not_run());
+    assert_eq!(runs.load(SeqCst), 0);
+    assert_eq!((report.never_started, report.submitted), (1, 1));
+}
+
+#[test]
+fn shutdown_now_ends_a_job_waiting_for_a_retry_with_its_last_error() {
+    let (pool, _clock) = manual_pool();
+    let task = pool
+        .spawn(
+            Job::new(|_: &JobContext| Err::<(), _>("down"))
+                .retry(Retry::constant(5, Duration::from_secs(60))),
+        )
+        .unwrap();
+    eventually("the first run failed and waits for its retry", || {
+        pool.stats().scheduled == 1 && pool.stats().retried == 1
+    });
+    let report = pool.shutdown_now();
+    let err = task.wait().unwrap_err();
+    assert_eq!(err.kind(), TaskErrorKind::Failed);
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(err.error_message(), Some("\"down\""));
+    assert_eq!((report.failed, report.never_started), (1, 0));
+}
+
+#[test]
+fn shutdown_timeout_hands_back_delayed_jobs_at_its_deadline() {
+    let (pool, clock) = manual_pool();
+    let runs = Arc::new(AtomicU32::new(0));
+    let task = pool
+        .spawn(Job::new(counting(&runs)).delay(3600 * SEC))
+        .unwrap();
+    let stopper = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.shutdown_timeout(5 * SEC))
+    };
+    eventually("shutdown began", || pool.is_closed());
+    while !stopper.is_finished() {
+        clock.advance(SEC);
+        thread::yield_now();
+    }
+    let report = stopper.join().unwrap();
+    assert!(report.timeout_hit);
+    assert!(task.wait().unwrap_err().is_not_run());
+    assert_eq!(report.never_started, 1);
+}
