@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     pub(crate) workers: usize,
     /// Workers waiting on `work_cv`.
     pub(crate) idle: usize,
+    /// Workers spinning before they park: they will see a new job without a wake-up.
+    pub(crate) spinning: usize,
     /// Notifications sent to idle workers and not yet consumed, so a burst of submissions
     /// does not count one sleeper twice.
     pub(crate) wakeups: usize,
@@ -174,6 +176,8 @@ pub(crate) struct Shared {
     /// Live `Pool` handles; the last one to drop shuts the pool down.
     pub(crate) handles: AtomicUsize,
     pub(crate) rates: RateConfig,
+    /// Bumped whenever a job becomes ready, so spinning workers notice without the lock.
+    pub(crate) readied: AtomicUsize,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -202,6 +206,7 @@ impl Shared {
                 keep_alive: config.keep_alive,
                 workers: 0,
                 idle: 0,
+                spinning: 0,
                 wakeups: 0,
                 running: 0,
                 overdue: 0,
@@ -227,6 +232,7 @@ impl Shared {
             metrics: Metrics::new(),
             handles: AtomicUsize::new(1),
             rates: config.rates,
+            readied: AtomicUsize::new(0),
         }
     }
 
@@ -311,6 +317,12 @@ impl Shared {
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
     /// is below its maximum.
     pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
+        self.readied.fetch_add(1, Ordering::Release);
+        if inner.ready.len() <= inner.spinning {
+            // Enough workers are spinning to take every ready job: no wake-up needed. Each
+            // re-checks the queue under the lock before it parks, so none is missed.
+            return;
+        }
         if inner.idle > inner.wakeups {
             inner.wakeups += 1;
             self.work_cv.notify_one();

@@ -3,6 +3,7 @@
 //! nothing to take.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,12 @@ use crate::queue::Entry;
 use crate::shared::{Inner, Phase, Shared, WorkerThread};
 use crate::sync::{thread, MutexGuard};
 use crate::task::{RunEnv, RunResult};
+
+/// How many rounds a worker spins, watching for a new job, before it parks: the first few
+/// are busy-wait pauses, the rest yield the core (to the producer, on a small machine). A
+/// job that arrives meanwhile costs no wake-up system call.
+const SPIN_ROUNDS: u32 = 64;
+const BUSY_ROUNDS: u32 = 8;
 
 /// What a worker found when it looked for work.
 enum Next {
@@ -111,6 +118,7 @@ impl Shared {
         // When this worker last became idle; keep-alive counts from here, not from each
         // (possibly spurious) wake-up.
         let mut idle_since: Option<Instant> = None;
+        let mut spun = false;
         let by_shutdown = loop {
             if inner.phase == Phase::Stopped {
                 break true;
@@ -122,6 +130,7 @@ impl Shared {
             let throttled_until = match self.next_job(&mut inner, now) {
                 Next::Run(entry) => {
                     idle_since = None;
+                    spun = false;
                     inner = self.run_one(inner, id, worker_id, entry, &latencies);
                     continue;
                 }
@@ -138,6 +147,18 @@ impl Shared {
             if above_min && now >= retire_at && throttled_until.is_none() {
                 break false;
             }
+            if !spun && throttled_until.is_none() && inner.phase == Phase::Open {
+                // Once per idle spell: spin, then look at everything again (the phase may
+                // have changed while the lock was released), and park only after that.
+                spun = true;
+                let seen = self.readied.load(Ordering::Acquire);
+                inner.spinning += 1;
+                drop(inner);
+                self.spin_for_work(seen);
+                inner = self.inner.lock();
+                inner.spinning -= 1;
+                continue;
+            }
             let wake_at = match (throttled_until, above_min) {
                 (Some(at), true) => Some(at.min(retire_at)),
                 (Some(at), false) => Some(at),
@@ -151,6 +172,7 @@ impl Shared {
             }
             inner.idle -= 1;
             inner.wakeups = inner.wakeups.saturating_sub(1);
+            spun = false;
         };
 
         inner.workers -= 1;
@@ -168,6 +190,22 @@ impl Shared {
         self.metrics.retire(&latencies);
         self.event_cv.notify_all();
         self.timer_cv.notify_all();
+    }
+
+    /// Spins until a job is readied after `seen`, or the spin budget runs out.
+    fn spin_for_work(&self, seen: usize) {
+        for round in 0..SPIN_ROUNDS {
+            if self.readied.load(Ordering::Acquire) != seen {
+                return;
+            }
+            if round < BUSY_ROUNDS {
+                for _ in 0..(1 << round) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
     }
 
     /// Runs one job with the lock released, then files what it asks for next. Takes and

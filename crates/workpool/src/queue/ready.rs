@@ -15,8 +15,11 @@ use crate::job::Priority;
 /// priority. A job that is the oldest in the queue starts within this many dispatches.
 pub const AGING_EVERY: u64 = 8;
 
+/// NORMAL jobs (every plain submission) have a lane of their own, so the common case pays no
+/// map lookup; other levels live in a map, highest last.
 #[derive(Default)]
 pub(crate) struct ReadyQueue {
+    normal: VecDeque<Entry>,
     lanes: BTreeMap<Priority, VecDeque<Entry>>,
     len: usize,
     dispatches: u64,
@@ -33,10 +36,14 @@ impl ReadyQueue {
 
     /// Queues a job at the back of its lane.
     pub(crate) fn push(&mut self, entry: Entry) {
-        self.lanes
-            .entry(entry.priority)
-            .or_default()
-            .push_back(entry);
+        if entry.priority == Priority::NORMAL {
+            self.normal.push_back(entry);
+        } else {
+            self.lanes
+                .entry(entry.priority)
+                .or_default()
+                .push_back(entry);
+        }
         self.len += 1;
     }
 
@@ -46,29 +53,44 @@ impl ReadyQueue {
         if self.len == 0 {
             return None;
         }
+        if self.lanes.is_empty() {
+            // Only NORMAL jobs: plain FIFO, no aging needed.
+            self.len -= 1;
+            return self.normal.pop_front();
+        }
         self.dispatches = self.dispatches.wrapping_add(1);
-        let priority = if self.lanes.len() > 1 && self.dispatches.is_multiple_of(AGING_EVERY) {
+        let normal_front = self.normal.front().map(|e| (e.seq, Priority::NORMAL));
+        let priority = if self.dispatches.is_multiple_of(AGING_EVERY) {
             self.lanes
                 .iter()
                 .filter_map(|(p, lane)| lane.front().map(|e| (e.seq, *p)))
+                .chain(normal_front)
                 .min()
                 .map(|(_, p)| p)
         } else {
-            self.lanes.keys().next_back().copied()
+            let top = self.lanes.keys().next_back().copied();
+            match (top, normal_front) {
+                (Some(p), Some(_)) if p < Priority::NORMAL => Some(Priority::NORMAL),
+                (Some(p), _) => Some(p),
+                (None, _) => Some(Priority::NORMAL),
+            }
         }?;
+        self.len -= 1;
+        if priority == Priority::NORMAL {
+            return self.normal.pop_front();
+        }
         let lane = self.lanes.get_mut(&priority)?;
         let entry = lane.pop_front();
         if lane.is_empty() {
             self.lanes.remove(&priority);
         }
-        self.len -= 1;
         entry
     }
 
     /// Removes every job that `keep` rejects, returning them.
     pub(crate) fn extract(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Vec<Entry> {
         let mut out = Vec::new();
-        for lane in self.lanes.values_mut() {
+        for lane in self.lanes.values_mut().chain([&mut self.normal]) {
             let (kept, taken): (VecDeque<Entry>, VecDeque<Entry>) =
                 lane.drain(..).partition(|e| keep(e));
             *lane = kept;
@@ -82,19 +104,22 @@ impl ReadyQueue {
     /// Takes every queued job.
     pub(crate) fn drain(&mut self) -> Vec<Entry> {
         self.len = 0;
-        std::mem::take(&mut self.lanes)
-            .into_values()
-            .flatten()
-            .collect()
+        let mut all: Vec<Entry> = self.normal.drain(..).collect();
+        all.extend(std::mem::take(&mut self.lanes).into_values().flatten());
+        all
     }
 
     /// Queued jobs per priority, highest first.
     pub(crate) fn by_priority(&self) -> Vec<(Priority, usize)> {
-        self.lanes
+        let normal = (!self.normal.is_empty()).then(|| (Priority::NORMAL, self.normal.len()));
+        let mut out: Vec<(Priority, usize)> = self
+            .lanes
             .iter()
-            .rev()
             .map(|(p, lane)| (*p, lane.len()))
-            .collect()
+            .chain(normal)
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out
     }
 }
 
@@ -114,6 +139,19 @@ mod tests {
             priority,
             rate_key: None,
         }
+    }
+
+    #[test]
+    fn drain_and_counts_include_the_normal_lane() {
+        let mut q = ReadyQueue::default();
+        q.push(entry(0, Priority::NORMAL));
+        q.push(entry(1, Priority::LOW));
+        q.push(entry(2, Priority::NORMAL));
+        assert_eq!(q.by_priority(), [(Priority::NORMAL, 2), (Priority::LOW, 1)]);
+        let mut seqs: Vec<u64> = q.drain().into_iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, [0, 1, 2]);
+        assert!(q.is_empty() && q.pop().is_none());
     }
 
     #[test]
