@@ -111,7 +111,7 @@ impl ReadyQueue {
 
     /// Queued jobs per priority, highest first.
     pub(crate) fn by_priority(&self) -> Vec<(Priority, usize)> {
-        let normal = (!self.normal.is_empty()).then(|| (Priority::NORMAL, self.normal.len()));
+        let normal = (!self.normal.is_empty()).then_some((Priority::NORMAL, self.normal.len()));
         let mut out: Vec<(Priority, usize)> = self
             .lanes
             .iter()
