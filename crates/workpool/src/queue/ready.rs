@@ -118,7 +118,7 @@ impl ReadyQueue {
             .map(|(p, lane)| (*p, lane.len()))
             .chain(normal)
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
         out
     }
 }
