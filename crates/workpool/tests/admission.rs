@@ -7,26 +7,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{blocker, eventually, Gate};
+use common::{blocker, eventually, held_pool, Gate};
 use workpool::{ManualClock, Pool, SubmitTimeoutError, TrySubmitError};
-
-/// A pool of one worker, held busy by a job at a gate, with a queue of `capacity`.
-fn busy_pool(capacity: usize) -> (Pool, Arc<Gate>) {
-    let pool = Pool::builder()
-        .workers(1)
-        .queue_capacity(capacity)
-        .build()
-        .unwrap();
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
-    (pool, gate)
-}
 
 #[test]
 fn full_queue_returns_job() {
-    let (pool, gate) = busy_pool(2);
+    let (pool, gate) = held_pool(2);
     let a = pool.try_submit(|| "a").unwrap();
     let b = pool.try_submit(|| "b").unwrap();
     let err = pool.try_submit(|| "c").unwrap_err();
@@ -47,7 +33,7 @@ fn full_queue_returns_job() {
 
 #[test]
 fn submit_waits_for_room_instead_of_failing() {
-    let (pool, gate) = busy_pool(1);
+    let (pool, gate) = held_pool(1);
     let done = Arc::new(AtomicUsize::new(0));
     pool.execute({
         let done = Arc::clone(&done);
@@ -115,7 +101,7 @@ fn submit_timeout_gives_job_back_when_the_queue_stays_full() {
 
 #[test]
 fn submit_timeout_succeeds_when_room_frees_up() {
-    let (pool, gate) = busy_pool(1);
+    let (pool, gate) = held_pool(1);
     pool.execute(|| {}).unwrap();
     let submitter = {
         let pool = pool.clone();
@@ -157,7 +143,7 @@ fn closed_pool_returns_every_job() {
 
 #[test]
 fn blocked_submitter_is_handed_its_job_back_by_shutdown() {
-    let (pool, gate) = busy_pool(1);
+    let (pool, gate) = held_pool(1);
     pool.execute(|| {}).unwrap();
     let submitter = {
         let pool = pool.clone();

@@ -8,20 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{blocker, eventually, Gate};
+use common::{blocker, eventually, manual_pool, Gate};
 use workpool::{Job, JobContext, ManualClock, Pool};
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn manual_pool(workers: usize) -> (Pool, ManualClock) {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(workers)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (pool, clock)
-}
 
 #[test]
 fn a_job_whose_deadline_passes_in_the_queue_never_starts() {

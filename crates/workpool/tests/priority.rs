@@ -4,9 +4,8 @@ mod common;
 
 use std::convert::Infallible;
 use std::sync::mpsc;
-use std::sync::Arc;
 
-use common::{blocker, Gate};
+use common::held_pool;
 use workpool::{Job, JobContext, Pool, Priority, AGING_EVERY};
 
 /// A job at `priority` that reports `label` when it runs.
@@ -23,23 +22,9 @@ fn tagged(
     .priority(priority)
 }
 
-/// A single-worker pool held at a gate, so everything spawned next queues up.
-fn held_pool() -> (Pool, Arc<Gate>) {
-    let pool = Pool::builder()
-        .workers(1)
-        .queue_capacity(256)
-        .build()
-        .unwrap();
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
-    (pool, gate)
-}
-
 #[test]
 fn higher_priority_runs_first_and_fifo_within_a_level() {
-    let (pool, gate) = held_pool();
+    let (pool, gate) = held_pool(256);
     let (tx, rx) = mpsc::channel();
     for (p, label) in [
         (Priority::LOW, "low"),
@@ -59,7 +44,7 @@ fn higher_priority_runs_first_and_fifo_within_a_level() {
 
 #[test]
 fn plain_submissions_run_at_normal_priority() {
-    let (pool, gate) = held_pool();
+    let (pool, gate) = held_pool(256);
     let (tx, rx) = mpsc::channel();
     drop(pool.spawn(tagged(Priority::LOW, "low", &tx)).unwrap());
     let plain = tx.clone();
@@ -73,7 +58,7 @@ fn plain_submissions_run_at_normal_priority() {
 
 #[test]
 fn a_low_priority_job_starts_within_the_aging_bound_under_a_flood() {
-    let (pool, gate) = held_pool();
+    let (pool, gate) = held_pool(256);
     let (tx, rx) = mpsc::channel();
     drop(pool.spawn(tagged(Priority::LOW, "low", &tx)).unwrap());
     // A flood: every high job that runs queues another, so the high lane never empties.
@@ -104,7 +89,7 @@ fn a_low_priority_job_starts_within_the_aging_bound_under_a_flood() {
 
 #[test]
 fn stats_count_queued_jobs_per_priority() {
-    let (pool, gate) = held_pool();
+    let (pool, gate) = held_pool(256);
     let (tx, _rx) = mpsc::channel();
     for p in [Priority::HIGH, Priority::LOW, Priority::HIGH] {
         drop(pool.spawn(tagged(p, "x", &tx)).unwrap());

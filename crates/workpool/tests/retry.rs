@@ -6,20 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::eventually;
+use common::{eventually, manual_pool};
 use workpool::{Job, JobContext, ManualClock, Pool, Retry, Task, TaskErrorKind};
 
 const MS: Duration = Duration::from_millis(1);
-
-fn manual_pool(workers: usize) -> (Pool, ManualClock) {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(workers)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (pool, clock)
-}
 
 /// Drives a job through its retries: each time it is waiting in the delay queue, moves the
 /// clock by exactly the next expected delay. Returns the clock offsets of each attempt.

@@ -8,20 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::eventually;
-use workpool::{Job, JobContext, ManualClock, Pool, Retry, TaskErrorKind};
+use common::{eventually, manual_pool};
+use workpool::{Job, JobContext, Retry, TaskErrorKind};
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn manual_pool() -> (Pool, ManualClock) {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (pool, clock)
-}
 
 fn counting(
     runs: &Arc<AtomicU32>,
@@ -35,7 +25,7 @@ fn counting(
 
 #[test]
 fn a_delayed_job_never_runs_before_it_is_due() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(1);
     let t0 = clock.now();
     let task = pool
         .spawn(Job::new(move |ctx: &JobContext| Ok::<_, ()>(ctx.now() - t0)).delay(5 * SEC))
@@ -50,7 +40,7 @@ fn a_delayed_job_never_runs_before_it_is_due() {
 
 #[test]
 fn a_job_scheduled_at_an_instant_waits_for_it() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(1);
     let at = clock.now() + 3 * SEC;
     let task = pool
         .spawn(Job::new(move |ctx: &JobContext| Ok::<_, ()>(ctx.now() >= at)).at(at))
@@ -61,7 +51,7 @@ fn a_job_scheduled_at_an_instant_waits_for_it() {
 
 #[test]
 fn graceful_shutdown_runs_a_delayed_job_when_it_is_due() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(1);
     let runs = Arc::new(AtomicU32::new(0));
     let task = pool
         .spawn(Job::new(counting(&runs)).delay(10 * SEC))
@@ -83,7 +73,7 @@ fn graceful_shutdown_runs_a_delayed_job_when_it_is_due() {
 
 #[test]
 fn shutdown_now_reports_a_delayed_job_as_never_started() {
-    let (pool, _clock) = manual_pool();
+    let (pool, _clock) = manual_pool(1);
     let runs = Arc::new(AtomicU32::new(0));
     let task = pool
         .spawn(Job::new(counting(&runs)).delay(10 * SEC))
@@ -96,7 +86,7 @@ fn shutdown_now_reports_a_delayed_job_as_never_started() {
 
 #[test]
 fn shutdown_now_ends_a_job_waiting_for_a_retry_with_its_last_error() {
-    let (pool, _clock) = manual_pool();
+    let (pool, _clock) = manual_pool(1);
     let task = pool
         .spawn(
             Job::new(|_: &JobContext| Err::<(), _>("down"))
@@ -116,7 +106,7 @@ fn shutdown_now_ends_a_job_waiting_for_a_retry_with_its_last_error() {
 
 #[test]
 fn shutdown_timeout_hands_back_delayed_jobs_at_its_deadline() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(1);
     let runs = Arc::new(AtomicU32::new(0));
     let task = pool
         .spawn(Job::new(counting(&runs)).delay(3600 * SEC))

@@ -64,6 +64,32 @@ pub fn blocker(
     (job, started)
 }
 
+/// A pool of `workers` fixed workers on a fresh manual clock.
+pub fn manual_pool(workers: usize) -> (workpool::Pool, workpool::ManualClock) {
+    let clock = workpool::ManualClock::new();
+    let pool = workpool::Pool::builder()
+        .workers(workers)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (pool, clock)
+}
+
+/// A one-worker pool with a queue of `capacity`, its worker held at the returned gate, so
+/// everything submitted next queues up.
+pub fn held_pool(capacity: usize) -> (workpool::Pool, Arc<Gate>) {
+    let pool = workpool::Pool::builder()
+        .workers(1)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let (job, started) = blocker(&gate);
+    pool.execute(job).unwrap();
+    started.recv().unwrap();
+    (pool, gate)
+}
+
 /// Waits, spinning with `yield_now`, until `cond` holds; panics with `what` after 20 s of
 /// real time, so a broken promise fails the test instead of hanging it. The limit is a
 /// safety net, never the thing being measured.
