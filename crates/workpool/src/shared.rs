@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::mem;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::pool::ShutdownReport;
 use crate::queue::{DelayQueue, Entry, ReadyQueue};
 use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
+use crossbeam_queue::SegQueue;
 
 /// What admission needs to know about a job besides the job itself.
 pub(crate) struct Admission {
@@ -30,6 +31,15 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
+    /// `true` for a job the fast lane can carry: normal priority, no key, no delay, no
+    /// deadline.
+    fn is_plain(&self) -> bool {
+        self.priority == Priority::NORMAL
+            && self.rate_key.is_none()
+            && self.due.is_none()
+            && self.deadline.is_none()
+    }
+
     /// A plain job: normal priority, no key, no delay, no deadline.
     pub(crate) const PLAIN: Admission = Admission {
         priority: Priority::NORMAL,
@@ -136,7 +146,9 @@ pub(crate) struct Inner {
     /// Running jobs past their deadline.
     pub(crate) overdue: usize,
     pub(crate) max_replacements: usize,
-    pub(crate) next_seq: u64,
+    /// Set once a shutdown has waited out every producer that was pushing to the fast lane:
+    /// from then on the fast lane only shrinks, and workers may exit when it is empty.
+    pub(crate) sealed: bool,
     pub(crate) rate: Option<Bucket>,
     pub(crate) key_rates: HashMap<Arc<str>, Bucket>,
     /// The timer thread, started with the first delayed job or deadline.
@@ -178,6 +190,22 @@ pub(crate) struct Shared {
     pub(crate) rates: RateConfig,
     /// Bumped whenever a job becomes ready, so spinning workers notice without the lock.
     pub(crate) readied: AtomicUsize,
+    /// The fast lane: plain jobs pushed without the pool lock. Every job in it is NORMAL and
+    /// older than any job in the ready lanes (see `plain_only`), and only holders of the
+    /// pool lock pop from it.
+    pub(crate) fast: SegQueue<Entry>,
+    /// Jobs in the fast lane, for the queue bound and stats.
+    pub(crate) fast_len: AtomicUsize,
+    /// `true` while every job so far was plain, on a fixed-size pool with no rate limit.
+    /// The first job that needs the scheduler (or a resize) clears it for good, so fast-lane
+    /// jobs are always older than scheduled ones.
+    pub(crate) plain_only: AtomicBool,
+    /// Fast-lane intake: bit 0 is set once intake closes; the rest counts producers
+    /// between their check of that bit and their push, in steps of 2.
+    pub(crate) intake: AtomicUsize,
+    /// Workers parked on `work_cv` (a mirror of `Inner::idle` producers read without the lock).
+    pub(crate) sleepers: AtomicUsize,
+    pub(crate) next_seq: AtomicU64,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -211,7 +239,7 @@ impl Shared {
                 running: 0,
                 overdue: 0,
                 max_replacements: config.max_replacements,
-                next_seq: 0,
+                sealed: false,
                 rate: config.rate.map(Bucket::new),
                 key_rates: HashMap::new(),
                 timer: None,
@@ -233,6 +261,12 @@ impl Shared {
             handles: AtomicUsize::new(1),
             rates: config.rates,
             readied: AtomicUsize::new(0),
+            fast: SegQueue::new(),
+            fast_len: AtomicUsize::new(0),
+            plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
+            intake: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            next_seq: AtomicU64::new(0),
         }
     }
 
@@ -248,6 +282,18 @@ impl Shared {
         admission: Admission,
         admit: Admit,
     ) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
+        let job = if !admission.is_plain() {
+            self.plain_only.store(false, Ordering::SeqCst);
+            job
+        } else if self.plain_only.load(Ordering::Acquire) {
+            match self.push_fast(job) {
+                Ok(seq) => return Ok(seq),
+                // Full or closed: the locked path waits or says which.
+                Err(job) => job,
+            }
+        } else {
+            job
+        };
         let mut inner = self.inner.lock();
         loop {
             if inner.phase != Phase::Open {
@@ -257,7 +303,8 @@ impl Shared {
                     .fetch_add(1, Ordering::Relaxed);
                 return Err((job, Reject::Closed));
             }
-            if inner.ready.len() + inner.delayed.len() < self.capacity {
+            let fast = self.fast_len.load(Ordering::Acquire);
+            if inner.ready.len() + inner.delayed.len() + fast < self.capacity {
                 break;
             }
             match admit {
@@ -271,8 +318,7 @@ impl Shared {
                 }
             }
         }
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .counters
             .submitted
@@ -306,6 +352,56 @@ impl Shared {
         Ok(seq)
     }
 
+    /// Pushes a plain job without the pool lock. Hands the job back if intake has closed or
+    /// the fast lane is full, for the locked path to deal with.
+    fn push_fast(self: &Arc<Self>, job: Arc<dyn Runnable>) -> Result<u64, Arc<dyn Runnable>> {
+        if self.intake.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
+            self.intake.fetch_sub(2, Ordering::SeqCst);
+            return Err(job);
+        }
+        if self.fast_len.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.fast_len.fetch_sub(1, Ordering::SeqCst);
+            self.intake.fetch_sub(2, Ordering::SeqCst);
+            return Err(job);
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .counters
+            .submitted
+            .fetch_add(1, Ordering::Relaxed);
+        self.fast.push(Entry {
+            job,
+            enqueued: self.clock.now(),
+            seq,
+            priority: Priority::NORMAL,
+            rate_key: None,
+        });
+        self.intake.fetch_sub(2, Ordering::SeqCst);
+        self.readied.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence a worker makes between counting itself a sleeper and its last
+        // look at the fast lane: either it sees this job, or this sees it asleep and wakes it.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let mut inner = self.inner.lock();
+            self.dispatch(&mut inner);
+        }
+        Ok(seq)
+    }
+
+    /// Closes fast-lane intake and waits out producers caught between their check and their
+    /// push, so that nothing enters the fast lane afterwards.
+    fn seal_intake(&self) {
+        self.intake.fetch_or(1, Ordering::SeqCst);
+        while self.intake.load(Ordering::SeqCst) >> 1 != 0 {
+            thread::yield_now();
+        }
+    }
+
+    /// Jobs ready to run, in the fast lane and the lanes together.
+    pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
+        inner.ready.len() + self.fast_len.load(Ordering::Acquire)
+    }
+
     fn reject_full(&self, job: Arc<dyn Runnable>) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
         self.metrics
             .counters
@@ -318,7 +414,7 @@ impl Shared {
     /// is below its maximum.
     pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
         self.readied.fetch_add(1, Ordering::Release);
-        if inner.ready.len() <= inner.spinning {
+        if self.ready_len(inner) <= inner.spinning {
             // Enough workers are spinning to take every ready job: no wake-up needed. Each
             // re-checks the queue under the lock before it parks, so none is missed.
             return;
@@ -344,12 +440,15 @@ impl Shared {
 
     /// Changes the worker bounds; see [`Pool::resize`](crate::Pool::resize).
     pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) {
+        // The fast lane is for fixed-size pools only: a resizable pool must see every
+        // submission to grow on demand.
+        self.plain_only.store(false, Ordering::SeqCst);
         let mut inner = self.inner.lock();
         inner.min = min;
         inner.max = max;
         if inner.phase == Phase::Open {
             let max = inner.effective_max();
-            let backlog = inner.ready.len().saturating_sub(inner.idle);
+            let backlog = self.ready_len(&inner).saturating_sub(inner.idle);
             let wanted = min.max((inner.workers + backlog).min(max));
 
             while inner.workers < wanted {
@@ -374,7 +473,7 @@ impl Shared {
             !self.on_worker_thread(&inner),
             "Pool::wait_idle called from one of the pool's own jobs would wait for itself"
         );
-        while !(inner.ready.is_empty() && inner.running == 0) {
+        while !(self.ready_len(&inner) == 0 && inner.running == 0) {
             if inner.workers == 0 && inner.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
                 break;
@@ -390,8 +489,8 @@ impl Shared {
                 inner.workers,
                 inner.idle,
                 inner.running,
-                inner.ready.len(),
-                inner.ready.by_priority(),
+                self.ready_len(&inner),
+                self.by_priority(&inner),
                 inner.delayed.len(),
                 inner.overdue,
                 inner.min,
@@ -447,11 +546,18 @@ impl Shared {
             self.space_cv.notify_all();
             self.timer_cv.notify_all();
         }
+        if !inner.sealed {
+            drop(inner);
+            self.seal_intake();
+            inner = self.inner.lock();
+            inner.sealed = true;
+            self.work_cv.notify_all();
+        }
         if inner.phase == Phase::Draining {
             inner = self.end_series(inner);
         }
         let mut stop_now = matches!(mode, Mode::Now);
-        if inner.phase == Phase::Draining && !inner.ready.is_empty() && inner.workers == 0 {
+        if inner.phase == Phase::Draining && self.ready_len(&inner) > 0 && inner.workers == 0 {
             // The queue needs a worker to drain it; if none can start, it is handed back.
             stop_now |= self.spawn_worker(&mut inner).is_err();
         }
@@ -539,6 +645,10 @@ impl Shared {
         inner.phase = Phase::Stopped;
         let mut unstarted = inner.ready.drain();
         unstarted.extend(inner.delayed.drain());
+        while let Some(entry) = self.fast.pop() {
+            self.fast_len.fetch_sub(1, Ordering::AcqRel);
+            unstarted.push(entry);
+        }
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()
@@ -569,6 +679,24 @@ impl Shared {
         } else if inner.timer_next.is_none_or(|next| at < next) {
             self.timer_cv.notify_one();
         }
+    }
+}
+
+impl Shared {
+    /// Ready jobs per priority, the fast lane counted as NORMAL.
+    fn by_priority(&self, inner: &Inner) -> Vec<(Priority, usize)> {
+        let mut lanes = inner.ready.by_priority();
+        let fast = self.fast_len.load(Ordering::Acquire);
+        if fast > 0 {
+            match lanes.iter_mut().find(|(p, _)| *p == Priority::NORMAL) {
+                Some((_, n)) => *n += fast,
+                None => {
+                    lanes.push((Priority::NORMAL, fast));
+                    lanes.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
+                }
+            }
+        }
+        lanes
     }
 }
 

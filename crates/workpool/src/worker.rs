@@ -3,7 +3,7 @@
 //! nothing to take.
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +16,12 @@ use crate::task::{RunEnv, RunResult};
 /// How many rounds a worker spins, watching for a new job, before it parks: the first few
 /// are busy-wait pauses, the rest yield the core (to the producer, on a small machine). A
 /// job that arrives meanwhile costs no wake-up system call.
+#[cfg(not(workpool_shuttle))]
 const SPIN_ROUNDS: u32 = 64;
+// Spinning only saves wake-ups; under shuttle a long spin would hide the parking paths
+// from the models, so they spin once.
+#[cfg(workpool_shuttle)]
+const SPIN_ROUNDS: u32 = 1;
 const BUSY_ROUNDS: u32 = 8;
 
 /// What a worker found when it looked for work.
@@ -58,7 +63,8 @@ impl Shared {
     /// Takes the next job the rate limits allow. A job over its key's limit moves to the
     /// delay queue until its key has a token, so it never blocks jobs behind it.
     fn next_job(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
-        if inner.ready.is_empty() {
+        let mut fast_ready = !self.fast.is_empty();
+        if inner.ready.is_empty() && !fast_ready {
             return Next::Nothing;
         }
         if let Some(Err(at)) = inner.rate.as_ref().map(|b| b.check(now)) {
@@ -68,7 +74,22 @@ impl Shared {
             }
             return Next::Throttled(at);
         }
-        while let Some(entry) = inner.ready.pop() {
+        loop {
+            let entry = match inner.ready.choose(fast_ready) {
+                Err(()) => return Next::Nothing,
+                Ok(Some(entry)) => entry,
+                Ok(None) => match self.fast.pop() {
+                    Some(entry) => {
+                        self.fast_len.fetch_sub(1, Ordering::AcqRel);
+                        // Fast-lane jobs carry no key, and a pool with a rate limit has none.
+                        return Next::Run(entry);
+                    }
+                    None => {
+                        fast_ready = false;
+                        continue;
+                    }
+                },
+            };
             let limited = entry.rate_key.is_some() || inner.rate.is_some();
             if limited && !entry.job.is_live() {
                 // A cancelled job spends no token: the worker only counts it.
@@ -90,7 +111,6 @@ impl Shared {
             }
             return Next::Run(entry);
         }
-        Next::Nothing
     }
 
     /// The bucket for `key`, made on first use from the configured limits; `None` if no
@@ -137,7 +157,11 @@ impl Shared {
                 Next::Throttled(at) => Some(at),
                 Next::Nothing => None,
             };
-            if inner.phase == Phase::Draining && inner.ready.is_empty() && inner.delayed.is_empty()
+            if inner.phase == Phase::Draining
+                && inner.sealed
+                && inner.ready.is_empty()
+                && inner.delayed.is_empty()
+                && self.fast.is_empty()
             {
                 break true;
             }
@@ -166,10 +190,17 @@ impl Shared {
                 (None, false) => None,
             };
             inner.idle += 1;
-            match wake_at {
-                Some(at) => self.clock.wait_until(&self.work_cv, &mut inner, at),
-                None => self.work_cv.wait(&mut inner),
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the fence in `push_fast`: a producer either sees this worker asleep
+            // and wakes it, or its job is visible to the look below.
+            fence(Ordering::SeqCst);
+            if self.fast.is_empty() {
+                match wake_at {
+                    Some(at) => self.clock.wait_until(&self.work_cv, &mut inner, at),
+                    None => self.work_cv.wait(&mut inner),
+                }
             }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
             inner.idle -= 1;
             inner.wakeups = inner.wakeups.saturating_sub(1);
             spun = false;
@@ -271,7 +302,7 @@ impl Shared {
                 self.wake_timer(&mut inner, at);
             }
         }
-        if inner.running == 0 && inner.ready.is_empty() {
+        if inner.running == 0 && self.ready_len(&inner) == 0 {
             self.event_cv.notify_all();
         }
         inner

@@ -236,3 +236,31 @@ fn retries_racing_a_graceful_shutdown_all_finish() {
 fn retries_racing_shutdown_now_are_run_or_reported() {
     shuttle::check_random(|| retries_race(|p| p.shutdown_now(), false), ITERATIONS);
 }
+
+#[test]
+fn a_fixed_pool_wakes_a_parked_worker_for_each_job() {
+    // Fixed pools take the lock-free lane: a producer must wake a parked worker itself,
+    // since nothing else (no shutdown, no other job) would. Each result is awaited before
+    // the next job is submitted, so a lost wake-up shows as a deadlock.
+    shuttle::check_random(
+        || {
+            let ledger = Ledger::new(3);
+            let pool = Pool::builder()
+                .workers(2)
+                .queue_capacity(2)
+                .build()
+                .unwrap();
+            let other = {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                thread::spawn(move || pool.submit(job(2, &ledger)).unwrap().wait().unwrap())
+            };
+            for id in 0..2 {
+                pool.submit(job(id, &ledger)).unwrap().wait().unwrap();
+            }
+            other.join().unwrap();
+            assert!((0..3).all(|id| ledger.runs(id) == 1));
+            assert_eq!(pool.shutdown().completed, 3);
+        },
+        ITERATIONS,
+    );
+}

@@ -47,6 +47,32 @@ impl ReadyQueue {
         self.len += 1;
     }
 
+    /// Chooses between the pool's fast lane (plain NORMAL jobs, all older than any job
+    /// here) and these lanes, counting the dispatch for aging. `None` means "take from the
+    /// fast lane"; `Some(entry)` is a job from here. Returns `Some(None)`-like `Err(())` when
+    /// both are empty.
+    pub(crate) fn choose(&mut self, fast_ready: bool) -> Result<Option<Entry>, ()> {
+        if self.len == 0 {
+            return if fast_ready { Ok(None) } else { Err(()) };
+        }
+        if !fast_ready {
+            return self.pop().map(Some).ok_or(());
+        }
+        self.dispatches = self.dispatches.wrapping_add(1);
+        if self.dispatches.is_multiple_of(AGING_EVERY) {
+            // The fast lane's front is the oldest job of all.
+            return Ok(None);
+        }
+        match self.lanes.keys().next_back() {
+            Some(&top) if top > Priority::NORMAL => {
+                // Undo this count: `pop` counts the dispatch itself.
+                self.dispatches = self.dispatches.wrapping_sub(1);
+                self.pop().map(Some).ok_or(())
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Takes the next job: the front of the highest lane, or on every `AGING_EVERY`-th
     /// dispatch the oldest job of all.
     pub(crate) fn pop(&mut self) -> Option<Entry> {
