@@ -43,6 +43,21 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// A panicking job never kills a worker or the pool: its [`Task`] resolves to a
 /// [`TaskError`](crate::TaskError) carrying the panic message, and [`Stats::panicked`] counts it.
 ///
+/// # Priorities
+///
+/// Jobs spawned with [`Job::priority`](crate::Job::priority) wait in one FIFO lane per
+/// level; higher levels run first. Starvation is bounded by aging: one dispatch in
+/// [`AGING_EVERY`](crate::AGING_EVERY) (8) takes the oldest queued job whatever its
+/// priority, so a job that is the oldest queued starts within 8 dispatches, and a job with
+/// `n` jobs queued ahead of it in admission order within `8 × (n + 1)`.
+///
+/// # Deadlines
+///
+/// Threads cannot be pre-empted. At a job's deadline its handle resolves as timed out and
+/// its [`JobContext`](crate::JobContext) is cancelled, so a cooperative job stops; a job
+/// that ignores its context keeps its thread, and the pool starts a replacement worker
+/// beside it, up to [`Builder::max_replacements`].
+///
 /// # Shutdown
 ///
 /// - [`shutdown`](Pool::shutdown) stops intake, runs every accepted job and joins every worker.
@@ -52,8 +67,11 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///   started, cancels the running ones and joins the workers once their jobs return.
 /// - Dropping the last handle does the graceful thing, like `shutdown`.
 ///
-/// Threads cannot be pre-empted: a running job is cancelled by resolving its handle at once
-/// and dropping its result when it returns. `shutdown_now` waits for running jobs to return;
+/// Jobs in the delay queue (delayed, scheduled, waiting for a retry) are run when due by a
+/// graceful shutdown, and reported by the others; periodic series end with intake.
+///
+/// Threads cannot be pre-empted: a running job is cancelled by resolving its handle at once,
+/// cancelling its context, and dropping its result when it returns. `shutdown_now` waits for running jobs to return;
 /// `shutdown_timeout` is the bounded one.
 ///
 /// # Examples

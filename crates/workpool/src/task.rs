@@ -6,13 +6,13 @@
 //!
 //! ```text
 //! Pending(body) --worker--> Running --worker--> Finished(result) --wait--> Taken
-//!   ^    |                     |  |
-//!   |    |                     |  +--retry / next periodic run--> Pending(body), delay queue
-//!   |    +--cancel, deadline, shutdown--+--> Finished(Err(cancelled, timed out, not run))
+//!      |                     |   |
+//!      |                     |   +--retry, next periodic run--> Pending(body), in the delay queue
+//!      +---------------------+--cancel, deadline, shutdown--> Finished(Err(..))
 //! ```
 //!
 //! Whoever moves the stage out of `Pending` owns the job from then on, so a job runs at most
-//! once and resolves exactly once.
+//! once per attempt and resolves exactly once.
 
 use std::fmt;
 use std::future::Future;
