@@ -1,0 +1,280 @@
+//! The command line, as clap derive definitions. Parsing only: every check that involves more
+//! than one flag, and every default that depends on the machine, is in [`crate::config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units::{parse_backoff, parse_duration, parse_rate, parse_size, Backoff, Rate};
+
+/// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
+#[derive(Debug, Parser)]
+#[command(name = "workpool", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run shell commands in parallel, one per input line (plain or JSON Lines).
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Watch a pool at work: jobs arriving over time, workers taking them, live status.
+    Demo(DemoArgs),
+    /// Run one synthetic job set at several pool sizes and recommend the best size.
+    Bench(BenchArgs),
+}
+
+const RUN_AFTER_HELP: &str = "\
+Input: one shell command per line, run with `sh -c`, or a JSON object per line with the fields
+cmd (required), id, priority (0-255 or \"low\", \"normal\", \"high\"), timeout (\"30s\"),
+retries, env (an object) and cwd. Blank lines and lines starting with # are skipped.
+
+Exit status: 0 every job succeeded, 1 some job failed, 2 usage or input error, 130 interrupted.
+Ctrl-C once stops starting jobs and waits for the running ones; twice ends them.";
+
+/// `workpool run`: the parallel command runner.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job list; standard input when absent or "-".
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Run N jobs at once [default: the number of cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          conflicts_with_all = ["min", "max"])]
+    pub jobs: Option<u32>,
+
+    /// Dynamic sizing: keep at least N workers [default: 1 with --max].
+    #[arg(long, value_name = "N")]
+    pub min: Option<u32>,
+
+    /// Dynamic sizing: start at most N workers [default: the number of cores with --min].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max: Option<u32>,
+
+    /// Start at most this many jobs per second, minute or hour: 10/s, 30/m, 100/h.
+    #[arg(long, value_name = "N/PERIOD", value_parser = parse_rate)]
+    pub rate: Option<Rate>,
+
+    /// With --rate: allow up to N starts at once after a quiet spell.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "rate",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+
+    /// Run a failed job up to N more times (a JSON "retries" field overrides it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Delay between runs: exponential from the first to the cap, with 20% jitter.
+    #[arg(long, value_name = "FIRST..CAP", default_value = "100ms..10s", value_parser = parse_backoff)]
+    pub backoff: Backoff,
+
+    /// Retry only these exit codes (comma-separated); other failures and timeouts are final.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub retry_on: Vec<i32>,
+
+    /// End a job that runs longer than this (per run): SIGTERM to its process group, then
+    /// SIGKILL after --kill-grace.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// How long a job may take to exit after SIGTERM before its process group gets SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub kill_grace: Duration,
+
+    /// Print outputs in input order instead of as jobs finish.
+    #[arg(short = 'k', long)]
+    pub keep_order: bool,
+
+    /// Write a tab-separated line per finished job to FILE (appended to with --resume).
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<PathBuf>,
+
+    /// Skip the jobs the job log shows finished (succeeded or failed).
+    #[arg(long, requires = "joblog", conflicts_with = "resume_failed")]
+    pub resume: bool,
+
+    /// Skip the jobs the job log shows succeeded; rerun the failed ones too.
+    #[arg(long, requires = "joblog")]
+    pub resume_failed: bool,
+
+    /// Write a JSON line per finished job to FILE: id, cmd, exit code, stdout, stderr.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+
+    /// In the results file, keep at most this much of each stream (the rest is cut and
+    /// `truncated` is set).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_output: u64,
+
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print the plan (id, priority, timeout, retries, command) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `workpool demo`: a live demonstration of a pool.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Worker threads (a fixed pool).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..),
+          conflicts_with_all = ["min", "max"])]
+    pub workers: u32,
+
+    /// How many jobs arrive.
+    #[arg(long, value_name = "M", default_value_t = 10)]
+    pub jobs: u32,
+
+    /// Shortest job, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub min_ms: u64,
+
+    /// Longest job, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub max_ms: u64,
+
+    /// Milliseconds between two arrivals.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub arrival_ms: u64,
+
+    /// Seed of the random job lengths, priorities and failures [default: random, printed].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Give jobs random priorities (low, normal, high).
+    #[arg(long)]
+    pub priority_mix: bool,
+
+    /// Start at most this many jobs per period: 5/s.
+    #[arg(long, value_name = "N/PERIOD", value_parser = parse_rate)]
+    pub rate: Option<Rate>,
+
+    /// Make each run fail with this probability (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fail_rate: f64,
+
+    /// Run a failed job up to N more times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Dynamic sizing: keep at least N workers [default: 1 with --max].
+    #[arg(long, value_name = "N")]
+    pub min: Option<u32>,
+
+    /// Dynamic sizing: start at most N workers [default: 3 with --min].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max: Option<u32>,
+
+    /// Run N times faster: every duration is divided by N.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// `workpool bench`: throughput and latency against pool size.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The job: cpu:DURATION (busy computing), sleep:DURATION (blocked), or mix (alternating
+    /// cpu:200us and sleep:5ms).
+    #[arg(long, value_name = "KIND", default_value = "cpu:200us")]
+    pub work: String,
+
+    /// Jobs per pool size.
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+
+    /// Pool sizes to try, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          default_value = "1,2,4,8,16,32,64",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sizes: Vec<u32>,
+
+    /// Where to write the plot of throughput and p99 latency against pool size.
+    #[arg(long, value_name = "FILE", default_value = "bench.svg")]
+    pub svg: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_flags_parse_into_typed_values() {
+        let cli = Cli::try_parse_from([
+            "workpool",
+            "run",
+            "-j",
+            "3",
+            "--rate",
+            "10/s",
+            "--burst",
+            "4",
+            "--retries",
+            "2",
+            "--backoff",
+            "10ms..1s",
+            "--retry-on",
+            "1,2,75",
+            "--timeout",
+            "30s",
+            "jobs.txt",
+        ])
+        .expect("valid command line");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.jobs, Some(3));
+        assert_eq!(args.rate.map(|r| r.count), Some(10));
+        assert_eq!(args.burst, 4);
+        assert_eq!(args.retry_on, [1, 2, 75]);
+        assert_eq!(args.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(args.kill_grace, Duration::from_secs(2));
+        assert_eq!(args.max_output, 1 << 20);
+        assert_eq!(args.file, Some(PathBuf::from("jobs.txt")));
+    }
+
+    #[test]
+    fn a_list_flag_does_not_swallow_the_file() {
+        let cli = Cli::try_parse_from(["workpool", "run", "--retry-on", "1,2", "jobs.txt"])
+            .expect("valid command line");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.retry_on, [1, 2]);
+        assert_eq!(args.file, Some(PathBuf::from("jobs.txt")));
+    }
+
+    #[test]
+    fn conflicting_flags_are_refused() {
+        for argv in [
+            &["workpool", "run", "-j", "2", "--max", "4"][..],
+            &["workpool", "run", "--resume"],
+            &[
+                "workpool",
+                "run",
+                "--joblog",
+                "l",
+                "--resume",
+                "--resume-failed",
+            ],
+            &["workpool", "run", "--burst", "3"],
+            &["workpool", "run", "-j", "0"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `workpool`: run shell commands through a worker pool (`run`), watch a pool at work
+//! (`demo`), and find the best pool size for a kind of work (`bench`).
+//!
+//! This file only parses the command line, hands the typed configuration to a subcommand and
+//! turns the result into an exit code; see [`exit::Exit`] for the codes.
+
+mod bench;
+mod cli;
+mod config;
+mod demo;
+mod error;
+mod exit;
+mod input;
+mod run;
+mod svg;
+mod units;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::{BenchConfig, DemoConfig, RunConfig};
+use crate::error::CliError;
+use crate::exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // --help and --version are "errors" that print to standard output and succeed.
+            return if err.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            }
+            .into();
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("workpool: error: {err}");
+            Exit::Usage.into()
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<Exit, CliError> {
+    match command {
+        Command::Run(args) => {
+            run::run(RunConfig::from_args(args, std::io::stderr().is_terminal())?)
+        }
+        Command::Demo(args) => demo::demo(&DemoConfig::from_args(args)?),
+        Command::Bench(args) => bench::bench(&BenchConfig::from_args(args)?),
+    }
+}

@@ -1,0 +1,290 @@
+//! Each job's slot: its spec and the small state machine that makes sure it is reported
+//! exactly once, whoever ends it.
+//!
+//! ```text
+//! Waiting --a worker starts a run--> Running --run ends, retry due--> Waiting
+//!    |                                  |
+//!    +--first Ctrl-C (collector or      +--run ends, final--> Done  (the worker reports it)
+//!       the worker that finds it)-----------------------------> Done  (that one reports it)
+//! ```
+//!
+//! Whoever moves a slot to `Done` sends its [`Finished`] report, under the slot's lock; a run
+//! that finds its slot `Done` does nothing. So the first Ctrl-C can end every job that is not
+//! running (queued, not yet submitted, or waiting for a retry) without a race with the
+//! workers, and the collector can count reports until every slot has sent one.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use workpool::{Job, JobContext, Priority, Retry};
+
+use crate::config::RetryConfig;
+use crate::input::JobSpec;
+use crate::run::joblog::Outcome;
+use crate::run::process::{run_once, Attempt, Captured, Ending, Status, Supervision};
+
+/// What the collector hears.
+#[derive(Debug)]
+pub enum Event {
+    /// The job in slot `.0` is over.
+    Finished(usize, Box<Finished>),
+    /// Ctrl-C was pressed.
+    Interrupt,
+}
+
+/// A job's final report.
+#[derive(Debug)]
+pub struct Finished {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How many runs it had.
+    pub runs: u32,
+    /// When its first run started, if it ran.
+    pub start: Option<SystemTime>,
+    /// From its first start to the end of its last run.
+    pub duration: Duration,
+    /// The last run's status, if it ran.
+    pub status: Option<Status>,
+    /// The last run's standard output.
+    pub stdout: Captured,
+    /// The last run's standard error.
+    pub stderr: Captured,
+}
+
+/// What every job of one `workpool run` shares.
+#[derive(Debug)]
+pub struct RunShared {
+    /// Set by the first Ctrl-C: start nothing new.
+    pub stop: AtomicBool,
+    /// Set by the second Ctrl-C: end what runs.
+    pub kill: AtomicBool,
+    /// Runs in progress, for the progress bar.
+    pub running: AtomicUsize,
+    /// How runs are watched and ended.
+    pub watch: Supervision,
+    /// Where reports go.
+    pub events: Sender<Event>,
+}
+
+/// The error a failed run hands the pool: whether the retry policy should run it again.
+#[derive(Debug)]
+pub struct RunFailed {
+    /// `true` to run again (the policy also counts attempts).
+    pub retry: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    Waiting {
+        runs: u32,
+        first: Option<(SystemTime, Instant)>,
+        last: Option<Attempt>,
+    },
+    Running,
+    Done,
+}
+
+/// One job of the run list.
+#[derive(Debug)]
+pub struct Slot {
+    /// Its position in the run list.
+    pub index: usize,
+    /// What to run.
+    pub spec: JobSpec,
+    max_runs: u32,
+    state: Mutex<State>,
+}
+
+impl Slot {
+    /// A slot for `spec`, which runs at most `1 + retries` times.
+    pub fn new(index: usize, spec: JobSpec, retries: u32) -> Self {
+        Slot {
+            index,
+            spec,
+            max_runs: retries.saturating_add(1),
+            state: Mutex::new(State::Waiting {
+                runs: 0,
+                first: None,
+                last: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the job if it is not running (first Ctrl-C): returns its report, or `None` if it
+    /// is running or already over.
+    pub fn stop_if_waiting(&self) -> Option<Finished> {
+        let mut state = self.lock();
+        let State::Waiting { runs, first, last } = &mut *state else {
+            return None;
+        };
+        let report = stopped(*runs, *first, last.take());
+        *state = State::Done;
+        Some(report)
+    }
+
+    /// The pool job that runs this slot, with its priority and retry policy.
+    pub fn job(
+        self: &Arc<Self>,
+        shared: &Arc<RunShared>,
+        retry: &RetryConfig,
+    ) -> Job<impl FnMut(&JobContext) -> Result<(), RunFailed> + Send + 'static, (), RunFailed> {
+        let slot = Arc::clone(self);
+        let shared = Arc::clone(shared);
+        let retry_on = retry.retry_on.clone();
+        let mut job = Job::new(move |ctx: &JobContext| slot.run(ctx, &shared, retry_on.as_deref()))
+            .priority(Priority::new(self.spec.priority))
+            .name(self.spec.id.clone());
+        if self.max_runs > 1 {
+            job = job.retry(
+                Retry::exponential(self.max_runs, retry.backoff.base)
+                    .max_delay(retry.backoff.cap)
+                    .jitter(0.2)
+                    .retry_if(|failed: &RunFailed| failed.retry),
+            );
+        }
+        job
+    }
+
+    /// One run, called by a worker.
+    fn run(
+        &self,
+        ctx: &JobContext,
+        shared: &RunShared,
+        retry_on: Option<&[i32]>,
+    ) -> Result<(), RunFailed> {
+        let (runs, first) = {
+            let mut state = self.lock();
+            let State::Waiting { runs, first, last } = &mut *state else {
+                // Ended by the first Ctrl-C while it waited: nothing to do, nothing to report.
+                return Ok(());
+            };
+            if shared.stop.load(Ordering::SeqCst) {
+                let report = stopped(*runs, *first, last.take());
+                *state = State::Done;
+                drop(state);
+                self.report(shared, report);
+                return Ok(());
+            }
+            let runs = *runs + 1;
+            let first = *first.get_or_insert_with(|| (SystemTime::now(), Instant::now()));
+            *state = State::Running;
+            (runs, first)
+        };
+
+        shared.running.fetch_add(1, Ordering::Relaxed);
+        let started_at = Instant::now();
+        // A panic here would be a bug in workpool itself; caught, it fails this run instead
+        // of leaving the slot running forever and the collector waiting for its report.
+        let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+            run_once(&self.spec, shared.watch, ctx, &shared.kill)
+        }))
+        .unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Attempt {
+                started_at,
+                elapsed: started_at.elapsed(),
+                ending: Ending::Exited,
+                status: Status::Error(format!("internal error: {message}")),
+                stdout: Captured::Empty,
+                stderr: Captured::Empty,
+            }
+        });
+        shared.running.fetch_sub(1, Ordering::Relaxed);
+
+        let ok = attempt.succeeded();
+        let retryable = match retry_on {
+            None => attempt.ending != Ending::Cancelled,
+            Some(codes) => {
+                attempt.ending == Ending::Exited
+                    && attempt
+                        .status
+                        .code()
+                        .is_some_and(|code| codes.contains(&code))
+            }
+        };
+        let again = !ok
+            && retryable
+            && runs < self.max_runs
+            && !shared.kill.load(Ordering::SeqCst)
+            && !ctx.is_cancelled();
+
+        let mut state = self.lock();
+        let outcome = if again {
+            if !shared.stop.load(Ordering::SeqCst) {
+                *state = State::Waiting {
+                    runs,
+                    first: Some(first),
+                    last: Some(attempt),
+                };
+                return Err(RunFailed { retry: true });
+            }
+            // It would run again, but Ctrl-C stops new runs: not a final failure.
+            Outcome::Cancelled
+        } else if ok {
+            Outcome::Ok
+        } else {
+            match attempt.ending {
+                Ending::Exited => Outcome::Failed,
+                Ending::TimedOut => Outcome::TimedOut,
+                Ending::Cancelled => Outcome::Cancelled,
+            }
+        };
+        *state = State::Done;
+        drop(state);
+        self.report(shared, finished(outcome, runs, Some(first), Some(attempt)));
+        if ok {
+            Ok(())
+        } else {
+            Err(RunFailed { retry: false })
+        }
+    }
+
+    fn report(&self, shared: &RunShared, report: Finished) {
+        // The collector outlives every job it waits for; if it is gone, so is the run.
+        let _ = shared
+            .events
+            .send(Event::Finished(self.index, Box::new(report)));
+    }
+}
+
+/// The report of a job ended by the first Ctrl-C before (another) run.
+fn stopped(runs: u32, first: Option<(SystemTime, Instant)>, last: Option<Attempt>) -> Finished {
+    let outcome = if runs == 0 {
+        Outcome::NotRun
+    } else {
+        Outcome::Cancelled
+    };
+    finished(outcome, runs, first, last)
+}
+
+fn finished(
+    outcome: Outcome,
+    runs: u32,
+    first: Option<(SystemTime, Instant)>,
+    last: Option<Attempt>,
+) -> Finished {
+    let (status, stdout, stderr, end) = match last {
+        Some(a) => (Some(a.status), a.stdout, a.stderr, a.started_at + a.elapsed),
+        None => (None, Captured::Empty, Captured::Empty, Instant::now()),
+    };
+    Finished {
+        outcome,
+        runs,
+        start: first.map(|(wall, _)| wall),
+        duration: first.map_or(Duration::ZERO, |(_, at)| end.saturating_duration_since(at)),
+        status,
+        stdout,
+        stderr,
+    }
+}

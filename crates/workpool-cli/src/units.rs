@@ -1,0 +1,280 @@
+//! Parsing and printing the units the command speaks: durations (`30s`, `500ms`), rates
+//! (`10/s`), backoff ranges (`100ms..10s`) and sizes (`1MiB`).
+//!
+//! The parsers return `Result<_, String>` so that clap can use them as value parsers and name
+//! the flag in its message.
+
+use std::time::Duration;
+
+/// A rate: `count` starts per `period`, as written `10/s`, `5/m`, `100/h` or `3/500ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// How many starts per period; at least 1.
+    pub count: u32,
+    /// The period; longer than zero.
+    pub period: Duration,
+}
+
+/// A backoff range: exponential from `base`, capped at `cap`, as written `100ms..10s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay before the first retry.
+    pub base: Duration,
+    /// The longest delay between two runs.
+    pub cap: Duration,
+}
+
+/// Parses a duration: a number with a unit (`ns`, `us`, `ms`, `s`, `m`, `h`), or a bare number
+/// of seconds. Fractions are allowed: `1.5s`.
+///
+/// # Errors
+///
+/// A message naming what is wrong, if `text` is not such a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let nanos_per_unit: u64 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "" | "s" | "sec" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        other => {
+            return Err(format!(
+                "invalid duration \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
+            ))
+        }
+    };
+    if number.is_empty() {
+        return Err(format!(
+            "invalid duration \"{text}\": expected a number, like 30s or 500ms"
+        ));
+    }
+    let invalid = || format!("invalid duration \"{text}\": expected a number, like 30s or 500ms");
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole
+            .checked_mul(nanos_per_unit)
+            .map(Duration::from_nanos)
+            .ok_or_else(|| format!("invalid duration \"{text}\": too long"));
+    }
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    Duration::try_from_secs_f64(value * nanos_per_unit as f64 / 1e9)
+        .map_err(|_| format!("invalid duration \"{text}\": too long"))
+}
+
+/// Parses a rate: `N/s`, `N/m`, `N/h` (or `N/DURATION`, such as `3/500ms`).
+///
+/// # Errors
+///
+/// A message naming what is wrong, if `text` is not such a rate.
+pub fn parse_rate(text: &str) -> Result<Rate, String> {
+    let Some((count, per)) = text.split_once('/') else {
+        return Err(format!(
+            "invalid rate \"{text}\": expected N/s, N/m or N/h, like 10/s"
+        ));
+    };
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate \"{text}\": \"{count}\" is not a whole number"))?;
+    if count == 0 {
+        return Err(format!(
+            "invalid rate \"{text}\": the count must be at least 1"
+        ));
+    }
+    let period = match per.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3_600),
+        other => parse_duration(other).map_err(|_| {
+            format!("invalid rate \"{text}\": unknown period \"{other}\" (use s, m or h)")
+        })?,
+    };
+    if period.is_zero() {
+        return Err(format!(
+            "invalid rate \"{text}\": the period must be longer than zero"
+        ));
+    }
+    Ok(Rate { count, period })
+}
+
+/// Parses a backoff range `BASE..CAP` (`100ms..10s`); a single duration means a constant delay.
+///
+/// # Errors
+///
+/// A message naming what is wrong, if `text` is not such a range or `BASE` exceeds `CAP`.
+pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
+    let (base, cap) = match text.split_once("..") {
+        Some((base, cap)) => (parse_duration(base)?, parse_duration(cap)?),
+        None => {
+            let d = parse_duration(text)?;
+            (d, d)
+        }
+    };
+    if base > cap {
+        return Err(format!(
+            "invalid backoff \"{text}\": the first delay is longer than the cap"
+        ));
+    }
+    Ok(Backoff { base, cap })
+}
+
+/// Parses a size in bytes: a whole number with an optional unit (`K`, `KiB`, `M`, `MiB`, `G`,
+/// `GiB` are powers of 1024; `KB`, `MB`, `GB` powers of 1000).
+///
+/// # Errors
+///
+/// A message naming what is wrong, if `text` is not such a size.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "invalid size \"{text}\": unknown unit \"{other}\" (use K, M or G)"
+            ))
+        }
+    };
+    number
+        .parse::<u64>()
+        .map_err(|_| format!("invalid size \"{text}\": expected a whole number, like 1MiB"))?
+        .checked_mul(factor)
+        .ok_or_else(|| format!("invalid size \"{text}\": too large"))
+}
+
+/// A duration for people: `850us`, `12ms`, `1.5ms`, `3.20s`, `2m05s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros}us")
+    } else if micros < 10_000 {
+        format!("{:.1}ms", d.as_secs_f64() * 1e3)
+    } else if micros < 1_000_000 {
+        format!("{}ms", d.as_millis())
+    } else if d.as_secs() < 60 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        let secs = d.as_secs();
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}
+
+/// A duration as it would be written on the command line: `500ms`, `30s`, `1.5s`.
+pub fn fmt_duration_arg(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_nanos().is_multiple_of(1_000) {
+        format!("{}us", d.as_micros())
+    } else {
+        format!("{}ns", d.as_nanos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn durations_take_units_fractions_and_bare_seconds() {
+        assert_eq!(parse_duration("30s"), Ok(30_000 * MS));
+        assert_eq!(parse_duration("500ms"), Ok(500 * MS));
+        assert_eq!(parse_duration("1.5s"), Ok(1_500 * MS));
+        assert_eq!(parse_duration("2m"), Ok(120_000 * MS));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000 * MS));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("3"), Ok(3_000 * MS));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_wrong() {
+        assert!(parse_duration("30x")
+            .unwrap_err()
+            .contains("unknown unit \"x\""));
+        assert!(parse_duration("ms")
+            .unwrap_err()
+            .contains("expected a number"));
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("99999999999999999h")
+            .unwrap_err()
+            .contains("too long"));
+    }
+
+    #[test]
+    fn rates_take_a_period_word_or_a_duration() {
+        let rate = |count, ms| Rate {
+            count,
+            period: ms * MS,
+        };
+        assert_eq!(parse_rate("10/s"), Ok(rate(10, 1_000)));
+        assert_eq!(parse_rate("5/m"), Ok(rate(5, 60_000)));
+        assert_eq!(parse_rate("100/h"), Ok(rate(100, 3_600_000)));
+        assert_eq!(parse_rate("3/500ms"), Ok(rate(3, 500)));
+        assert!(parse_rate("0/s").unwrap_err().contains("at least 1"));
+        assert!(parse_rate("10").is_err());
+        assert!(parse_rate("ten/s").is_err());
+        assert!(parse_rate("10/fortnight")
+            .unwrap_err()
+            .contains("unknown period"));
+        assert!(parse_rate("10/0s")
+            .unwrap_err()
+            .contains("longer than zero"));
+    }
+
+    #[test]
+    fn backoff_is_a_range_or_a_constant() {
+        assert_eq!(
+            parse_backoff("100ms..10s"),
+            Ok(Backoff {
+                base: 100 * MS,
+                cap: 10_000 * MS
+            })
+        );
+        assert_eq!(parse_backoff("1ms"), Ok(Backoff { base: MS, cap: MS }));
+        assert!(parse_backoff("10s..1s")
+            .unwrap_err()
+            .contains("longer than the cap"));
+        assert!(parse_backoff("1s..").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("1TiB").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn durations_print_for_people_and_for_the_command_line() {
+        assert_eq!(fmt_duration(Duration::from_micros(850)), "850us");
+        assert_eq!(fmt_duration(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(fmt_duration(312 * MS), "312ms");
+        assert_eq!(fmt_duration(3_200 * MS), "3.20s");
+        assert_eq!(fmt_duration(125_000 * MS), "2m05s");
+        assert_eq!(fmt_duration_arg(30_000 * MS), "30s");
+        assert_eq!(fmt_duration_arg(500 * MS), "500ms");
+        assert_eq!(fmt_duration_arg(1_500 * MS), "1500ms");
+    }
+}

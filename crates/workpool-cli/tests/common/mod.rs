@@ -1,0 +1,114 @@
+//! Helpers shared by the behaviour tests of the `workpool` binary.
+
+// Each test file uses its own subset of these.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// The real-time cap on anything a test waits for; generous, since it only bounds a failure.
+pub const CAP: Duration = Duration::from_secs(60);
+
+/// `workpool` with the given arguments, killed if it runs past [`CAP`].
+pub fn workpool<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(bin());
+    cmd.args(args).timeout(CAP);
+    cmd
+}
+
+/// `workpool` as a plain process, for tests that signal it while it runs.
+pub fn workpool_process<I, S>(args: I) -> StdCommand
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = StdCommand::new(bin());
+    cmd.args(args);
+    cmd
+}
+
+fn bin() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("workpool")
+}
+
+/// A scratch directory with a job list in it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// A path inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The directory as a string, for building shell commands.
+    pub fn root(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// Writes `lines` (one job each) to `name` and returns its path as a string.
+    pub fn jobs(&self, name: &str, lines: &[String]) -> String {
+        let path = self.path(name);
+        fs::write(&path, lines.join("\n") + "\n").expect("write the job list");
+        path.display().to_string()
+    }
+
+    /// The contents of a file, or "" if it does not exist.
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+/// The job log's lines after the header, each split into its fields.
+pub fn joblog(path: &Path) -> Vec<Vec<String>> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines();
+    if let Some(header) = lines.next() {
+        assert_eq!(
+            header,
+            "id\tcmd\texit\tsignal\tattempts\tstart\tduration\toutcome"
+        );
+    }
+    lines
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Polls `ready` until it holds, failing the test after [`CAP`]. For waiting on a file that
+/// another process writes; it never decides an outcome, only how soon a test notices one.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < CAP, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `true` if a process with this pid exists (zombies included), as `kill -0` says.
+pub fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Reads a pid written by a job.
+pub fn pid_in(path: &Path) -> i32 {
+    fs::read_to_string(path)
+        .expect("the job wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid")
+}

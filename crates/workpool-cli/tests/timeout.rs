@@ -1,0 +1,119 @@
+//! `--timeout` ends a job and everything it started: no orphan survives.
+
+mod common;
+
+use common::{alive, joblog, pid_in, workpool, Scratch};
+
+#[test]
+fn a_timeout_ends_the_job_and_its_background_children() {
+    let s = Scratch::new();
+    let pid_file = s.path("child.pid");
+    // The shell starts a child that would outlive it, then waits.
+    let file = s.jobs(
+        "jobs",
+        &[format!(
+            "sleep 600 & echo $! > {}; wait",
+            pid_file.display()
+        )],
+    );
+    let log = s.path("log");
+    workpool([
+        "run",
+        &file,
+        "--timeout",
+        "200ms",
+        "--kill-grace",
+        "5s",
+        "--joblog",
+        log.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicates::str::contains("1 timed out"));
+    let child = pid_in(&pid_file);
+    assert!(!alive(child), "the background child {child} is gone");
+    let entry = &joblog(&log)[0];
+    assert_eq!(
+        (&*entry[2], &*entry[3], &*entry[7]),
+        ("-1", "15", "timeout")
+    );
+}
+
+#[test]
+fn a_child_that_ignores_sigterm_gets_sigkill_after_the_grace() {
+    let s = Scratch::new();
+    let pid_file = s.path("child.pid");
+    let file = s.jobs(
+        "jobs",
+        &[format!(
+            "(trap '' TERM; exec sleep 600) & echo $! > {}; wait",
+            pid_file.display()
+        )],
+    );
+    workpool(["run", &file, "--timeout", "100ms", "--kill-grace", "100ms"])
+        .assert()
+        .code(1);
+    let child = pid_in(&pid_file);
+    assert!(!alive(child), "the TERM-proof child {child} is gone");
+}
+
+#[test]
+fn a_jobs_own_timeout_overrides_the_flag_and_fast_jobs_are_untouched() {
+    let s = Scratch::new();
+    let file = s.jobs(
+        "jobs",
+        &[
+            r#"{"cmd": "sleep 600", "id": "slow", "timeout": "100ms"}"#.to_owned(),
+            r#"{"cmd": "echo fast", "id": "fast"}"#.to_owned(),
+        ],
+    );
+    let log = s.path("log");
+    workpool([
+        "run",
+        &file,
+        "--timeout",
+        "1h",
+        "--joblog",
+        log.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1)
+    .stdout("fast\n");
+    let mut outcomes: Vec<(String, String)> = joblog(&log)
+        .into_iter()
+        .map(|e| (e[0].clone(), e[7].clone()))
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("fast".to_owned(), "ok".to_owned()),
+            ("slow".to_owned(), "timeout".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn timed_out_runs_are_retried_unless_retry_on_excludes_them() {
+    let s = Scratch::new();
+    let file = s.jobs("jobs", &["sleep 600".to_owned()]);
+    let log = s.path("log");
+    let log_arg = log.to_str().unwrap();
+    let base = [
+        "run",
+        &file,
+        "--timeout",
+        "50ms",
+        "--kill-grace",
+        "1s",
+        "--retries",
+        "1",
+    ];
+    let backoff = ["--backoff", "1ms", "--joblog", log_arg];
+    workpool(base.iter().chain(&backoff)).assert().code(1);
+    assert_eq!(joblog(&log)[0][4], "2", "a timeout is retried");
+    workpool(base.iter().chain(&backoff).chain(&["--retry-on", "1"]))
+        .assert()
+        .code(1);
+    assert_eq!(joblog(&log)[0][4], "1", "--retry-on names exit codes only");
+}
