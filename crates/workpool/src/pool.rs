@@ -32,7 +32,8 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// # Admission
 ///
 /// The queue holds at most [`Builder::queue_capacity`] jobs (default
-/// [`DEFAULT_QUEUE_CAPACITY`]). [`submit`](Pool::submit) blocks while it is full,
+/// [`DEFAULT_QUEUE_CAPACITY`]). [`submit`](Pool::submit) blocks while it is full (and resumes
+/// once an eighth of it has drained, so that a producer refills it in bursts),
 /// [`try_submit`](Pool::try_submit) hands the job back as `Full(job)`, and
 /// [`submit_timeout`](Pool::submit_timeout) gives up after a duration. Once a shutdown has
 /// begun, every submission hands the job back as closed. A job is never dropped without its

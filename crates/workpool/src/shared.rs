@@ -397,6 +397,11 @@ impl Shared {
         }
     }
 
+    /// The queue length at or below which workers wake producers blocked on a full queue.
+    pub(crate) fn low_water(&self) -> usize {
+        self.capacity - (self.capacity / 8).max(1)
+    }
+
     /// Jobs ready to run, in the fast lane and the lanes together.
     pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
         inner.ready.len() + self.fast_len.load(Ordering::Acquire)

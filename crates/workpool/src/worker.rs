@@ -253,9 +253,14 @@ impl Shared {
         if let Some(me) = inner.threads.get_mut(&id) {
             me.current = Some(Arc::clone(&entry.job));
         }
+        // Producers blocked on a full queue are woken only once an eighth of it is free:
+        // waking one per pop would cost a context switch per job, each refilling one slot.
+        let queued = self.ready_len(&inner) + inner.delayed.len();
+        let room_for_producers = queued <= self.low_water();
         drop(inner);
-        // One slot opened: one blocked producer may go on.
-        self.space_cv.notify_one();
+        if room_for_producers {
+            self.space_cv.notify_one();
+        }
 
         let started = self.clock.now();
         let env = RunEnv {
