@@ -44,6 +44,23 @@ fn produce(pool: Pool, ledger: Arc<Ledger>, producer: usize) -> Audit {
     audit
 }
 
+fn start_producers(pool: &Pool, ledger: &Arc<Ledger>) -> Vec<thread::JoinHandle<Audit>> {
+    (0..PRODUCERS)
+        .map(|p| {
+            let (pool, ledger) = (pool.clone(), Arc::clone(ledger));
+            thread::spawn(move || produce(pool, ledger, p))
+        })
+        .collect()
+}
+
+fn join_producers(producers: Vec<thread::JoinHandle<Audit>>) -> Audit {
+    let mut audit = Audit::default();
+    for p in producers {
+        audit.merge(p.join().unwrap());
+    }
+    audit
+}
+
 fn run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
     common::quiet_panics();
     let ledger = Ledger::new(JOBS);
@@ -54,21 +71,13 @@ fn run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
         .queue_capacity(8)
         .build()
         .unwrap();
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| {
-            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-            thread::spawn(move || produce(pool, ledger, p))
-        })
-        .collect();
+    let producers = start_producers(&pool, &ledger);
     // Shut down mid-stream, so that submissions race the close.
     eventually("half the jobs were submitted", || {
         pool.stats().submitted as usize >= JOBS / 2
     });
     let first = shutdown(&pool);
-    let mut audit = Audit::default();
-    for p in producers {
-        audit.merge(p.join().unwrap());
-    }
+    let audit = join_producers(producers);
     // A timed-out shutdown leaves jobs finishing in the background; a graceful one after it
     // waits for them, so the counts are final.
     let settled = pool.shutdown();
@@ -105,16 +114,8 @@ fn accepted_jobs_run_exactly_once_when_producers_finish_first() {
         .queue_capacity(8)
         .build()
         .unwrap();
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| {
-            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-            thread::spawn(move || produce(pool, ledger, p))
-        })
-        .collect();
-    let mut audit = Audit::default();
-    for p in producers {
-        audit.merge(p.join().unwrap());
-    }
+    let producers = start_producers(&pool, &ledger);
+    let audit = join_producers(producers);
     let report = pool.shutdown();
     assert_eq!(report.never_started, 0);
     audit.verify(JOBS, &ledger, &report);
