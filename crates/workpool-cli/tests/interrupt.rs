@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
-use common::{alive, joblog, pid_in, wait_for, workpool_process, Scratch, CAP};
+use common::{alive, exit_code, joblog, pid_in, wait_for, workpool_process, Scratch, CAP};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -49,15 +49,6 @@ fn expect_line(inbox: &Receiver<String>, text: &str) -> Vec<String> {
 
 fn interrupt(child: &Child) {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-}
-
-fn exit_code(child: &mut Child) -> Option<i32> {
-    let mut status = None;
-    wait_for("workpool to exit", || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    status.and_then(|s| s.code())
 }
 
 #[test]

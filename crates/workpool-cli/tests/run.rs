@@ -5,7 +5,7 @@ mod common;
 use std::io::Read;
 use std::process::Stdio;
 
-use common::{joblog, wait_for, workpool, workpool_process, Scratch};
+use common::{exit_code, joblog, workpool, workpool_process, Scratch};
 use predicates::str::contains;
 
 fn lines(items: &[&str]) -> Vec<String> {
@@ -484,10 +484,5 @@ fn output_to_a_closed_pipe_does_not_fail_the_run() {
     // Read a little, then close the pipe, as `| head -1` does.
     let mut first = [0u8; 2];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
-    let mut status = None;
-    wait_for("workpool to exit", || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(exit_code(&mut child), Some(0));
 }

@@ -89,13 +89,28 @@ pub fn joblog(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Polls `ready` until it holds, failing the test after [`CAP`]. For waiting on a file that
-/// another process writes; it never decides an outcome, only how soon a test notices one.
+/// Polls `ready` until it holds, failing the test after [`CAP`]. Only for files that another
+/// process writes (a job's marker, the job log), which offer nothing to block on; process
+/// exits go through [`exit_code`]. It never decides an outcome, only how soon a test
+/// notices one.
 pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(start.elapsed() < CAP, "gave up waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit and returns its exit code, failing the test (and killing the
+/// child) if it runs past [`CAP`]. A blocking wait on the child, not a poll.
+pub fn exit_code(child: &mut std::process::Child) -> Option<i32> {
+    use wait_timeout::ChildExt;
+    match child.wait_timeout(CAP).expect("waiting on workpool") {
+        Some(status) => status.code(),
+        None => {
+            let _ = child.kill();
+            panic!("workpool did not exit within {CAP:?}");
+        }
     }
 }
 
