@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::eventually;
+use common::{eventually, manual_pool};
 use workpool::{Job, JobContext, ManualClock, Pool};
 
 const MS: Duration = Duration::from_millis(1);
@@ -49,19 +49,9 @@ fn step_through(pool: &Pool, clock: &ManualClock, runs: &Runs, n: usize, step: D
     eventually("the last run happened", || count(runs) == n);
 }
 
-fn manual_pool() -> (Pool, ManualClock) {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(2)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (pool, clock)
-}
-
 #[test]
 fn fixed_rate_runs_on_a_grid() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let (runs, body) = periodic_body(clock.now(), &clock, 10 * MS);
     let task = pool.spawn(Job::new(body).every(100 * MS)).unwrap();
     // Each run takes 10 ms, so 90 ms after it ends the next slot is due.
@@ -72,7 +62,7 @@ fn fixed_rate_runs_on_a_grid() {
 
 #[test]
 fn fixed_rate_skips_the_slots_an_overrun_missed() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let (runs, body) = periodic_body(clock.now(), &clock, 250 * MS);
     let task = pool.spawn(Job::new(body).every(100 * MS)).unwrap();
     // The first run ends at 250 ms: slots 100 and 200 are skipped, the next is 300.
@@ -83,7 +73,7 @@ fn fixed_rate_skips_the_slots_an_overrun_missed() {
 
 #[test]
 fn fixed_delay_waits_the_interval_after_each_run_ends() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let (runs, body) = periodic_body(clock.now(), &clock, 30 * MS);
     let task = pool
         .spawn(Job::new(body).every(100 * MS).fixed_delay())
@@ -95,7 +85,7 @@ fn fixed_delay_waits_the_interval_after_each_run_ends() {
 
 #[test]
 fn cancelling_the_handle_stops_the_series() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let (runs, body) = periodic_body(clock.now(), &clock, Duration::ZERO);
     let task = pool.spawn(Job::new(body).every(100 * MS)).unwrap();
     step_through(&pool, &clock, &runs, 2, 100 * MS);
@@ -114,7 +104,7 @@ fn cancelling_the_handle_stops_the_series() {
 
 #[test]
 fn shutdown_ends_a_series_and_reports_it() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let (runs, body) = periodic_body(clock.now(), &clock, Duration::ZERO);
     let task = pool
         .spawn(Job::new(body).every(Duration::from_secs(3600)))
@@ -133,7 +123,7 @@ fn shutdown_ends_a_series_and_reports_it() {
 
 #[test]
 fn a_failing_run_ends_the_series_with_its_error() {
-    let (pool, clock) = manual_pool();
+    let (pool, clock) = manual_pool(2);
     let t0 = clock.now();
     let runs: Runs = Arc::default();
     let log = Arc::clone(&runs);

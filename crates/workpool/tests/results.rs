@@ -5,8 +5,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{block_on, blocker, Gate, Ledger, Payload};
-use workpool::{ManualClock, Pool, TaskErrorKind};
+use common::{block_on, blocker, manual_pool, Gate, Ledger, Payload};
+use workpool::{Pool, TaskErrorKind};
 
 #[test]
 fn wait_returns_the_jobs_typed_value() {
@@ -33,12 +33,7 @@ fn job_ids_are_unique_and_in_submission_order() {
 
 #[test]
 fn wait_timeout_hands_back_an_unfinished_task() {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (pool, _clock) = manual_pool(1);
     let gate = Gate::new();
     let task = pool
         .submit({

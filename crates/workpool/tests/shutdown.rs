@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{blocker, eventually, Gate, Ledger, Payload};
-use workpool::{ManualClock, Pool};
+use common::{blocker, eventually, manual_pool, Gate, Ledger, Payload};
+use workpool::Pool;
 
 #[test]
 fn shutdown_runs_every_accepted_job() {
@@ -83,12 +83,7 @@ fn shutdown_now_hands_back_what_never_started() {
 
 #[test]
 fn shutdown_timeout_cancels_what_is_left_at_the_deadline() {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (pool, clock) = manual_pool(1);
     let gate = Gate::new();
     let (job, started) = blocker(&gate);
     let running = pool.submit(job).unwrap();

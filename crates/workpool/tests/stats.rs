@@ -5,8 +5,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{blocker, eventually, Gate};
-use workpool::{ManualClock, Pool};
+use common::{blocker, eventually, manual_pool, Gate};
+use workpool::Pool;
 
 #[test]
 fn counters_balance_after_a_mixed_run() {
@@ -44,12 +44,7 @@ fn counters_balance_after_a_mixed_run() {
 
 #[test]
 fn run_time_and_queue_wait_are_measured_on_the_pool_clock() {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (pool, clock) = manual_pool(1);
     let gate = Gate::new();
     let first = pool
         .submit({
