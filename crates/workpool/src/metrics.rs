@@ -19,7 +19,6 @@ const MAX_TRACKED_NANOS: u64 = 3_600 * 1_000_000_000;
 
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) submitted: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) panicked: AtomicU64,
@@ -36,7 +35,6 @@ pub(crate) struct Counters {
 /// The counters read at one moment.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CounterSnapshot {
-    pub(crate) submitted: u64,
     pub(crate) completed: u64,
     pub(crate) failed: u64,
     pub(crate) panicked: u64,
@@ -53,7 +51,6 @@ pub(crate) struct CounterSnapshot {
 impl Counters {
     pub(crate) fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
-            submitted: self.submitted.load(Relaxed),
             completed: self.completed.load(Relaxed),
             failed: self.failed.load(Relaxed),
             panicked: self.panicked.load(Relaxed),

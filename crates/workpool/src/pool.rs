@@ -10,6 +10,7 @@ use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody, JobContext, Signal};
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
+use crate::queue::Work;
 use crate::shared::{Admission, Admit, Config, Mode, RateConfig, Reject, Shared, ThreadConfig};
 use crate::task::{Body, Cell, Once, Runnable, Task};
 
@@ -122,7 +123,10 @@ impl Pool {
 
     /// Queues a job whose result nobody waits for, blocking while the queue is full.
     ///
-    /// A panic in the job is caught and counted in [`Stats::panicked`].
+    /// A panic in the job is caught and counted in [`Stats::panicked`]. With no handle to
+    /// resolve, the job is only its boxed closure while it waits (on a fixed-size pool, until
+    /// the first scheduled job), and a shutdown that cancels running jobs lets a running
+    /// `execute` job finish and counts it by how it ended.
     ///
     /// # Errors
     ///
@@ -131,9 +135,18 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.admit::<_, ()>(Once::new(job), None, Admission::PLAIN, Admit::Block)
-            .map(drop)
-            .map_err(|(once, _)| SubmitError(once.into_inner()))
+        match self.shared.reserve_light(Admit::Block) {
+            Ok(true) => {
+                // Nobody waits for the result: the closure alone is the job.
+                self.shared.commit_fast(Work::Light(Box::new(job)));
+                Ok(())
+            }
+            Ok(false) => self
+                .admit::<_, ()>(Once::new(job), None, Admission::PLAIN, Admit::Block)
+                .map(drop)
+                .map_err(|(once, _)| SubmitError(once.into_inner())),
+            Err(_closed) => Err(SubmitError(job)),
+        }
     }
 
     /// Queues a job and returns a handle to its result, blocking while the queue is full.
@@ -301,6 +314,7 @@ impl Pool {
             rate_key: opts.rate_key.clone(),
             due,
             deadline,
+            reruns: job.retry.is_some() || opts.every.is_some(),
         };
         let body = JobBody::new(job, deadline, due.unwrap_or(now));
         self.admit(body, Some(Arc::new(Signal::default())), admission, admit)

@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::mem;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -16,10 +17,11 @@ use crate::job::Priority;
 use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
-use crate::queue::{DelayQueue, Entry, ReadyQueue};
+use crate::queue::{DelayQueue, Entry, FastEntry, ReadyQueue, Work};
 use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
-use crate::task::Runnable;
+use crate::task::{Outcome, Runnable};
 use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
 
 /// What admission needs to know about a job besides the job itself.
 pub(crate) struct Admission {
@@ -28,24 +30,28 @@ pub(crate) struct Admission {
     /// Not before this instant (a delayed or scheduled job).
     pub(crate) due: Option<Instant>,
     pub(crate) deadline: Option<Instant>,
+    /// The job may ask to run again (a retry policy, or periodic).
+    pub(crate) reruns: bool,
 }
 
 impl Admission {
     /// `true` for a job the fast lane can carry: normal priority, no key, no delay, no
-    /// deadline.
+    /// deadline, runs once.
     fn is_plain(&self) -> bool {
         self.priority == Priority::NORMAL
             && self.rate_key.is_none()
             && self.due.is_none()
             && self.deadline.is_none()
+            && !self.reruns
     }
 
-    /// A plain job: normal priority, no key, no delay, no deadline.
+    /// A plain job: normal priority, no key, no delay, no deadline, runs once.
     pub(crate) const PLAIN: Admission = Admission {
         priority: Priority::NORMAL,
         rate_key: None,
         due: None,
         deadline: None,
+        reruns: false,
     };
 }
 
@@ -118,11 +124,18 @@ pub(crate) enum Mode {
 pub(crate) struct WorkerThread {
     pub(crate) handle: Option<thread::JoinHandle<()>>,
     pub(crate) thread: Option<thread::ThreadId>,
-    /// The job it is running, so a shutdown can cancel it.
+    /// The scheduled job it is running, so a shutdown can cancel it and the timer can find
+    /// its worker when its deadline passes.
     pub(crate) current: Option<Arc<dyn Runnable>>,
+    /// The fast-lane job with a handle it is running, so a shutdown can cancel it. Set by
+    /// the worker without the pool lock.
+    pub(crate) slot: Slot,
     /// Its job is past its deadline; a replacement may run beside it.
     pub(crate) overdue: bool,
 }
+
+/// A worker's fast-lane job, for a shutdown to cancel.
+pub(crate) type Slot = Arc<Mutex<Option<Arc<dyn Runnable>>>>;
 
 pub(crate) struct Inner {
     pub(crate) ready: ReadyQueue,
@@ -141,8 +154,6 @@ pub(crate) struct Inner {
     /// Notifications sent to idle workers and not yet consumed, so a burst of submissions
     /// does not count one sleeper twice.
     pub(crate) wakeups: usize,
-    /// Jobs being run.
-    pub(crate) running: usize,
     /// Running jobs past their deadline.
     pub(crate) overdue: usize,
     pub(crate) max_replacements: usize,
@@ -188,14 +199,30 @@ pub(crate) struct Shared {
     /// Live `Pool` handles; the last one to drop shuts the pool down.
     pub(crate) handles: AtomicUsize,
     pub(crate) rates: RateConfig,
-    /// Bumped whenever a job becomes ready, so spinning workers notice without the lock.
+    /// Bumped whenever a job enters the ready lanes, so spinning workers notice without the
+    /// lock (they watch the fast lane itself).
     pub(crate) readied: AtomicUsize,
     /// The fast lane: plain jobs pushed without the pool lock. Every job in it is NORMAL and
-    /// older than any job in the ready lanes (see `plain_only`), and only holders of the
-    /// pool lock pop from it.
-    pub(crate) fast: SegQueue<Entry>,
-    /// Jobs in the fast lane, for the queue bound and stats.
-    pub(crate) fast_len: AtomicUsize,
+    /// older than any job in the ready lanes (see `plain_only`). Workers pop from it without
+    /// the lock while `plain_only` holds, and under the lock (where the priority order is
+    /// decided) once it does not.
+    pub(crate) fast: SegQueue<FastEntry>,
+    /// Places taken in the fast lane: jobs in it plus producers about to push, for the queue
+    /// bound and stats.
+    pub(crate) fast_len: CachePadded<AtomicUsize>,
+    /// Jobs being run, plus workers between fast-lane jobs (they count themselves once per
+    /// run of jobs taken without the lock, before the first pop).
+    pub(crate) running: CachePadded<AtomicUsize>,
+    /// `wait_idle` callers waiting for `running` to reach zero: a worker that brings it there
+    /// without the lock takes the lock to wake them only if there are any.
+    pub(crate) idle_waiters: AtomicUsize,
+    /// Producers waiting for room: a worker that frees room without the lock takes the lock
+    /// to wake them only if there are any.
+    pub(crate) space_waiters: AtomicUsize,
+    /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs.
+    pub(crate) stopped: crate::sync::AtomicBool,
+    /// The instant fast-lane queue times count from.
+    pub(crate) epoch: Instant,
     /// `true` while every job so far was plain, on a fixed-size pool with no rate limit.
     /// The first job that needs the scheduler (or a resize) clears it for good, so fast-lane
     /// jobs are always older than scheduled ones.
@@ -205,7 +232,8 @@ pub(crate) struct Shared {
     pub(crate) intake: AtomicUsize,
     /// Workers parked on `work_cv` (a mirror of `Inner::idle` producers read without the lock).
     pub(crate) sleepers: AtomicUsize,
-    pub(crate) next_seq: AtomicU64,
+    /// The next job id; also the count of jobs accepted.
+    pub(crate) next_seq: CachePadded<AtomicU64>,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -223,6 +251,7 @@ pub(crate) struct Config {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
+        let epoch = config.clock.now();
         Self {
             inner: Mutex::new(Inner {
                 ready: ReadyQueue::default(),
@@ -236,7 +265,6 @@ impl Shared {
                 idle: 0,
                 spinning: 0,
                 wakeups: 0,
-                running: 0,
                 overdue: 0,
                 max_replacements: config.max_replacements,
                 sealed: false,
@@ -262,11 +290,16 @@ impl Shared {
             rates: config.rates,
             readied: AtomicUsize::new(0),
             fast: SegQueue::new(),
-            fast_len: AtomicUsize::new(0),
+            fast_len: CachePadded::new(AtomicUsize::new(0)),
+            running: CachePadded::new(AtomicUsize::new(0)),
+            idle_waiters: AtomicUsize::new(0),
+            space_waiters: AtomicUsize::new(0),
+            stopped: crate::sync::AtomicBool::new(false),
+            epoch,
             plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
             intake: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
-            next_seq: AtomicU64::new(0),
+            next_seq: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -282,47 +315,22 @@ impl Shared {
         admission: Admission,
         admit: Admit,
     ) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
-        let job = if !admission.is_plain() {
+        let plain = admission.is_plain();
+        if !plain {
             self.plain_only.store(false, Ordering::SeqCst);
-            job
-        } else if self.plain_only.load(Ordering::Acquire) {
-            match self.push_fast(job) {
-                Ok(seq) => return Ok(seq),
-                // Full or closed: the locked path waits or says which.
-                Err(job) => job,
-            }
-        } else {
-            job
-        };
-        let mut inner = self.inner.lock();
-        loop {
-            if inner.phase != Phase::Open {
-                self.metrics
-                    .counters
-                    .rejected_closed
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err((job, Reject::Closed));
-            }
-            let fast = self.fast_len.load(Ordering::Acquire);
-            if inner.ready.len() + inner.delayed.len() + fast < self.capacity {
-                break;
-            }
-            match admit {
-                Admit::Try => return self.reject_full(job),
-                Admit::Block => self.space_cv.wait(&mut inner),
-                Admit::Until(deadline) => {
-                    if self.clock.now() >= deadline {
-                        return self.reject_full(job);
-                    }
-                    self.clock.wait_until(&self.space_cv, &mut inner, deadline);
-                }
-            }
         }
+        let mut inner = loop {
+            if plain && self.plain_only.load(Ordering::Acquire) && self.reserve_fast() {
+                return Ok(self.commit_fast(Work::Cell(job)));
+            }
+            match self.wait_for_room(self.inner.lock(), admit) {
+                Err(why) => return Err((job, why)),
+                // There is room now: the fast lane takes the job if it is still in use.
+                Ok(inner) if plain && self.plain_only.load(Ordering::Acquire) => drop(inner),
+                Ok(inner) => break inner,
+            }
+        };
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .counters
-            .submitted
-            .fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         if let Some(at) = admission.deadline {
             inner.deadlines.push(Reverse(Deadline {
@@ -352,32 +360,96 @@ impl Shared {
         Ok(seq)
     }
 
-    /// Pushes a plain job without the pool lock. Hands the job back if intake has closed or
-    /// the fast lane is full, for the locked path to deal with.
-    fn push_fast(self: &Arc<Self>, job: Arc<dyn Runnable>) -> Result<u64, Arc<dyn Runnable>> {
+    /// Takes a place in the fast lane for an `execute` job, waiting for room as `admit`
+    /// says. `Ok(true)`: commit the job with [`commit_fast`](Shared::commit_fast).
+    /// `Ok(false)`: the fast lane is out of use; the job takes the scheduler's path.
+    pub(crate) fn reserve_light(&self, admit: Admit) -> Result<bool, Reject> {
+        loop {
+            if !self.plain_only.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            if self.reserve_fast() {
+                return Ok(true);
+            }
+            drop(self.wait_for_room(self.inner.lock(), admit)?);
+        }
+    }
+
+    /// Waits, as `admit` says, until the pool is closed or has room for one more job. Takes
+    /// the lock and returns it when there is room.
+    fn wait_for_room<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner>,
+        admit: Admit,
+    ) -> Result<MutexGuard<'a, Inner>, Reject> {
+        // Counted before the first look at the queue: a worker that frees room without the
+        // lock either sees this waiter and wakes it, or freed the room before that look.
+        self.space_waiters.fetch_add(1, Ordering::SeqCst);
+        let verdict = loop {
+            if inner.phase != Phase::Open {
+                self.metrics
+                    .counters
+                    .rejected_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                break Err(Reject::Closed);
+            }
+            let fast = self.fast_len.load(Ordering::SeqCst);
+            if inner.ready.len() + inner.delayed.len() + fast < self.capacity {
+                break Ok(());
+            }
+            match admit {
+                Admit::Try => {
+                    self.metrics
+                        .counters
+                        .rejected_full
+                        .fetch_add(1, Ordering::Relaxed);
+                    break Err(Reject::Full);
+                }
+                Admit::Block => self.space_cv.wait(&mut inner),
+                Admit::Until(deadline) => {
+                    if self.clock.now() >= deadline {
+                        self.metrics
+                            .counters
+                            .rejected_full
+                            .fetch_add(1, Ordering::Relaxed);
+                        break Err(Reject::Full);
+                    }
+                    self.clock.wait_until(&self.space_cv, &mut inner, deadline);
+                }
+            }
+        };
+        self.space_waiters.fetch_sub(1, Ordering::SeqCst);
+        verdict.map(|()| inner)
+    }
+
+    /// Takes a place in the fast lane without the pool lock. `false` if intake has closed or
+    /// the lane is full: the locked path then waits or says which.
+    fn reserve_fast(&self) -> bool {
         if self.intake.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
             self.intake.fetch_sub(2, Ordering::SeqCst);
-            return Err(job);
+            return false;
         }
         if self.fast_len.fetch_add(1, Ordering::SeqCst) >= self.capacity {
             self.fast_len.fetch_sub(1, Ordering::SeqCst);
             self.intake.fetch_sub(2, Ordering::SeqCst);
-            return Err(job);
+            return false;
         }
+        true
+    }
+
+    /// Queues `work` in the place [`reserve_fast`](Shared::reserve_fast) took, wakes a
+    /// parked worker if there is one, and returns the job's id.
+    pub(crate) fn commit_fast(self: &Arc<Self>, work: Work) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .counters
-            .submitted
-            .fetch_add(1, Ordering::Relaxed);
-        self.fast.push(Entry {
-            job,
-            enqueued: self.clock.now(),
-            seq,
-            priority: Priority::NORMAL,
-            rate_key: None,
+        if let Work::Cell(job) = &work {
+            // Published to the worker by the queue's own release and acquire.
+            job.set_id(seq);
+        }
+        self.fast.push(FastEntry {
+            work,
+            enqueued: self.stamp(self.clock.now()),
         });
         self.intake.fetch_sub(2, Ordering::SeqCst);
-        self.readied.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence a worker makes between counting itself a sleeper and its last
         // look at the fast lane: either it sees this job, or this sees it asleep and wakes it.
         fence(Ordering::SeqCst);
@@ -385,7 +457,48 @@ impl Shared {
             let mut inner = self.inner.lock();
             self.dispatch(&mut inner);
         }
-        Ok(seq)
+        seq
+    }
+
+    /// `at` as nanoseconds since the pool's epoch, the fast lane's 8-byte timestamp.
+    pub(crate) fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant a fast-lane timestamp stands for.
+    pub(crate) fn unstamp(&self, stamp: u64) -> Instant {
+        self.epoch + Duration::from_nanos(stamp)
+    }
+
+    /// Counts a fast-lane job taken. Returns `true` if producers wait for room and the lane
+    /// has drained to the low-water mark: the caller wakes one.
+    pub(crate) fn took_fast(&self) -> bool {
+        let left = self.fast_len.fetch_sub(1, Ordering::SeqCst) - 1;
+        left <= self.low_water() && self.space_waiters.load(Ordering::SeqCst) > 0
+    }
+
+    /// A worker is done running jobs for now. The last one out wakes `wait_idle` callers,
+    /// taking the lock so that none is between its check and its wait.
+    pub(crate) fn end_running(&self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.idle_waiters.load(Ordering::SeqCst) > 0
+        {
+            let _inner = self.inner.lock();
+            self.event_cv.notify_all();
+        }
+    }
+
+    /// Ends a fast-lane job that will not run: counts it and drops its closure, or resolves
+    /// its handle as not run.
+    pub(crate) fn abandon_fast(&self, work: Work) {
+        match work {
+            Work::Light(f) => {
+                self.metrics.counters.count(Outcome::NotRun);
+                // A panicking destructor must not take a worker or a shutdown down with it.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+            }
+            Work::Cell(job) => job.abandon(&self.metrics.counters),
+        }
     }
 
     /// Closes fast-lane intake and waits out producers caught between their check and their
@@ -405,14 +518,6 @@ impl Shared {
     /// Jobs ready to run, in the fast lane and the lanes together.
     pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
         inner.ready.len() + self.fast_len.load(Ordering::Acquire)
-    }
-
-    fn reject_full(&self, job: Arc<dyn Runnable>) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
-        self.metrics
-            .counters
-            .rejected_full
-            .fetch_add(1, Ordering::Relaxed);
-        Err((job, Reject::Full))
     }
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
@@ -478,13 +583,18 @@ impl Shared {
             !self.on_worker_thread(&inner),
             "Pool::wait_idle called from one of the pool's own jobs would wait for itself"
         );
-        while !(self.ready_len(&inner) == 0 && inner.running == 0) {
+        // Counted before the first look: see `end_running`. A worker counts itself running
+        // before it pops a fast-lane job and counts the job taken after, so a look that sees
+        // the lane empty also sees every job taken from it that is still running.
+        self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        while !(self.ready_len(&inner) == 0 && self.running.load(Ordering::SeqCst) == 0) {
             if inner.workers == 0 && inner.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
                 break;
             }
             self.event_cv.wait(&mut inner);
         }
+        self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -493,7 +603,7 @@ impl Shared {
             (
                 inner.workers,
                 inner.idle,
-                inner.running,
+                self.running.load(Ordering::SeqCst),
                 self.ready_len(&inner),
                 self.by_priority(&inner),
                 inner.delayed.len(),
@@ -514,7 +624,7 @@ impl Shared {
             queued_by_priority: by_priority,
             scheduled,
             overdue,
-            submitted: c.submitted,
+            submitted: self.next_seq.load(Ordering::Relaxed),
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
@@ -584,7 +694,7 @@ impl Shared {
                 }
             }
         }
-        let still_running = inner.running;
+        let still_running = self.running.load(Ordering::SeqCst);
         let handles = mem::take(&mut inner.exited);
         let timer = match on_worker || inner.timer_running {
             true => None,
@@ -603,7 +713,7 @@ impl Shared {
         }
         let c = self.metrics.counters.snapshot();
         ShutdownReport {
-            submitted: c.submitted,
+            submitted: self.next_seq.load(Ordering::Relaxed),
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
@@ -648,16 +758,21 @@ impl Shared {
             return inner;
         }
         inner.phase = Phase::Stopped;
+        // Workers check this after filling their slot and before running a fast-lane job:
+        // either they see it and give the job up, or the look at the slots below sees it.
+        self.stopped.store(true, Ordering::SeqCst);
         let mut unstarted = inner.ready.drain();
         unstarted.extend(inner.delayed.drain());
+        let mut unstarted_fast = Vec::new();
         while let Some(entry) = self.fast.pop() {
-            self.fast_len.fetch_sub(1, Ordering::AcqRel);
-            unstarted.push(entry);
+            self.fast_len.fetch_sub(1, Ordering::SeqCst);
+            unstarted_fast.push(entry.work);
         }
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()
-            .filter_map(|w| w.current.clone())
+            .flat_map(|w| [w.current.clone(), w.slot.lock().clone()])
+            .flatten()
             .collect();
         self.work_cv.notify_all();
         self.space_cv.notify_all();
@@ -666,6 +781,9 @@ impl Shared {
 
         for entry in unstarted {
             entry.job.abandon(&self.metrics.counters);
+        }
+        for work in unstarted_fast {
+            self.abandon_fast(work);
         }
         for job in running {
             job.cancel_running();

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -146,6 +147,10 @@ pub(crate) trait Runnable: Send + Sync {
     fn is_live(&self) -> bool;
     /// `true` for a job that re-arms itself.
     fn is_periodic(&self) -> bool;
+    /// Records the job's id; the fast lane keeps it here instead of in every queue entry.
+    fn set_id(&self, id: u64);
+    /// The id given to [`set_id`](Runnable::set_id).
+    fn id(&self) -> u64;
 }
 
 /// The handle's view of a job.
@@ -174,6 +179,7 @@ struct State<B, T> {
 /// One submitted job: its body, its result slot and what wakes its waiters.
 pub(crate) struct Cell<B, T> {
     signal: Option<Arc<Signal>>,
+    id: AtomicU64,
     state: Mutex<State<B, T>>,
     done: Condvar,
 }
@@ -183,6 +189,7 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         let periodic = body.is_periodic();
         Self {
             signal,
+            id: AtomicU64::new(0),
             state: Mutex::new(State {
                 stage: Stage::Pending(body),
                 waker: None,
@@ -344,6 +351,14 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
 
     fn is_periodic(&self) -> bool {
         self.state.lock().periodic
+    }
+
+    fn set_id(&self, id: u64) {
+        self.id.store(id, Ordering::Relaxed);
+    }
+
+    fn id(&self) -> u64 {
+        self.id.load(Ordering::Relaxed)
     }
 }
 

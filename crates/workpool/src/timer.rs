@@ -47,7 +47,10 @@ impl Shared {
             }
             if inner.phase == Phase::Draining {
                 inner = self.end_series(inner);
-                if inner.ready.is_empty() && inner.delayed.is_empty() && inner.running == 0 {
+                if inner.ready.is_empty()
+                    && inner.delayed.is_empty()
+                    && self.running.load(std::sync::atomic::Ordering::SeqCst) == 0
+                {
                     // Nothing left can come due: the drain is over.
                     break;
                 }

@@ -3,15 +3,17 @@
 //! nothing to take.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::limit::rate::Bucket;
-use crate::queue::Entry;
-use crate::shared::{Inner, Phase, Shared, WorkerThread};
-use crate::sync::{thread, MutexGuard};
-use crate::task::{RunEnv, RunResult};
+use crate::metrics::Latencies;
+use crate::queue::{Entry, FastEntry, Work};
+use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
+use crate::sync::{thread, Mutex, MutexGuard};
+use crate::task::{Outcome, RunEnv, RunResult};
 
 /// How many rounds a worker spins, watching for a new job, before it parks: the first few
 /// are busy-wait pauses, the rest yield the core (to the producer, on a small machine). A
@@ -27,9 +29,19 @@ const BUSY_ROUNDS: u32 = 8;
 /// What a worker found when it looked for work.
 enum Next {
     Run(Entry),
+    /// A job from the fast lane, taken under the lock because the lanes are in use.
+    Fast(FastEntry),
     /// Jobs are ready but the pool's rate limit has no token until then.
     Throttled(Instant),
     Nothing,
+}
+
+/// What a worker keeps for itself.
+struct Local {
+    id: u64,
+    worker_id: usize,
+    slot: Slot,
+    latencies: Arc<Mutex<Latencies>>,
 }
 
 impl Shared {
@@ -46,7 +58,9 @@ impl Shared {
             builder = builder.stack_size(size);
         }
         let shared = Arc::clone(self);
-        let handle = builder.spawn(move || shared.worker_main(id))?;
+        let slot = Slot::default();
+        let worker_slot = Arc::clone(&slot);
+        let handle = builder.spawn(move || shared.worker_main(id, worker_slot))?;
         inner.workers += 1;
         inner.threads.insert(
             id,
@@ -54,6 +68,7 @@ impl Shared {
                 handle: Some(handle),
                 thread: None,
                 current: None,
+                slot,
                 overdue: false,
             },
         );
@@ -80,9 +95,11 @@ impl Shared {
                 Ok(Some(entry)) => entry,
                 Ok(None) => match self.fast.pop() {
                     Some(entry) => {
-                        self.fast_len.fetch_sub(1, Ordering::AcqRel);
+                        if self.took_fast() {
+                            self.space_cv.notify_one();
+                        }
                         // Fast-lane jobs carry no key, and a pool with a rate limit has none.
-                        return Next::Run(entry);
+                        return Next::Fast(entry);
                     }
                     None => {
                         fast_ready = false;
@@ -128,9 +145,13 @@ impl Shared {
         inner.key_rates.get_mut(key)
     }
 
-    fn worker_main(self: Arc<Self>, id: u64) {
-        let latencies = self.metrics.register();
-        let worker_id = usize::try_from(id).unwrap_or(usize::MAX);
+    fn worker_main(self: Arc<Self>, id: u64, slot: Slot) {
+        let local = Local {
+            id,
+            worker_id: usize::try_from(id).unwrap_or(usize::MAX),
+            slot,
+            latencies: self.metrics.register(),
+        };
         let mut inner = self.inner.lock();
         if let Some(me) = inner.threads.get_mut(&id) {
             me.thread = Some(thread::current().id());
@@ -146,12 +167,31 @@ impl Shared {
             if inner.workers > inner.effective_max() {
                 break false;
             }
+            if self.plain_only.load(Ordering::Acquire) && !self.fast.is_empty() {
+                // The common case: plain jobs, taken and run without the pool lock.
+                drop(inner);
+                self.drain_fast(&local);
+                idle_since = None;
+                spun = false;
+                inner = self.inner.lock();
+                continue;
+            }
             let now = self.clock.now();
             let throttled_until = match self.next_job(&mut inner, now) {
                 Next::Run(entry) => {
                     idle_since = None;
                     spun = false;
-                    inner = self.run_one(inner, id, worker_id, entry, &latencies);
+                    inner = self.run_one(inner, &local, entry);
+                    continue;
+                }
+                Next::Fast(entry) => {
+                    idle_since = None;
+                    spun = false;
+                    self.running.fetch_add(1, Ordering::SeqCst);
+                    drop(inner);
+                    self.run_fast(entry, &local, now);
+                    self.end_running();
+                    inner = self.inner.lock();
                     continue;
                 }
                 Next::Throttled(at) => Some(at),
@@ -218,15 +258,16 @@ impl Shared {
         }
         // A retiring worker's handle is dropped: the thread detaches and ends on its own.
         drop(inner);
-        self.metrics.retire(&latencies);
+        self.metrics.retire(&local.latencies);
         self.event_cv.notify_all();
         self.timer_cv.notify_all();
     }
 
-    /// Spins until a job is readied after `seen`, or the spin budget runs out.
+    /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
+    /// budget runs out.
     fn spin_for_work(&self, seen: usize) {
         for round in 0..SPIN_ROUNDS {
-            if self.readied.load(Ordering::Acquire) != seen {
+            if self.readied.load(Ordering::Acquire) != seen || !self.fast.is_empty() {
                 return;
             }
             if round < BUSY_ROUNDS {
@@ -244,12 +285,11 @@ impl Shared {
     fn run_one<'a>(
         self: &'a Arc<Self>,
         mut inner: MutexGuard<'a, Inner>,
-        id: u64,
-        worker_id: usize,
+        local: &Local,
         mut entry: Entry,
-        latencies: &Arc<crate::sync::Mutex<crate::metrics::Latencies>>,
     ) -> MutexGuard<'a, Inner> {
-        inner.running += 1;
+        let id = local.id;
+        self.running.fetch_add(1, Ordering::SeqCst);
         if let Some(me) = inner.threads.get_mut(&id) {
             me.current = Some(Arc::clone(&entry.job));
         }
@@ -265,18 +305,19 @@ impl Shared {
         let started = self.clock.now();
         let env = RunEnv {
             job_id: entry.seq,
-            worker_id,
+            worker_id: local.worker_id,
             clock: &self.clock,
             signal: None,
         };
         let result = entry.job.run(&env, &self.metrics.counters);
         let ended = self.clock.now();
-        latencies
+        local
+            .latencies
             .lock()
             .record(started - entry.enqueued, ended - started);
 
         let mut inner = self.inner.lock();
-        inner.running -= 1;
+        self.running.fetch_sub(1, Ordering::SeqCst);
         if let Some(me) = inner.threads.get_mut(&id) {
             me.current = None;
             if me.overdue {
@@ -307,9 +348,78 @@ impl Shared {
                 self.wake_timer(&mut inner, at);
             }
         }
-        if inner.running == 0 && self.ready_len(&inner) == 0 {
+        if self.running.load(Ordering::SeqCst) == 0 && self.ready_len(&inner) == 0 {
             self.event_cv.notify_all();
         }
         inner
+    }
+
+    /// Takes and runs fast-lane jobs without the pool lock until the lane is empty, the pool
+    /// needs its scheduler, or a shutdown hands the queue back.
+    fn drain_fast(&self, local: &Local) {
+        // Counted before the first pop: see `wait_idle`.
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let mut ended = None;
+        while self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
+            let Some(entry) = self.fast.pop() else {
+                break;
+            };
+            if self.took_fast() {
+                // A producer waiting for room waits under the lock: holding it for the
+                // notification means the producer is already waiting.
+                let _inner = self.inner.lock();
+                self.space_cv.notify_one();
+            }
+            // Back to back, one job's end is the next one's start: one clock read per job.
+            let started = ended.unwrap_or_else(|| self.clock.now());
+            ended = Some(self.run_fast(entry, local, started));
+        }
+        self.end_running();
+    }
+
+    /// Runs one fast-lane job that started at `started`, with no lock held; returns when it
+    /// ended. The caller counts the worker as running.
+    fn run_fast(&self, entry: FastEntry, local: &Local, started: Instant) -> Instant {
+        let counters = &self.metrics.counters;
+        match entry.work {
+            Work::Light(f) => {
+                if self.stopped.load(Ordering::SeqCst) {
+                    // Taken just as a shutdown handed back the queue: it goes back too.
+                    self.abandon_fast(Work::Light(f));
+                    return started;
+                }
+                let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
+                    Ok(()) => Outcome::Completed,
+                    Err(payload) => {
+                        // A payload whose destructor panics is dropped inside the guard too.
+                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                        Outcome::Panicked
+                    }
+                };
+                counters.count(outcome);
+            }
+            Work::Cell(job) => {
+                *local.slot.lock() = Some(Arc::clone(&job));
+                // Pairs with `stop`, which sets the flag and then reads the slots: either it
+                // sees this job in the slot and cancels it, or this sees the flag.
+                if self.stopped.load(Ordering::SeqCst) {
+                    job.abandon(counters);
+                } else {
+                    let env = RunEnv {
+                        job_id: job.id(),
+                        worker_id: local.worker_id,
+                        clock: &self.clock,
+                        signal: None,
+                    };
+                    // A plain job runs once: it never asks to run again.
+                    let _ = job.run(&env, counters);
+                }
+                local.slot.lock().take();
+            }
+        }
+        let ended = self.clock.now();
+        let queued = started.saturating_duration_since(self.unstamp(entry.enqueued));
+        local.latencies.lock().record(queued, ended - started);
+        ended
     }
 }

@@ -264,3 +264,82 @@ fn a_fixed_pool_wakes_a_parked_worker_for_each_job() {
         ITERATIONS,
     );
 }
+
+#[test]
+fn execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
+    // `execute` jobs have no handle: the ledger and the report are the only witnesses. Each
+    // accepted job ran once or was reported never started, and every closure was dropped once.
+    shuttle::check_random(
+        || {
+            let ledger = Ledger::new(4);
+            let pool = Pool::builder()
+                .workers(2)
+                .queue_capacity(2)
+                .build()
+                .unwrap();
+            let producers: Vec<_> = [0..2, 2..4]
+                .into_iter()
+                .map(|ids| {
+                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                    thread::spawn(move || {
+                        let mut accepted = 0;
+                        for id in ids {
+                            match pool.execute(job(id, &ledger)) {
+                                Ok(()) => accepted += 1,
+                                Err(e) => drop(e.into_inner()),
+                            }
+                        }
+                        accepted
+                    })
+                })
+                .collect();
+            let first = pool.shutdown_now();
+            let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
+            let report = pool.shutdown();
+            assert_eq!(first.submitted, report.submitted);
+            assert_eq!(report.submitted, accepted);
+            let ran: u64 = (0..4).map(|id| u64::from(ledger.runs(id))).sum();
+            assert!((0..4).all(|id| ledger.runs(id) <= 1 && ledger.drops(id) == 1));
+            assert_eq!(report.completed, ran);
+            assert_eq!(report.completed + report.never_started, accepted);
+        },
+        ITERATIONS,
+    );
+}
+
+#[test]
+fn lock_free_workers_wake_blocked_producers_and_wait_idle() {
+    // Workers of a fixed pool take jobs without the pool lock, so they free room and finish
+    // jobs without it: a producer blocked on the full queue and a `wait_idle` caller must
+    // still be woken (a lost wake-up shows as a deadlock), and `wait_idle` must not return
+    // before the last job has ended.
+    shuttle::check_random(
+        || {
+            let ledger = Ledger::new(6);
+            let pool = Pool::builder()
+                .workers(2)
+                .queue_capacity(1)
+                .build()
+                .unwrap();
+            let producers: Vec<_> = [0..3, 3..6]
+                .into_iter()
+                .map(|ids| {
+                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                    thread::spawn(move || {
+                        for id in ids {
+                            pool.execute(job(id, &ledger)).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            pool.wait_idle();
+            assert!((0..6).all(|id| ledger.runs(id) == 1));
+            assert_eq!(pool.stats().completed, 6);
+            assert_eq!(pool.shutdown().completed, 6);
+        },
+        ITERATIONS,
+    );
+}
