@@ -201,7 +201,7 @@ pub(crate) struct Shared {
     pub(crate) rates: RateConfig,
     /// Bumped whenever a job enters the ready lanes, so spinning workers notice without the
     /// lock (they watch the fast lane itself).
-    pub(crate) readied: AtomicUsize,
+    pub(crate) readied: CachePadded<AtomicUsize>,
     /// The fast lane: plain jobs pushed without the pool lock. Every job in it is NORMAL and
     /// older than any job in the ready lanes (see `plain_only`). Workers pop from it without
     /// the lock while `plain_only` holds, and under the lock (where the priority order is
@@ -229,7 +229,7 @@ pub(crate) struct Shared {
     pub(crate) plain_only: AtomicBool,
     /// Fast-lane intake: bit 0 is set once intake closes; the rest counts producers
     /// between their check of that bit and their push, in steps of 2.
-    pub(crate) intake: AtomicUsize,
+    pub(crate) intake: CachePadded<AtomicUsize>,
     /// Workers parked on `work_cv` (a mirror of `Inner::idle` producers read without the lock).
     pub(crate) sleepers: AtomicUsize,
     /// The next job id; also the count of jobs accepted.
@@ -288,7 +288,7 @@ impl Shared {
             metrics: Metrics::new(),
             handles: AtomicUsize::new(1),
             rates: config.rates,
-            readied: AtomicUsize::new(0),
+            readied: CachePadded::new(AtomicUsize::new(0)),
             fast: SegQueue::new(),
             fast_len: CachePadded::new(AtomicUsize::new(0)),
             running: CachePadded::new(AtomicUsize::new(0)),
@@ -297,7 +297,7 @@ impl Shared {
             stopped: crate::sync::AtomicBool::new(false),
             epoch,
             plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
-            intake: AtomicUsize::new(0),
+            intake: CachePadded::new(AtomicUsize::new(0)),
             sleepers: AtomicUsize::new(0),
             next_seq: CachePadded::new(AtomicU64::new(0)),
         }
