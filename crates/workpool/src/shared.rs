@@ -223,6 +223,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: crate::sync::AtomicBool,
     /// The instant fast-lane queue times count from.
     pub(crate) epoch: Instant,
+    /// Whether workers time jobs for the latency histograms.
+    pub(crate) latency_metrics: bool,
     /// `true` while every job so far was plain, on a fixed-size pool with no rate limit.
     /// The first job that needs the scheduler (or a resize) clears it for good, so fast-lane
     /// jobs are always older than scheduled ones.
@@ -246,6 +248,7 @@ pub(crate) struct Config {
     pub(crate) threads: ThreadConfig,
     pub(crate) clock: Clock,
     pub(crate) rate: Option<RateLimit>,
+    pub(crate) latency_metrics: bool,
     pub(crate) rates: RateConfig,
 }
 
@@ -296,6 +299,7 @@ impl Shared {
             space_waiters: AtomicUsize::new(0),
             stopped: crate::sync::AtomicBool::new(false),
             epoch,
+            latency_metrics: config.latency_metrics,
             plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
             intake: CachePadded::new(AtomicUsize::new(0)),
             sleepers: AtomicUsize::new(0),
@@ -445,10 +449,11 @@ impl Shared {
             // Published to the worker by the queue's own release and acquire.
             job.set_id(seq);
         }
-        self.fast.push(FastEntry {
-            work,
-            enqueued: self.stamp(self.clock.now()),
-        });
+        let enqueued = match self.latency_metrics {
+            true => self.stamp(self.clock.now()),
+            false => 0,
+        };
+        self.fast.push(FastEntry { work, enqueued });
         self.intake.fetch_sub(2, Ordering::SeqCst);
         // Pairs with the fence a worker makes between counting itself a sleeper and its last
         // look at the fast lane: either it sees this job, or this sees it asleep and wakes it.

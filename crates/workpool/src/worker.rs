@@ -189,7 +189,7 @@ impl Shared {
                     spun = false;
                     self.running.fetch_add(1, Ordering::SeqCst);
                     drop(inner);
-                    self.run_fast(entry, &local, now);
+                    self.run_fast(entry, &local, self.latency_metrics.then_some(now));
                     self.end_running();
                     inner = self.inner.lock();
                     continue;
@@ -302,7 +302,7 @@ impl Shared {
             self.space_cv.notify_one();
         }
 
-        let started = self.clock.now();
+        let started = self.latency_metrics.then(|| self.clock.now());
         let env = RunEnv {
             job_id: entry.seq,
             worker_id: local.worker_id,
@@ -310,11 +310,13 @@ impl Shared {
             signal: None,
         };
         let result = entry.job.run(&env, &self.metrics.counters);
-        let ended = self.clock.now();
-        local
-            .latencies
-            .lock()
-            .record(started - entry.enqueued, ended - started);
+        if let Some(started) = started {
+            let ended = self.clock.now();
+            local
+                .latencies
+                .lock()
+                .record(started - entry.enqueued, ended - started);
+        }
 
         let mut inner = self.inner.lock();
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -371,15 +373,24 @@ impl Shared {
                 self.space_cv.notify_one();
             }
             // Back to back, one job's end is the next one's start: one clock read per job.
-            let started = ended.unwrap_or_else(|| self.clock.now());
-            ended = Some(self.run_fast(entry, local, started));
+            let started = match self.latency_metrics {
+                true => Some(ended.unwrap_or_else(|| self.clock.now())),
+                false => None,
+            };
+            ended = self.run_fast(entry, local, started);
         }
         self.end_running();
     }
 
     /// Runs one fast-lane job that started at `started`, with no lock held; returns when it
-    /// ended. The caller counts the worker as running.
-    fn run_fast(&self, entry: FastEntry, local: &Local, started: Instant) -> Instant {
+    /// ended. Both are `None` when the pool does not time jobs. The caller counts the worker
+    /// as running.
+    fn run_fast(
+        &self,
+        entry: FastEntry,
+        local: &Local,
+        started: Option<Instant>,
+    ) -> Option<Instant> {
         let counters = &self.metrics.counters;
         match entry.work {
             Work::Light(f) => {
@@ -417,9 +428,10 @@ impl Shared {
                 local.slot.lock().take();
             }
         }
+        let started = started?;
         let ended = self.clock.now();
         let queued = started.saturating_duration_since(self.unstamp(entry.enqueued));
         local.latencies.lock().record(queued, ended - started);
-        ended
+        Some(ended)
     }
 }

@@ -133,3 +133,21 @@ fn cancelled_jobs_spend_no_token() {
     eventually("the live job got the next token", || started(&log) == 2);
     assert_eq!(log.lock().unwrap()[1], Duration::from_secs(1));
 }
+
+#[test]
+fn an_unlimited_pool_limit_never_holds_a_job_back() {
+    let pool = Pool::builder()
+        .workers(2)
+        .rate_limit(RateLimit::unlimited())
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..200u64)
+        .map(|i| pool.submit(move || i).unwrap())
+        .collect();
+    assert_eq!(
+        tasks.into_iter().map(|t| t.wait().unwrap()).sum::<u64>(),
+        19_900
+    );
+    let s = pool.stats();
+    assert_eq!((s.completed, s.rate_limited), (200, 0));
+}

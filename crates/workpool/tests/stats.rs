@@ -117,3 +117,34 @@ fn stats_debug_output_names_every_counter() {
         assert!(text.contains(field), "{field} missing from {text}");
     }
 }
+
+#[test]
+fn a_pool_without_latency_metrics_still_counts_every_job() {
+    let pool = Pool::builder()
+        .workers(2)
+        .latency_metrics(false)
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        pool.execute(|| ()).unwrap();
+    }
+    let tasks: Vec<_> = (0..50u64)
+        .map(|i| pool.submit(move || i).unwrap())
+        .collect();
+    // A job with a priority goes through the scheduler's path.
+    let high = pool
+        .spawn(
+            workpool::Job::new(|_: &workpool::JobContext| Ok::<_, ()>(7))
+                .priority(workpool::Priority::HIGH),
+        )
+        .unwrap();
+    assert_eq!(
+        tasks.into_iter().map(|t| t.wait().unwrap()).sum::<u64>(),
+        1225
+    );
+    assert_eq!(high.wait().unwrap(), 7);
+    pool.wait_idle();
+    let s = pool.stats();
+    assert_eq!((s.submitted, s.completed), (101, 101));
+    assert_eq!((s.queue_wait.count, s.run_time.count), (0, 0));
+}

@@ -58,6 +58,26 @@ impl RateLimit {
         }
     }
 
+    /// A limit that never holds a job back. A pool built with it pays nothing for it: it
+    /// runs as a pool with no limit.
+    ///
+    /// ```
+    /// use workpool::RateLimit;
+    /// assert!(RateLimit::unlimited().is_unlimited());
+    /// assert!(!RateLimit::per_second(1_000).is_unlimited());
+    /// ```
+    pub fn unlimited() -> Self {
+        Self {
+            interval: Duration::ZERO,
+            burst: 1,
+        }
+    }
+
+    /// `true` for [`RateLimit::unlimited`].
+    pub fn is_unlimited(&self) -> bool {
+        self.interval.is_zero()
+    }
+
     /// Allows up to `n` starts at once after a quiet spell. Default: 1.
     ///
     /// # Panics
