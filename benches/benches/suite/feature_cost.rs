@@ -4,19 +4,17 @@
 //! floor of a pool with no features at all. design.md §4: "a pool that uses none of them
 //! must not pay for them".
 //!
-//! Variants that exist today: workpool's engine has no switch for its metrics (they are
-//! always on), so there are two workpool rows: `metrics on` (the default build, which is
-//! every build today) and `metrics on, stats() read every 1 ms` (the same pool while
-//! another thread reads `Pool::stats()` a thousand times a second, the cost of someone
-//! actually looking). Once `Builder` grows an option (metrics off, priorities, rate
-//! limits), it becomes one more `Variant` with its line in `Variant::build`, and its row
-//! lands in this table next to `metrics on`.
+//! The reference is the plain pool: `execute`, latency metrics off, no rate limit, no
+//! priorities. Each other row turns one feature on (latency metrics, the default; a
+//! pool-wide rate limit set to unlimited; jobs spawned at three priority levels), and the
+//! last turns them all on at once. One more row reads `stats()` every millisecond from
+//! another thread while the default pool runs, the cost of someone actually looking.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use workpool::Pool;
+use workpool::{Job, JobContext, Pool, Priority, RateLimit};
 use workpool_benches::{
     bench, start_all_workers, tiny, HandrolledPool, Latch, Section, Settings, Subject, TimingRow,
     WorkpoolSubject,
@@ -28,41 +26,71 @@ const STATS_EVERY: Duration = Duration::from_millis(1);
 /// A workpool configuration to compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
-    /// The default build: metrics on (today they cannot be turned off).
+    /// `execute` on a pool with latency metrics off: the reference.
+    Plain,
+    /// The default build: latency metrics on.
     MetricsOn,
     /// The default build while another thread reads `stats()` every millisecond.
     MetricsOnPolled,
+    /// Latency metrics off, a pool-wide rate limit of `RateLimit::unlimited()`.
+    UnlimitedRate,
+    /// Latency metrics off, every job spawned with a priority (LOW, NORMAL, HIGH in turn).
+    Priorities,
+    /// Latency metrics on, the unlimited rate limit, and priorities.
+    AllOn,
 }
 
 impl Variant {
-    const ALL: [Variant; 2] = [Variant::MetricsOn, Variant::MetricsOnPolled];
+    const ALL: [Variant; 6] = [
+        Variant::Plain,
+        Variant::MetricsOn,
+        Variant::MetricsOnPolled,
+        Variant::UnlimitedRate,
+        Variant::Priorities,
+        Variant::AllOn,
+    ];
 
     fn id(self) -> &'static str {
         match self {
+            Variant::Plain => "workpool_plain",
             Variant::MetricsOn => "workpool_metrics_on",
             Variant::MetricsOnPolled => "workpool_metrics_on_polled",
+            Variant::UnlimitedRate => "workpool_unlimited_rate",
+            Variant::Priorities => "workpool_priorities",
+            Variant::AllOn => "workpool_all_features",
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Variant::MetricsOn => "workpool, metrics on (default)",
-            Variant::MetricsOnPolled => "workpool, metrics on, stats() read every 1 ms",
+            Variant::Plain => "workpool plain (execute, latency metrics off)",
+            Variant::MetricsOn => "workpool, latency metrics on (the default)",
+            Variant::MetricsOnPolled => "workpool, latency metrics on, stats() read every 1 ms",
+            Variant::UnlimitedRate => "workpool, rate limit set to unlimited",
+            Variant::Priorities => "workpool, jobs spawned at 3 priority levels",
+            Variant::AllOn => "workpool, all of them: metrics, unlimited rate, priorities",
         }
     }
 
-    /// The pool for this variant: the place a later `Builder` option plugs in.
     fn build(self, workers: usize) -> Pool {
         let builder = Pool::builder().workers(workers);
-        match self {
+        let builder = match self {
+            Variant::Plain | Variant::Priorities => builder.latency_metrics(false),
+            Variant::UnlimitedRate => builder
+                .latency_metrics(false)
+                .rate_limit(RateLimit::unlimited()),
             Variant::MetricsOn | Variant::MetricsOnPolled => builder,
-        }
-        .build()
-        .expect("build a workpool")
+            Variant::AllOn => builder.rate_limit(RateLimit::unlimited()),
+        };
+        builder.build().expect("build a workpool")
     }
 
     fn polls_stats(self) -> bool {
         self == Variant::MetricsOnPolled
+    }
+
+    fn uses_priorities(self) -> bool {
+        matches!(self, Variant::Priorities | Variant::AllOn)
     }
 }
 
@@ -84,6 +112,8 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
                 .map(|_| {
                     if variant.polls_stats() {
                         with_stats_reader(&pool.0, || batch(&pool, latch, jobs))
+                    } else if variant.uses_priorities() {
+                        prioritized_batch(&pool.0, latch, jobs)
                     } else {
                         batch(&pool, latch, jobs)
                     }
@@ -93,7 +123,7 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         pool.shutdown();
         if let Some(summary) = summary {
             let row = TimingRow::measured(&case, variant.label(), summary, jobs as u64);
-            rows.push(row.reference_if(variant == Variant::MetricsOn));
+            rows.push(row.reference_if(variant == Variant::Plain));
         }
     }
 
@@ -128,9 +158,12 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
 
     let description = format!(
         "{jobs} tiny jobs from one producer on {workers} workers, queue bound 1024 for all. \
-         Variants that exist today: metrics on (always, no switch yet) with and without a \
-         reader of stats() every 1 ms; the hand-rolled pool is the featureless floor. \
-         \"vs workpool\" compares with the default build."
+         The reference is the plain pool (execute, latency metrics off); each row below it \
+         turns on one feature, and the all-features row turns on every one. Priorities \
+         mean every job goes through Pool::spawn with a Job at LOW, NORMAL or HIGH in turn \
+         (a handle per job, dropped). The hand-rolled pool is the featureless floor. \
+         \"vs workpool\" compares with the plain pool; the target is at least 0.7x its \
+         throughput for the all-features row, that is a ratio of at most 1.43."
     );
     Section::timing(TITLE, description, &rows)
 }
@@ -140,6 +173,27 @@ fn batch(pool: &WorkpoolSubject, latch: &'static Latch, jobs: usize) -> Duration
     let start = Instant::now();
     for _ in 0..jobs {
         pool.spawn(move || tiny(latch));
+    }
+    latch.wait();
+    start.elapsed()
+}
+
+/// Like [`batch`], with every job spawned at LOW, NORMAL or HIGH in turn.
+fn prioritized_batch(pool: &Pool, latch: &'static Latch, jobs: usize) -> Duration {
+    const LEVELS: [Priority; 3] = [Priority::LOW, Priority::NORMAL, Priority::HIGH];
+    latch.reset(jobs);
+    let start = Instant::now();
+    for i in 0..jobs {
+        let job = Job::new(move |_: &JobContext| {
+            tiny(latch);
+            Ok::<(), ()>(())
+        })
+        .priority(LEVELS[i % 3]);
+        // The handle is dropped: like `execute`, nobody waits for the result.
+        drop(
+            pool.spawn(job)
+                .expect("workpool refused a job: the pool is shut down"),
+        );
     }
     latch.wait();
     start.elapsed()

@@ -123,3 +123,33 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// How many rounds [`spin_until`] watches before it gives up: the first few are busy-wait
+/// pauses, the rest yield the core (to the thread that will make the condition true, on a
+/// small machine).
+#[cfg(not(workpool_shuttle))]
+const SPIN_ROUNDS: u32 = 64;
+// Spinning only saves a park and a wake-up; under shuttle a long spin would hide the
+// parking paths from the models, so they spin once.
+#[cfg(workpool_shuttle)]
+const SPIN_ROUNDS: u32 = 1;
+const BUSY_ROUNDS: u32 = 8;
+
+/// Spins until `done` returns `true` (then returns `true`) or the spin budget runs out
+/// (then `false`; the caller parks). A condition met meanwhile costs no park, no wake-up
+/// system call and no context switch.
+pub(crate) fn spin_until(mut done: impl FnMut() -> bool) -> bool {
+    for round in 0..SPIN_ROUNDS {
+        if done() {
+            return true;
+        }
+        if round < BUSY_ROUNDS {
+            for _ in 0..(1 << round) {
+                std::hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+    }
+    done()
+}

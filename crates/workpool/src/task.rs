@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Signal;
 use crate::metrics::Counters;
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{spin_until, AtomicBool, Condvar, Mutex, MutexGuard};
 
 /// How a job ended, for the pool's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +180,8 @@ struct State<B, T> {
 pub(crate) struct Cell<B, T> {
     signal: Option<Arc<Signal>>,
     id: AtomicU64,
+    /// Set once the stage is `Finished`, so a waiter can spin on it without the lock.
+    settled: AtomicBool,
     state: Mutex<State<B, T>>,
     done: Condvar,
 }
@@ -190,6 +192,7 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         Self {
             signal,
             id: AtomicU64::new(0),
+            settled: AtomicBool::new(false),
             state: Mutex::new(State {
                 stage: Stage::Pending(body),
                 waker: None,
@@ -211,6 +214,7 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
     /// Sets the final result, wakes waiters, and drops what the stage held outside the lock.
     fn settle(&self, mut state: MutexGuard<'_, State<B, T>>, result: Result<T, TaskError>) {
         let old = mem::replace(&mut state.stage, Stage::Finished(result));
+        self.settled.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         self.done.notify_all();
@@ -364,6 +368,12 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
 
 impl<B: Body<T>, T: Send + 'static> Completion<T> for Cell<B, T> {
     fn wait_until(&self, deadline: Option<(&Clock, Instant)>) -> Option<Result<T, TaskError>> {
+        // A short job ends within a few microseconds: watching for it first saves the waiter
+        // a park and the worker a wake-up. The lock below decides either way. A timed wait
+        // does not spin, so that a zero timeout is a plain poll.
+        if deadline.is_none() {
+            spin_until(|| self.settled.load(Ordering::Acquire));
+        }
         let mut state = self.state.lock();
         loop {
             if let Some(result) = Self::take_finished(&mut state) {

@@ -12,19 +12,8 @@ use crate::limit::rate::Bucket;
 use crate::metrics::Latencies;
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
-use crate::sync::{thread, Mutex, MutexGuard};
+use crate::sync::{spin_until, thread, Mutex, MutexGuard};
 use crate::task::{Outcome, RunEnv, RunResult};
-
-/// How many rounds a worker spins, watching for a new job, before it parks: the first few
-/// are busy-wait pauses, the rest yield the core (to the producer, on a small machine). A
-/// job that arrives meanwhile costs no wake-up system call.
-#[cfg(not(workpool_shuttle))]
-const SPIN_ROUNDS: u32 = 64;
-// Spinning only saves wake-ups; under shuttle a long spin would hide the parking paths
-// from the models, so they spin once.
-#[cfg(workpool_shuttle)]
-const SPIN_ROUNDS: u32 = 1;
-const BUSY_ROUNDS: u32 = 8;
 
 /// What a worker found when it looked for work.
 enum Next {
@@ -266,18 +255,7 @@ impl Shared {
     /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
     /// budget runs out.
     fn spin_for_work(&self, seen: usize) {
-        for round in 0..SPIN_ROUNDS {
-            if self.readied.load(Ordering::Acquire) != seen || !self.fast.is_empty() {
-                return;
-            }
-            if round < BUSY_ROUNDS {
-                for _ in 0..(1 << round) {
-                    std::hint::spin_loop();
-                }
-            } else {
-                thread::yield_now();
-            }
-        }
+        spin_until(|| self.readied.load(Ordering::Acquire) != seen || !self.fast.is_empty());
     }
 
     /// Runs one job with the lock released, then files what it asks for next. Takes and
