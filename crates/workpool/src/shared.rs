@@ -2,7 +2,11 @@
 //! admission, sizing and shutdown logic that acts on them.
 //!
 //! Data flows one way: submit → admission (here) → queue → worker (`worker.rs`) → outcome.
-//! One mutex guards the queue and the worker counts; no lock is held while a job runs.
+//! One mutex guards the scheduler (priority lanes, delay queue, deadlines, worker counts);
+//! no lock is held while a job runs. Plain jobs on a fixed-size pool with no rate limit skip
+//! it: they go through the fast lane, a lock-free queue that producers push to and workers
+//! pop from without the lock, with atomics for its length, the running count and the
+//! waiter counts that tell either side when to take the lock to wake the other.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

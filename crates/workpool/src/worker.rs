@@ -1,6 +1,7 @@
 //! The worker loop: take a job (past the rate limits), run it with no lock held, record it,
 //! re-arm it if it asks to run again, and park (or retire after keep-alive) when there is
-//! nothing to take.
+//! nothing to take. While every job is plain, workers drain the fast lane without the pool
+//! lock (`drain_fast`) and take the lock only to look for other work or to park.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
