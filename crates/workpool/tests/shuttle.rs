@@ -265,6 +265,30 @@ fn a_fixed_pool_wakes_a_parked_worker_for_each_job() {
     );
 }
 
+/// Two threads `execute` the jobs with the ids in `ids`, each returning how many the pool
+/// accepted; a refused job's closure is dropped on the spot.
+fn execute_from_two_threads(
+    pool: &Pool,
+    ledger: &Arc<Ledger>,
+    ids: [std::ops::Range<usize>; 2],
+) -> Vec<thread::JoinHandle<u64>> {
+    ids.into_iter()
+        .map(|ids| {
+            let (pool, ledger) = (pool.clone(), Arc::clone(ledger));
+            thread::spawn(move || {
+                let mut accepted = 0;
+                for id in ids {
+                    match pool.execute(job(id, &ledger)) {
+                        Ok(()) => accepted += 1,
+                        Err(e) => drop(e.into_inner()),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
     // `execute` jobs have no handle: the ledger and the report are the only witnesses. Each
@@ -277,22 +301,7 @@ fn execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
                 .queue_capacity(2)
                 .build()
                 .unwrap();
-            let producers: Vec<_> = [0..2, 2..4]
-                .into_iter()
-                .map(|ids| {
-                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-                    thread::spawn(move || {
-                        let mut accepted = 0;
-                        for id in ids {
-                            match pool.execute(job(id, &ledger)) {
-                                Ok(()) => accepted += 1,
-                                Err(e) => drop(e.into_inner()),
-                            }
-                        }
-                        accepted
-                    })
-                })
-                .collect();
+            let producers = execute_from_two_threads(&pool, &ledger, [0..2, 2..4]);
             let first = pool.shutdown_now();
             let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
             let report = pool.shutdown();
@@ -321,20 +330,9 @@ fn lock_free_workers_wake_blocked_producers_and_wait_idle() {
                 .queue_capacity(1)
                 .build()
                 .unwrap();
-            let producers: Vec<_> = [0..3, 3..6]
-                .into_iter()
-                .map(|ids| {
-                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-                    thread::spawn(move || {
-                        for id in ids {
-                            pool.execute(job(id, &ledger)).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for producer in producers {
-                producer.join().unwrap();
-            }
+            let producers = execute_from_two_threads(&pool, &ledger, [0..3, 3..6]);
+            let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
+            assert_eq!(accepted, 6);
             pool.wait_idle();
             assert!((0..6).all(|id| ledger.runs(id) == 1));
             assert_eq!(pool.stats().completed, 6);
