@@ -406,23 +406,16 @@ impl Shared {
                 break Ok(());
             }
             match admit {
-                Admit::Try => {
+                Admit::Block => self.space_cv.wait(&mut inner),
+                Admit::Until(deadline) if self.clock.now() < deadline => {
+                    self.clock.wait_until(&self.space_cv, &mut inner, deadline);
+                }
+                Admit::Try | Admit::Until(_) => {
                     self.metrics
                         .counters
                         .rejected_full
                         .fetch_add(1, Ordering::Relaxed);
                     break Err(Reject::Full);
-                }
-                Admit::Block => self.space_cv.wait(&mut inner),
-                Admit::Until(deadline) => {
-                    if self.clock.now() >= deadline {
-                        self.metrics
-                            .counters
-                            .rejected_full
-                            .fetch_add(1, Ordering::Relaxed);
-                        break Err(Reject::Full);
-                    }
-                    self.clock.wait_until(&self.space_cv, &mut inner, deadline);
                 }
             }
         };
