@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
-use crate::job::{Job, JobBody, JobContext, Signal};
+use crate::job::{Job, JobBody, JobContext, Priority, Signal};
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
 use crate::queue::Work;
@@ -47,8 +47,9 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// # Priorities
 ///
-/// Jobs spawned with [`Job::priority`](crate::Job::priority) wait in one FIFO lane per
-/// level; higher levels run first. Starvation is bounded by aging: one dispatch in
+/// Jobs spawned with [`Job::priority`](crate::Job::priority), or queued with
+/// [`execute_with_priority`](Pool::execute_with_priority), wait in one FIFO lane per level;
+/// higher levels run first. Starvation is bounded by aging: one dispatch in
 /// [`AGING_EVERY`](crate::AGING_EVERY) (8) takes the oldest queued job whatever its
 /// priority, so a job that is the oldest queued starts within 8 dispatches, and a job with
 /// `n` jobs queued ahead of it in admission order within `8 × (n + 1)`.
@@ -135,16 +136,48 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
+        self.execute_with_priority(Priority::NORMAL, job)
+    }
+
+    /// Like [`execute`](Pool::execute), at `priority`: a job whose result nobody waits for,
+    /// ordered among queued jobs as the [priority rules](Pool#priorities) say.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] with the job, if the pool has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use workpool::{Pool, Priority};
+    ///
+    /// let pool = Pool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.execute_with_priority(Priority::HIGH, move || tx.send("urgent").unwrap())?;
+    /// assert_eq!(rx.recv()?, "urgent");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute_with_priority<F>(&self, priority: Priority, job: F) -> Result<(), SubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
         match self.shared.reserve_light(Admit::Block) {
             Ok(true) => {
                 // Nobody waits for the result: the closure alone is the job.
-                self.shared.commit_fast(Work::Light(Box::new(job)));
+                self.shared
+                    .commit_fast(Work::Light(Box::new(job)), priority);
                 Ok(())
             }
-            Ok(false) => self
-                .admit::<_, ()>(Once::new(job), None, Admission::PLAIN, Admit::Block)
-                .map(drop)
-                .map_err(|(once, _)| SubmitError(once.into_inner())),
+            Ok(false) => {
+                let admission = Admission {
+                    priority,
+                    ..Admission::PLAIN
+                };
+                self.admit::<_, ()>(Once::new(job), None, admission, Admit::Block)
+                    .map(drop)
+                    .map_err(|(once, _)| SubmitError(once.into_inner()))
+            }
             Err(_closed) => Err(SubmitError(job)),
         }
     }

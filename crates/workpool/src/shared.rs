@@ -4,8 +4,8 @@
 //! Data flows one way: submit → admission (here) → queue → worker (`worker.rs`) → outcome.
 //! One mutex guards the scheduler (priority lanes, delay queue, deadlines, worker counts);
 //! no lock is held while a job runs. Plain jobs on a fixed-size pool with no rate limit skip
-//! it: they go through the fast lane, a lock-free queue that producers push to and workers
-//! pop from without the lock, with atomics for its length, the running count and the
+//! it: they go through the fast lanes (`queue/fast.rs`), which producers push to and workers
+//! pop from without the pool lock, with atomics for their length, the running count and the
 //! waiter counts that tell either side when to take the lock to wake the other.
 
 use std::cmp::Reverse;
@@ -21,10 +21,9 @@ use crate::job::Priority;
 use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
-use crate::queue::{DelayQueue, Entry, FastEntry, ReadyQueue, Work};
+use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, ReadyQueue, Work};
 use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::{Outcome, Runnable};
-use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 
 /// What admission needs to know about a job besides the job itself.
@@ -39,14 +38,10 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// `true` for a job the fast lane can carry: normal priority, no key, no delay, no
+    /// `true` for a job the fast lanes can carry, at any priority: no key, no delay, no
     /// deadline, runs once.
     fn is_plain(&self) -> bool {
-        self.priority == Priority::NORMAL
-            && self.rate_key.is_none()
-            && self.due.is_none()
-            && self.deadline.is_none()
-            && !self.reruns
+        self.rate_key.is_none() && self.due.is_none() && self.deadline.is_none() && !self.reruns
     }
 
     /// A plain job: normal priority, no key, no delay, no deadline, runs once.
@@ -206,13 +201,13 @@ pub(crate) struct Shared {
     /// Bumped whenever a job enters the ready lanes, so spinning workers notice without the
     /// lock (they watch the fast lane itself).
     pub(crate) readied: CachePadded<AtomicUsize>,
-    /// The fast lane: plain jobs pushed without the pool lock. Every job in it is NORMAL and
-    /// older than any job in the ready lanes (see `plain_only`). Workers pop from it without
-    /// the lock while `plain_only` holds, and under the lock (where the priority order is
-    /// decided) once it does not.
-    pub(crate) fast: SegQueue<FastEntry>,
-    /// Places taken in the fast lane: jobs in it plus producers about to push, for the queue
-    /// bound and stats.
+    /// The fast lanes: plain jobs pushed without the pool lock. Every job in them is older
+    /// than any job in the ready lanes (see `plain_only`). Workers pop from them without the
+    /// pool lock while `plain_only` holds, and under it (where they are weighed against the
+    /// ready lanes) once it does not.
+    pub(crate) fast: FastLanes,
+    /// Places taken in the fast lanes: jobs in them plus producers about to push, for the
+    /// queue bound and stats.
     pub(crate) fast_len: CachePadded<AtomicUsize>,
     /// Jobs being run, plus workers between fast-lane jobs (they count themselves once per
     /// run of jobs taken without the lock, before the first pop).
@@ -296,7 +291,7 @@ impl Shared {
             handles: AtomicUsize::new(1),
             rates: config.rates,
             readied: CachePadded::new(AtomicUsize::new(0)),
-            fast: SegQueue::new(),
+            fast: FastLanes::new(),
             fast_len: CachePadded::new(AtomicUsize::new(0)),
             running: CachePadded::new(AtomicUsize::new(0)),
             idle_waiters: AtomicUsize::new(0),
@@ -329,7 +324,7 @@ impl Shared {
         }
         let mut inner = loop {
             if plain && self.plain_only.load(Ordering::Acquire) && self.reserve_fast() {
-                return Ok(self.commit_fast(Work::Cell(job)));
+                return Ok(self.commit_fast(Work::Cell(job), admission.priority));
             }
             match self.wait_for_room(self.inner.lock(), admit) {
                 Err(why) => return Err((job, why)),
@@ -438,9 +433,9 @@ impl Shared {
         true
     }
 
-    /// Queues `work` in the place [`reserve_fast`](Shared::reserve_fast) took, wakes a
-    /// parked worker if there is one, and returns the job's id.
-    pub(crate) fn commit_fast(self: &Arc<Self>, work: Work) -> u64 {
+    /// Queues `work` at `priority` in the place [`reserve_fast`](Shared::reserve_fast) took,
+    /// wakes a parked worker if there is one, and returns the job's id.
+    pub(crate) fn commit_fast(self: &Arc<Self>, work: Work, priority: Priority) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         if let Work::Cell(job) = &work {
             // Published to the worker by the queue's own release and acquire.
@@ -450,7 +445,7 @@ impl Shared {
             true => self.stamp(self.clock.now()),
             false => 0,
         };
-        self.fast.push(FastEntry { work, enqueued });
+        self.fast.push(FastEntry { work, enqueued }, seq, priority);
         self.intake.fetch_sub(2, Ordering::SeqCst);
         // Pairs with the fence a worker makes between counting itself a sleeper and its last
         // look at the fast lane: either it sees this job, or this sees it asleep and wakes it.
@@ -765,11 +760,9 @@ impl Shared {
         self.stopped.store(true, Ordering::SeqCst);
         let mut unstarted = inner.ready.drain();
         unstarted.extend(inner.delayed.drain());
-        let mut unstarted_fast = Vec::new();
-        while let Some(entry) = self.fast.pop() {
-            self.fast_len.fetch_sub(1, Ordering::SeqCst);
-            unstarted_fast.push(entry.work);
-        }
+        let unstarted_fast = self.fast.drain();
+        self.fast_len
+            .fetch_sub(unstarted_fast.len(), Ordering::SeqCst);
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()
@@ -808,20 +801,17 @@ impl Shared {
 }
 
 impl Shared {
-    /// Ready jobs per priority, the fast lane counted as NORMAL.
+    /// Ready jobs per priority, in the fast lanes and the scheduler's together.
     fn by_priority(&self, inner: &Inner) -> Vec<(Priority, usize)> {
-        let mut lanes = inner.ready.by_priority();
-        let fast = self.fast_len.load(Ordering::Acquire);
-        if fast > 0 {
-            match lanes.iter_mut().find(|(p, _)| *p == Priority::NORMAL) {
-                Some((_, n)) => *n += fast,
-                None => {
-                    lanes.push((Priority::NORMAL, fast));
-                    lanes.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
-                }
+        let mut levels = inner.ready.by_priority();
+        for (priority, n) in self.fast.by_priority() {
+            match levels.iter_mut().find(|(p, _)| *p == priority) {
+                Some((_, m)) => *m += n,
+                None => levels.push((priority, n)),
             }
         }
-        lanes
+        levels.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
+        levels
     }
 }
 

@@ -68,8 +68,8 @@ impl Shared {
     /// Takes the next job the rate limits allow. A job over its key's limit moves to the
     /// delay queue until its key has a token, so it never blocks jobs behind it.
     fn next_job(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
-        let mut fast_ready = !self.fast.is_empty();
-        if inner.ready.is_empty() && !fast_ready {
+        let mut fast_top = self.fast.top();
+        if inner.ready.is_empty() && fast_top.is_none() {
             return Next::Nothing;
         }
         if let Some(Err(at)) = inner.rate.as_ref().map(|b| b.check(now)) {
@@ -80,7 +80,7 @@ impl Shared {
             return Next::Throttled(at);
         }
         loop {
-            let entry = match inner.ready.choose(fast_ready) {
+            let entry = match inner.ready.choose(fast_top) {
                 Err(()) => return Next::Nothing,
                 Ok(Some(entry)) => entry,
                 Ok(None) => match self.fast.pop() {
@@ -92,7 +92,7 @@ impl Shared {
                         return Next::Fast(entry);
                     }
                     None => {
-                        fast_ready = false;
+                        fast_top = None;
                         continue;
                     }
                 },
@@ -160,9 +160,8 @@ impl Shared {
             if self.plain_only.load(Ordering::Acquire) && !self.fast.is_empty() {
                 // The common case: plain jobs, taken and run without the pool lock.
                 drop(inner);
-                self.drain_fast(&local);
+                spun = self.drain_fast(&local);
                 idle_since = None;
-                spun = false;
                 inner = self.inner.lock();
                 continue;
             }
@@ -335,9 +334,28 @@ impl Shared {
         inner
     }
 
-    /// Takes and runs fast-lane jobs without the pool lock until the lane is empty, the pool
-    /// needs its scheduler, or a shutdown hands the queue back.
-    fn drain_fast(&self, local: &Local) {
+    /// Takes and runs fast-lane jobs without the pool lock until the lanes stay empty for a
+    /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
+    /// if it spun in vain: the caller may park without spinning again.
+    fn drain_fast(&self, local: &Local) -> bool {
+        let in_use =
+            || self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire);
+        loop {
+            self.run_fast_jobs(local);
+            // Waiting here for the next job, rather than under the pool lock, keeps workers
+            // that outpace their producers off the lock the other workers and producers need.
+            // Not counted as running meanwhile, so `wait_idle` does not wait for the spin.
+            if !in_use() {
+                return false;
+            }
+            if !spin_until(|| !self.fast.is_empty() || !in_use()) {
+                return true;
+            }
+        }
+    }
+
+    /// Runs fast-lane jobs while there are any and the lanes are in use.
+    fn run_fast_jobs(&self, local: &Local) {
         // Counted before the first pop: see `wait_idle`.
         self.running.fetch_add(1, Ordering::SeqCst);
         let mut ended = None;

@@ -4,6 +4,7 @@ mod common;
 
 use std::convert::Infallible;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use common::held_pool;
 use workpool::{Job, JobContext, Pool, Priority, AGING_EVERY};
@@ -54,6 +55,92 @@ fn plain_submissions_run_at_normal_priority() {
     pool.wait_idle();
     drop(tx);
     assert_eq!(rx.iter().collect::<Vec<_>>(), ["high", "plain", "low"]);
+}
+
+/// Queues a handle-less job at `priority` that reports `label` when it runs.
+fn execute_tagged(
+    pool: &Pool,
+    priority: Priority,
+    label: &'static str,
+    tx: &mpsc::Sender<&'static str>,
+) {
+    let tx = tx.clone();
+    pool.execute_with_priority(priority, move || tx.send(label).unwrap())
+        .unwrap();
+}
+
+/// Opens the gate, waits for every job, and returns the labels in the order they ran.
+fn run_order(
+    pool: &Pool,
+    gate: &common::Gate,
+    rx: mpsc::Receiver<&'static str>,
+) -> Vec<&'static str> {
+    gate.open();
+    pool.wait_idle();
+    rx.try_iter().collect()
+}
+
+#[test]
+fn execute_with_priority_is_ordered_with_spawned_jobs() {
+    let (pool, gate) = held_pool(256);
+    let _open = gate.open_on_drop();
+    let (tx, rx) = mpsc::channel();
+    execute_tagged(&pool, Priority::LOW, "low", &tx);
+    drop(
+        pool.spawn(tagged(Priority::HIGH, "high-spawned", &tx))
+            .unwrap(),
+    );
+    execute_tagged(&pool, Priority::HIGH, "high", &tx);
+    execute_tagged(&pool, Priority::NORMAL, "normal", &tx);
+    assert_eq!(
+        run_order(&pool, &gate, rx),
+        ["high-spawned", "high", "normal", "low"]
+    );
+}
+
+#[test]
+fn normal_jobs_queued_before_the_first_prioritized_one_keep_their_place() {
+    // The first two wait in the pool's NORMAL-only queue; the HIGH job moves the pool to its
+    // priority lanes, and the jobs queued before it must still run in order among the rest.
+    let (pool, gate) = held_pool(256);
+    let _open = gate.open_on_drop();
+    let (tx, rx) = mpsc::channel();
+    execute_tagged(&pool, Priority::NORMAL, "normal-1", &tx);
+    execute_tagged(&pool, Priority::NORMAL, "normal-2", &tx);
+    execute_tagged(&pool, Priority::LOW, "low", &tx);
+    execute_tagged(&pool, Priority::HIGH, "high", &tx);
+    execute_tagged(&pool, Priority::NORMAL, "normal-3", &tx);
+    let s = pool.stats();
+    assert_eq!(
+        s.queued_by_priority,
+        [
+            (Priority::HIGH, 1),
+            (Priority::NORMAL, 3),
+            (Priority::LOW, 1)
+        ]
+    );
+    assert_eq!(
+        run_order(&pool, &gate, rx),
+        ["high", "normal-1", "normal-2", "normal-3", "low"]
+    );
+}
+
+#[test]
+fn plain_and_scheduled_jobs_share_one_priority_order() {
+    // Jobs with a deadline go through the scheduler; the plain ones queued before them wait
+    // in the fast lanes. Workers weigh both by priority.
+    let (pool, gate) = held_pool(256);
+    let _open = gate.open_on_drop();
+    let (tx, rx) = mpsc::channel();
+    execute_tagged(&pool, Priority::LOW, "low", &tx);
+    execute_tagged(&pool, Priority::HIGH, "high", &tx);
+    let scheduled = tagged(Priority::NORMAL, "scheduled", &tx).timeout(Duration::from_secs(600));
+    drop(pool.spawn(scheduled).unwrap());
+    execute_tagged(&pool, Priority::new(200), "200", &tx);
+    assert_eq!(
+        run_order(&pool, &gate, rx),
+        ["high", "200", "scheduled", "low"]
+    );
 }
 
 #[test]

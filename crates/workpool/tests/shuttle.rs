@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{Audit, Ledger, Payload};
 use shuttle::thread;
-use workpool::{Pool, ShutdownReport};
+use workpool::{Pool, Priority, ShutdownReport};
 
 const ITERATIONS: usize = 400;
 
@@ -265,20 +265,22 @@ fn a_fixed_pool_wakes_a_parked_worker_for_each_job() {
     );
 }
 
-/// Two threads `execute` the jobs with the ids in `ids`, each returning how many the pool
-/// accepted; a refused job's closure is dropped on the spot.
+/// Two threads `execute` the jobs with the ids in `ids`, each at its priority in `levels`,
+/// each returning how many the pool accepted; a refused job's closure is dropped on the spot.
 fn execute_from_two_threads(
     pool: &Pool,
     ledger: &Arc<Ledger>,
     ids: [std::ops::Range<usize>; 2],
+    levels: [Priority; 2],
 ) -> Vec<thread::JoinHandle<u64>> {
     ids.into_iter()
-        .map(|ids| {
+        .zip(levels)
+        .map(|(ids, level)| {
             let (pool, ledger) = (pool.clone(), Arc::clone(ledger));
             thread::spawn(move || {
                 let mut accepted = 0;
                 for id in ids {
-                    match pool.execute(job(id, &ledger)) {
+                    match pool.execute_with_priority(level, job(id, &ledger)) {
                         Ok(()) => accepted += 1,
                         Err(e) => drop(e.into_inner()),
                     }
@@ -291,17 +293,28 @@ fn execute_from_two_threads(
 
 #[test]
 fn execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
+    execute_racing_shutdown_now([Priority::NORMAL; 2]);
+}
+
+#[test]
+fn prioritized_execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
+    // The first job at another priority moves the pool to its priority lanes while the other
+    // producer may still be pushing to the NORMAL queue.
+    execute_racing_shutdown_now([Priority::NORMAL, Priority::HIGH]);
+}
+
+fn execute_racing_shutdown_now(levels: [Priority; 2]) {
     // `execute` jobs have no handle: the ledger and the report are the only witnesses. Each
     // accepted job ran once or was reported never started, and every closure was dropped once.
     shuttle::check_random(
-        || {
+        move || {
             let ledger = Ledger::new(4);
             let pool = Pool::builder()
                 .workers(2)
                 .queue_capacity(2)
                 .build()
                 .unwrap();
-            let producers = execute_from_two_threads(&pool, &ledger, [0..2, 2..4]);
+            let producers = execute_from_two_threads(&pool, &ledger, [0..2, 2..4], levels);
             let first = pool.shutdown_now();
             let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
             let report = pool.shutdown();
@@ -318,19 +331,28 @@ fn execute_jobs_racing_shutdown_now_run_once_or_are_reported() {
 
 #[test]
 fn lock_free_workers_wake_blocked_producers_and_wait_idle() {
+    wake_producers_and_wait_idle([Priority::NORMAL; 2]);
+}
+
+#[test]
+fn prioritized_lock_free_workers_wake_blocked_producers_and_wait_idle() {
+    wake_producers_and_wait_idle([Priority::LOW, Priority::HIGH]);
+}
+
+fn wake_producers_and_wait_idle(levels: [Priority; 2]) {
     // Workers of a fixed pool take jobs without the pool lock, so they free room and finish
     // jobs without it: a producer blocked on the full queue and a `wait_idle` caller must
     // still be woken (a lost wake-up shows as a deadlock), and `wait_idle` must not return
     // before the last job has ended.
     shuttle::check_random(
-        || {
+        move || {
             let ledger = Ledger::new(6);
             let pool = Pool::builder()
                 .workers(2)
                 .queue_capacity(1)
                 .build()
                 .unwrap();
-            let producers = execute_from_two_threads(&pool, &ledger, [0..3, 3..6]);
+            let producers = execute_from_two_threads(&pool, &ledger, [0..3, 3..6], levels);
             let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
             assert_eq!(accepted, 6);
             pool.wait_idle();

@@ -1,9 +1,12 @@
-//! Where accepted jobs wait: the ready lanes by priority, and the delay queue.
+//! Where accepted jobs wait: the fast lanes for plain jobs, the scheduler's ready lanes by
+//! priority, and the delay queue.
 
 mod delay;
+mod fast;
 mod ready;
 
 pub(crate) use delay::DelayQueue;
+pub(crate) use fast::FastLanes;
 pub(crate) use ready::ReadyQueue;
 pub use ready::AGING_EVERY;
 

@@ -1,4 +1,6 @@
-//! The ready queue: one FIFO lane per priority level, highest first, with aging.
+//! The ready queue: one FIFO lane per priority level, highest first, with aging. The
+//! scheduler keeps one for jobs that need it, and the fast lanes one for prioritized plain
+//! jobs (see `fast.rs`).
 //!
 //! Strict priority would let a steady stream of high-priority jobs starve a low one forever.
 //! Every [`AGING_EVERY`]-th dispatch instead takes the oldest job in the whole queue,
@@ -6,7 +8,7 @@
 //! `AGING_EVERY` dispatches, and a job with `n` jobs queued ahead of it in admission order
 //! starts within `AGING_EVERY × (n + 1)` dispatches.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::Entry;
 use crate::job::Priority;
@@ -15,17 +17,45 @@ use crate::job::Priority;
 /// priority. A job that is the oldest in the queue starts within this many dispatches.
 pub const AGING_EVERY: u64 = 8;
 
-/// NORMAL jobs (every plain submission) have a lane of their own, so the common case pays no
-/// map lookup; other levels live in a map, highest last.
-#[derive(Default)]
-pub(crate) struct ReadyQueue {
-    normal: VecDeque<Entry>,
-    lanes: BTreeMap<Priority, VecDeque<Entry>>,
+/// What the ready queue needs to know about a queued job.
+pub(crate) trait Queued {
+    /// Admission order: lower is older.
+    fn seq(&self) -> u64;
+    fn priority(&self) -> Priority;
+}
+
+impl Queued for Entry {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+}
+
+/// Lanes are indexed by level, and a bitmap says which hold jobs, so that finding the top
+/// lane is a few bit scans and a lane that empties and refills costs no allocation.
+pub(crate) struct ReadyQueue<E = Entry> {
+    /// One FIFO per level, 256 of them, made on the first push.
+    lanes: Vec<VecDeque<E>>,
+    /// Bit `l` is set while lane `l` holds jobs.
+    occupied: [u64; 4],
     len: usize,
     dispatches: u64,
 }
 
-impl ReadyQueue {
+impl<E> Default for ReadyQueue<E> {
+    fn default() -> Self {
+        Self {
+            lanes: Vec::new(),
+            occupied: [0; 4],
+            len: 0,
+            dispatches: 0,
+        }
+    }
+}
+
+impl<E: Queued> ReadyQueue<E> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -35,36 +65,58 @@ impl ReadyQueue {
     }
 
     /// Queues a job at the back of its lane.
-    pub(crate) fn push(&mut self, entry: Entry) {
-        if entry.priority == Priority::NORMAL {
-            self.normal.push_back(entry);
-        } else {
-            self.lanes
-                .entry(entry.priority)
-                .or_default()
-                .push_back(entry);
+    pub(crate) fn push(&mut self, entry: E) {
+        if self.lanes.is_empty() {
+            self.lanes.resize_with(256, VecDeque::new);
         }
+        let level = entry.priority().level();
+        self.lanes[usize::from(level)].push_back(entry);
+        self.occupied[usize::from(level / 64)] |= 1 << (level % 64);
         self.len += 1;
     }
 
-    /// Chooses between the pool's fast lane (plain NORMAL jobs, all older than any job
-    /// here) and these lanes, counting the dispatch for aging. `None` means "take from the
-    /// fast lane"; `Some(entry)` is a job from here. Returns `Some(None)`-like `Err(())` when
-    /// both are empty.
-    pub(crate) fn choose(&mut self, fast_ready: bool) -> Result<Option<Entry>, ()> {
-        if self.len == 0 {
-            return if fast_ready { Ok(None) } else { Err(()) };
-        }
-        if !fast_ready {
+    /// The highest priority with a job queued.
+    pub(crate) fn top(&self) -> Option<Priority> {
+        let word = (0..4u8)
+            .rev()
+            .find(|&w| self.occupied[usize::from(w)] != 0)?;
+        let bits = self.occupied[usize::from(word)];
+        Some(Priority::new(word * 64 + (63 - bits.leading_zeros() as u8)))
+    }
+
+    /// The levels holding jobs, highest first.
+    fn levels(&self) -> impl Iterator<Item = Priority> + '_ {
+        (0..4u8).rev().flat_map(move |word| {
+            let mut bits = self.occupied[usize::from(word)];
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = 63 - bits.leading_zeros() as u8;
+                bits &= !(1 << bit);
+                Some(Priority::new(word * 64 + bit))
+            })
+        })
+    }
+
+    /// Chooses between a source of older jobs (the pool's fast lanes, whose best job has
+    /// priority `older`) and these lanes, counting the dispatch for aging. `Ok(None)` means
+    /// "take from the older source"; `Ok(Some(entry))` is a job from here; `Err(())` means
+    /// both are empty. Ties go to the older source, and so does every aging turn, since its
+    /// front is older than anything here.
+    pub(crate) fn choose(&mut self, older: Option<Priority>) -> Result<Option<E>, ()> {
+        let Some(older) = older else {
             return self.pop().map(Some).ok_or(());
+        };
+        if self.len == 0 {
+            return Ok(None);
         }
         self.dispatches = self.dispatches.wrapping_add(1);
         if self.dispatches.is_multiple_of(AGING_EVERY) {
-            // The fast lane's front is the oldest job of all.
             return Ok(None);
         }
-        match self.lanes.keys().next_back() {
-            Some(&top) if top > Priority::NORMAL => {
+        match self.top() {
+            Some(top) if top > older => {
                 // Undo this count: `pop` counts the dispatch itself.
                 self.dispatches = self.dispatches.wrapping_sub(1);
                 self.pop().map(Some).ok_or(())
@@ -75,77 +127,71 @@ impl ReadyQueue {
 
     /// Takes the next job: the front of the highest lane, or on every `AGING_EVERY`-th
     /// dispatch the oldest job of all.
-    pub(crate) fn pop(&mut self) -> Option<Entry> {
-        if self.len == 0 {
-            return None;
-        }
-        if self.lanes.is_empty() {
-            // Only NORMAL jobs: plain FIFO, no aging needed.
-            self.len -= 1;
-            return self.normal.pop_front();
-        }
-        self.dispatches = self.dispatches.wrapping_add(1);
-        let normal_front = self.normal.front().map(|e| (e.seq, Priority::NORMAL));
-        let priority = if self.dispatches.is_multiple_of(AGING_EVERY) {
-            self.lanes
-                .iter()
-                .filter_map(|(p, lane)| lane.front().map(|e| (e.seq, *p)))
-                .chain(normal_front)
-                .min()
-                .map(|(_, p)| p)
+    pub(crate) fn pop(&mut self) -> Option<E> {
+        let top = self.top()?;
+        let single = self.occupied.iter().map(|w| w.count_ones()).sum::<u32>() == 1;
+        let level = if single {
+            // One level only: its front is the oldest job, so aging has nothing to do.
+            top
         } else {
-            let top = self.lanes.keys().next_back().copied();
-            match (top, normal_front) {
-                (Some(p), Some(_)) if p < Priority::NORMAL => Some(Priority::NORMAL),
-                (Some(p), _) => Some(p),
-                (None, _) => Some(Priority::NORMAL),
+            self.dispatches = self.dispatches.wrapping_add(1);
+            if self.dispatches.is_multiple_of(AGING_EVERY) {
+                self.levels()
+                    .filter_map(|p| self.lanes[usize::from(p.level())].front())
+                    .min_by_key(|e| e.seq())
+                    .map(Queued::priority)?
+            } else {
+                top
             }
-        }?;
-        self.len -= 1;
-        if priority == Priority::NORMAL {
-            return self.normal.pop_front();
-        }
-        let lane = self.lanes.get_mut(&priority)?;
-        let entry = lane.pop_front();
+        };
+        self.take(level)
+    }
+
+    /// Takes the front of one level's lane.
+    fn take(&mut self, level: Priority) -> Option<E> {
+        let l = level.level();
+        let lane = &mut self.lanes[usize::from(l)];
+        let entry = lane.pop_front()?;
         if lane.is_empty() {
-            self.lanes.remove(&priority);
+            self.occupied[usize::from(l / 64)] &= !(1 << (l % 64));
         }
-        entry
+        self.len -= 1;
+        Some(entry)
     }
 
     /// Removes every job that `keep` rejects, returning them.
-    pub(crate) fn extract(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> Vec<Entry> {
+    pub(crate) fn extract(&mut self, mut keep: impl FnMut(&E) -> bool) -> Vec<E> {
         let mut out = Vec::new();
-        for lane in self.lanes.values_mut().chain([&mut self.normal]) {
-            let (kept, taken): (VecDeque<Entry>, VecDeque<Entry>) =
-                lane.drain(..).partition(|e| keep(e));
+        for level in self.levels().collect::<Vec<_>>() {
+            let l = level.level();
+            let lane = &mut self.lanes[usize::from(l)];
+            let (kept, taken): (VecDeque<E>, VecDeque<E>) = lane.drain(..).partition(|e| keep(e));
             *lane = kept;
             out.extend(taken);
+            if lane.is_empty() {
+                self.occupied[usize::from(l / 64)] &= !(1 << (l % 64));
+            }
         }
-        self.lanes.retain(|_, lane| !lane.is_empty());
         self.len -= out.len();
         out
     }
 
     /// Takes every queued job.
-    pub(crate) fn drain(&mut self) -> Vec<Entry> {
+    pub(crate) fn drain(&mut self) -> Vec<E> {
+        let mut all = Vec::with_capacity(self.len);
+        for level in self.levels().collect::<Vec<_>>() {
+            all.extend(self.lanes[usize::from(level.level())].drain(..));
+        }
+        self.occupied = [0; 4];
         self.len = 0;
-        let mut all: Vec<Entry> = self.normal.drain(..).collect();
-        all.extend(std::mem::take(&mut self.lanes).into_values().flatten());
         all
     }
 
     /// Queued jobs per priority, highest first.
     pub(crate) fn by_priority(&self) -> Vec<(Priority, usize)> {
-        let normal = (!self.normal.is_empty()).then_some((Priority::NORMAL, self.normal.len()));
-        let mut out: Vec<(Priority, usize)> = self
-            .lanes
-            .iter()
-            .map(|(p, lane)| (*p, lane.len()))
-            .chain(normal)
-            .collect();
-        out.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
-        out
+        self.levels()
+            .map(|p| (p, self.lanes[usize::from(p.level())].len()))
+            .collect()
     }
 }
 
