@@ -6,9 +6,12 @@
 //!
 //! The reference is the plain pool: `execute`, latency metrics off, no rate limit, no
 //! priorities. Each other row turns one feature on (latency metrics, the default; a
-//! pool-wide rate limit set to unlimited; jobs spawned at three priority levels), and the
-//! last turns them all on at once. One more row reads `stats()` every millisecond from
-//! another thread while the default pool runs, the cost of someone actually looking.
+//! pool-wide rate limit set to unlimited; jobs queued at three priority levels with
+//! `execute_with_priority`), and the all-features row turns them all on at once. One more
+//! row reads `stats()` every millisecond from another thread while the default pool runs,
+//! the cost of someone actually looking; another spawns the prioritized jobs as `Job`s
+//! with handles, which adds the cost of a result cell per job (workload 2's) to the
+//! priorities'.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,19 +37,23 @@ enum Variant {
     MetricsOnPolled,
     /// Latency metrics off, a pool-wide rate limit of `RateLimit::unlimited()`.
     UnlimitedRate,
-    /// Latency metrics off, every job spawned with a priority (LOW, NORMAL, HIGH in turn).
+    /// Latency metrics off, every job queued with `execute_with_priority` at LOW, NORMAL
+    /// and HIGH in turn.
     Priorities,
+    /// Like `Priorities`, each job spawned as a `Job` with a handle (dropped).
+    PrioritiesSpawned,
     /// Latency metrics on, the unlimited rate limit, and priorities.
     AllOn,
 }
 
 impl Variant {
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 7] = [
         Variant::Plain,
         Variant::MetricsOn,
         Variant::MetricsOnPolled,
         Variant::UnlimitedRate,
         Variant::Priorities,
+        Variant::PrioritiesSpawned,
         Variant::AllOn,
     ];
 
@@ -57,6 +64,7 @@ impl Variant {
             Variant::MetricsOnPolled => "workpool_metrics_on_polled",
             Variant::UnlimitedRate => "workpool_unlimited_rate",
             Variant::Priorities => "workpool_priorities",
+            Variant::PrioritiesSpawned => "workpool_priorities_spawned",
             Variant::AllOn => "workpool_all_features",
         }
     }
@@ -67,7 +75,10 @@ impl Variant {
             Variant::MetricsOn => "workpool, latency metrics on (the default)",
             Variant::MetricsOnPolled => "workpool, latency metrics on, stats() read every 1 ms",
             Variant::UnlimitedRate => "workpool, rate limit set to unlimited",
-            Variant::Priorities => "workpool, jobs spawned at 3 priority levels",
+            Variant::Priorities => "workpool, jobs at 3 priority levels",
+            Variant::PrioritiesSpawned => {
+                "workpool, jobs at 3 priority levels, spawned with handles (dropped)"
+            }
             Variant::AllOn => "workpool, all of them: metrics, unlimited rate, priorities",
         }
     }
@@ -75,7 +86,9 @@ impl Variant {
     fn build(self, workers: usize) -> Pool {
         let builder = Pool::builder().workers(workers);
         let builder = match self {
-            Variant::Plain | Variant::Priorities => builder.latency_metrics(false),
+            Variant::Plain | Variant::Priorities | Variant::PrioritiesSpawned => {
+                builder.latency_metrics(false)
+            }
             Variant::UnlimitedRate => builder
                 .latency_metrics(false)
                 .rate_limit(RateLimit::unlimited()),
@@ -91,6 +104,10 @@ impl Variant {
 
     fn uses_priorities(self) -> bool {
         matches!(self, Variant::Priorities | Variant::AllOn)
+    }
+
+    fn spawns_jobs(self) -> bool {
+        self == Variant::PrioritiesSpawned
     }
 }
 
@@ -114,6 +131,8 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
                         with_stats_reader(&pool.0, || batch(&pool, latch, jobs))
                     } else if variant.uses_priorities() {
                         prioritized_batch(&pool.0, latch, jobs)
+                    } else if variant.spawns_jobs() {
+                        spawned_batch(&pool.0, latch, jobs)
                     } else {
                         batch(&pool, latch, jobs)
                     }
@@ -160,8 +179,10 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         "{jobs} tiny jobs from one producer on {workers} workers, queue bound 1024 for all. \
          The reference is the plain pool (execute, latency metrics off); each row below it \
          turns on one feature, and the all-features row turns on every one. Priorities \
-         mean every job goes through Pool::spawn with a Job at LOW, NORMAL or HIGH in turn \
-         (a handle per job, dropped). The hand-rolled pool is the featureless floor. \
+         mean every job is queued with execute_with_priority at LOW, NORMAL or HIGH in \
+         turn; the \"spawned with handles\" row queues the same jobs as Jobs through \
+         Pool::spawn, a result cell and a handle (dropped) per job, which is workload 2's \
+         cost on top. The hand-rolled pool is the featureless floor. \
          \"vs workpool\" compares with the plain pool; the target is at least 0.7x its \
          throughput for the all-features row, that is a ratio of at most 1.43."
     );
@@ -178,9 +199,22 @@ fn batch(pool: &WorkpoolSubject, latch: &'static Latch, jobs: usize) -> Duration
     start.elapsed()
 }
 
-/// Like [`batch`], with every job spawned at LOW, NORMAL or HIGH in turn.
+const LEVELS: [Priority; 3] = [Priority::LOW, Priority::NORMAL, Priority::HIGH];
+
+/// Like [`batch`], with every job queued at LOW, NORMAL or HIGH in turn.
 fn prioritized_batch(pool: &Pool, latch: &'static Latch, jobs: usize) -> Duration {
-    const LEVELS: [Priority; 3] = [Priority::LOW, Priority::NORMAL, Priority::HIGH];
+    latch.reset(jobs);
+    let start = Instant::now();
+    for i in 0..jobs {
+        pool.execute_with_priority(LEVELS[i % 3], move || tiny(latch))
+            .expect("workpool refused a job: the pool is shut down");
+    }
+    latch.wait();
+    start.elapsed()
+}
+
+/// Like [`prioritized_batch`], with every job spawned as a [`Job`] with a handle.
+fn spawned_batch(pool: &Pool, latch: &'static Latch, jobs: usize) -> Duration {
     latch.reset(jobs);
     let start = Instant::now();
     for i in 0..jobs {
