@@ -4,6 +4,8 @@
 //! This file only parses the command line, hands the typed configuration to a subcommand and
 //! turns the result into an exit code; see [`exit::Exit`] for the codes.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod cli;
 mod config;

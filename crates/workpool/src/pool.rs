@@ -10,7 +10,7 @@ use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody, JobContext, Priority, Signal};
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
-use crate::queue::Work;
+use crate::queue::{LightJob, Work};
 use crate::shared::{Admission, Admit, Config, Mode, RateConfig, Reject, Shared, ThreadConfig};
 use crate::task::{Body, Cell, Once, Runnable, Task};
 
@@ -162,24 +162,27 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match self.shared.reserve_light(Admit::Block) {
-            Ok(true) => {
-                // Nobody waits for the result: the closure alone is the job.
-                self.shared
-                    .commit_fast(Work::Light(Box::new(job)), priority);
-                Ok(())
-            }
-            Ok(false) => {
-                let admission = Admission {
-                    priority,
-                    ..Admission::PLAIN
-                };
-                self.admit::<_, ()>(Once::new(job), None, admission, Admit::Block)
-                    .map(drop)
-                    .map_err(|(once, _)| SubmitError(once.into_inner()))
-            }
-            Err(_closed) => Err(SubmitError(job)),
+        // Nobody waits for the result: the closure alone is the job.
+        let light = Work::Light(LightJob::new(job));
+        let (work, why) = match self.shared.push_fast(light, priority, Admit::Block) {
+            Ok(_) => return Ok(()),
+            Err(refused) => refused,
+        };
+        let job = work
+            .into_light()
+            .take::<F>()
+            .expect("a refused job has not run");
+        if why.is_some() {
+            // Closed: the only refusal a blocking submit gets.
+            return Err(SubmitError(job));
         }
+        let admission = Admission {
+            priority,
+            ..Admission::PLAIN
+        };
+        self.admit::<_, ()>(Once::new(job), None, admission, Admit::Block)
+            .map(drop)
+            .map_err(|(once, _)| SubmitError(once.into_inner()))
     }
 
     /// Queues a job and returns a handle to its result, blocking while the queue is full.

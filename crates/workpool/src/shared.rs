@@ -21,7 +21,7 @@ use crate::job::Priority;
 use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
-use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, ReadyQueue, Work};
+use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, Full, ReadyQueue, Work};
 use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::{Outcome, Runnable};
 use crossbeam_utils::CachePadded;
@@ -206,9 +206,6 @@ pub(crate) struct Shared {
     /// pool lock while `plain_only` holds, and under it (where they are weighed against the
     /// ready lanes) once it does not.
     pub(crate) fast: FastLanes,
-    /// Places taken in the fast lanes: jobs in them plus producers about to push, for the
-    /// queue bound and stats.
-    pub(crate) fast_len: CachePadded<AtomicUsize>,
     /// Jobs being run, plus workers between fast-lane jobs (they count themselves once per
     /// run of jobs taken without the lock, before the first pop).
     pub(crate) running: CachePadded<AtomicUsize>,
@@ -228,13 +225,16 @@ pub(crate) struct Shared {
     /// The first job that needs the scheduler (or a resize) clears it for good, so fast-lane
     /// jobs are always older than scheduled ones.
     pub(crate) plain_only: AtomicBool,
-    /// Fast-lane intake: bit 0 is set once intake closes; the rest counts producers
-    /// between their check of that bit and their push, in steps of 2.
-    pub(crate) intake: CachePadded<AtomicUsize>,
     /// Workers parked on `work_cv` (a mirror of `Inner::idle` producers read without the lock).
     pub(crate) sleepers: AtomicUsize,
-    /// The next job id; also the count of jobs accepted.
+    /// The next job id.
     pub(crate) next_seq: CachePadded<AtomicU64>,
+    /// Fast-lane intake: bit 0 is set once intake closes; the rest counts producers between
+    /// their check of that bit and the end of their push, in steps of 2.
+    pub(crate) intake: CachePadded<AtomicUsize>,
+    /// Ids given to jobs the fast lanes then refused: `next_seq` less this is the count of
+    /// jobs accepted.
+    pub(crate) unadmitted: AtomicU64,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -291,8 +291,7 @@ impl Shared {
             handles: AtomicUsize::new(1),
             rates: config.rates,
             readied: CachePadded::new(AtomicUsize::new(0)),
-            fast: FastLanes::new(),
-            fast_len: CachePadded::new(AtomicUsize::new(0)),
+            fast: FastLanes::new(config.capacity),
             running: CachePadded::new(AtomicUsize::new(0)),
             idle_waiters: AtomicUsize::new(0),
             space_waiters: AtomicUsize::new(0),
@@ -300,9 +299,10 @@ impl Shared {
             epoch,
             latency_metrics: config.latency_metrics,
             plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
-            intake: CachePadded::new(AtomicUsize::new(0)),
             sleepers: AtomicUsize::new(0),
             next_seq: CachePadded::new(AtomicU64::new(0)),
+            unadmitted: AtomicU64::new(0),
+            intake: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -322,16 +322,19 @@ impl Shared {
         if !plain {
             self.plain_only.store(false, Ordering::SeqCst);
         }
-        let mut inner = loop {
-            if plain && self.plain_only.load(Ordering::Acquire) && self.reserve_fast() {
-                return Ok(self.commit_fast(Work::Cell(job), admission.priority));
-            }
-            match self.wait_for_room(self.inner.lock(), admit) {
-                Err(why) => return Err((job, why)),
-                // There is room now: the fast lane takes the job if it is still in use.
-                Ok(inner) if plain && self.plain_only.load(Ordering::Acquire) => drop(inner),
-                Ok(inner) => break inner,
-            }
+        let job = match plain {
+            true => match self.push_fast(Work::Cell(job), admission.priority, admit) {
+                Ok(seq) => return Ok(seq),
+                Err((work, why)) => match (work.into_cell(), why) {
+                    (job, Some(why)) => return Err((job, why)),
+                    (job, None) => job,
+                },
+            },
+            false => job,
+        };
+        let mut inner = match self.wait_for_room(self.inner.lock(), admit) {
+            Ok(inner) => inner,
+            Err(why) => return Err((job, why)),
         };
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
@@ -363,18 +366,76 @@ impl Shared {
         Ok(seq)
     }
 
-    /// Takes a place in the fast lane for an `execute` job, waiting for room as `admit`
-    /// says. `Ok(true)`: commit the job with [`commit_fast`](Shared::commit_fast).
-    /// `Ok(false)`: the fast lane is out of use; the job takes the scheduler's path.
-    pub(crate) fn reserve_light(&self, admit: Admit) -> Result<bool, Reject> {
+    /// Queues a plain job in the fast lanes, waiting for room as `admit` says, wakes a
+    /// parked worker if there is one, and returns the job's id. On refusal the job comes back
+    /// with the reason, or with `None` if the fast lanes are out of use: the job then takes
+    /// the scheduler's path.
+    ///
+    /// Every id is drawn inside the intake window and settled there: the job is queued, or
+    /// the id is counted as unadmitted. So once a shutdown has sealed intake, the count of
+    /// jobs accepted is final.
+    pub(crate) fn push_fast(
+        self: &Arc<Self>,
+        work: Work,
+        priority: Priority,
+        admit: Admit,
+    ) -> Result<u64, (Work, Option<Reject>)> {
+        let mut entry = FastEntry { work, enqueued: 0 };
         loop {
             if !self.plain_only.load(Ordering::Acquire) {
-                return Ok(false);
+                return Err((entry.work, None));
             }
-            if self.reserve_fast() {
-                return Ok(true);
+            if self.enter_intake() {
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                if let Work::Cell(job) = &entry.work {
+                    // Published to the worker by the queue's own release and acquire.
+                    job.set_id(seq);
+                }
+                if self.latency_metrics {
+                    entry.enqueued = self.stamp(self.clock.now());
+                }
+                match self.fast.push(entry, seq, priority) {
+                    Ok(()) => {
+                        self.leave_intake();
+                        self.wake_for_fast();
+                        return Ok(seq);
+                    }
+                    Err(Full(back)) => {
+                        // The id goes unused; the next try draws a new one.
+                        entry = back;
+                        self.unadmitted.fetch_add(1, Ordering::Relaxed);
+                        self.leave_intake();
+                    }
+                }
             }
-            drop(self.wait_for_room(self.inner.lock(), admit)?);
+            // Full, or intake has closed: wait for room, or learn why there will be none.
+            if let Err(why) = self.wait_for_room(self.inner.lock(), admit) {
+                return Err((entry.work, Some(why)));
+            }
+        }
+    }
+
+    /// Counts a producer into the fast-lane intake; `false` if intake has closed.
+    fn enter_intake(&self) -> bool {
+        if self.intake.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
+            self.intake.fetch_sub(2, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    fn leave_intake(&self) {
+        self.intake.fetch_sub(2, Ordering::SeqCst);
+    }
+
+    /// After a fast-lane push: wakes a parked worker, if there is one.
+    fn wake_for_fast(self: &Arc<Self>) {
+        // Pairs with the fence a worker makes between counting itself a sleeper and its last
+        // look at the fast lanes: either it sees the job, or this sees it asleep and wakes it.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let mut inner = self.inner.lock();
+            self.dispatch(&mut inner);
         }
     }
 
@@ -396,8 +457,7 @@ impl Shared {
                     .fetch_add(1, Ordering::Relaxed);
                 break Err(Reject::Closed);
             }
-            let fast = self.fast_len.load(Ordering::SeqCst);
-            if inner.ready.len() + inner.delayed.len() + fast < self.capacity {
+            if inner.ready.len() + inner.delayed.len() + self.fast.len() < self.capacity {
                 break Ok(());
             }
             match admit {
@@ -418,43 +478,18 @@ impl Shared {
         verdict.map(|()| inner)
     }
 
-    /// Takes a place in the fast lane without the pool lock. `false` if intake has closed or
-    /// the lane is full: the locked path then waits or says which.
-    fn reserve_fast(&self) -> bool {
-        if self.intake.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
-            self.intake.fetch_sub(2, Ordering::SeqCst);
-            return false;
+    /// Closes fast-lane intake and waits out producers inside it, so that nothing enters the
+    /// fast lanes afterwards and the count of jobs accepted is final.
+    fn seal_intake(&self) {
+        self.intake.fetch_or(1, Ordering::SeqCst);
+        while self.intake.load(Ordering::SeqCst) >> 1 != 0 {
+            thread::yield_now();
         }
-        if self.fast_len.fetch_add(1, Ordering::SeqCst) >= self.capacity {
-            self.fast_len.fetch_sub(1, Ordering::SeqCst);
-            self.intake.fetch_sub(2, Ordering::SeqCst);
-            return false;
-        }
-        true
     }
 
-    /// Queues `work` at `priority` in the place [`reserve_fast`](Shared::reserve_fast) took,
-    /// wakes a parked worker if there is one, and returns the job's id.
-    pub(crate) fn commit_fast(self: &Arc<Self>, work: Work, priority: Priority) -> u64 {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        if let Work::Cell(job) = &work {
-            // Published to the worker by the queue's own release and acquire.
-            job.set_id(seq);
-        }
-        let enqueued = match self.latency_metrics {
-            true => self.stamp(self.clock.now()),
-            false => 0,
-        };
-        self.fast.push(FastEntry { work, enqueued }, seq, priority);
-        self.intake.fetch_sub(2, Ordering::SeqCst);
-        // Pairs with the fence a worker makes between counting itself a sleeper and its last
-        // look at the fast lane: either it sees this job, or this sees it asleep and wakes it.
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let mut inner = self.inner.lock();
-            self.dispatch(&mut inner);
-        }
-        seq
+    /// Jobs accepted so far.
+    fn submitted(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed) - self.unadmitted.load(Ordering::Relaxed)
     }
 
     /// `at` as nanoseconds since the pool's epoch, the fast lane's 8-byte timestamp.
@@ -467,11 +502,12 @@ impl Shared {
         self.epoch + Duration::from_nanos(stamp)
     }
 
-    /// Counts a fast-lane job taken. Returns `true` if producers wait for room and the lane
-    /// has drained to the low-water mark: the caller wakes one.
+    /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have
+    /// drained to the low-water mark, so the caller wakes one. The take was a sequentially
+    /// consistent update of the queue (see `FastLanes::push`), so a producer that counted
+    /// itself a waiter after it either is seen here or sees the room in its own look.
     pub(crate) fn took_fast(&self) -> bool {
-        let left = self.fast_len.fetch_sub(1, Ordering::SeqCst) - 1;
-        left <= self.low_water() && self.space_waiters.load(Ordering::SeqCst) > 0
+        self.space_waiters.load(Ordering::SeqCst) > 0 && self.fast.len() <= self.low_water()
     }
 
     /// A worker is done running jobs for now. The last one out wakes `wait_idle` callers,
@@ -498,15 +534,6 @@ impl Shared {
         }
     }
 
-    /// Closes fast-lane intake and waits out producers caught between their check and their
-    /// push, so that nothing enters the fast lane afterwards.
-    fn seal_intake(&self) {
-        self.intake.fetch_or(1, Ordering::SeqCst);
-        while self.intake.load(Ordering::SeqCst) >> 1 != 0 {
-            thread::yield_now();
-        }
-    }
-
     /// The queue length at or below which workers wake producers blocked on a full queue.
     pub(crate) fn low_water(&self) -> usize {
         self.capacity - (self.capacity / 8).max(1)
@@ -514,7 +541,7 @@ impl Shared {
 
     /// Jobs ready to run, in the fast lane and the lanes together.
     pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
-        inner.ready.len() + self.fast_len.load(Ordering::Acquire)
+        inner.ready.len() + self.fast.len()
     }
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
@@ -621,7 +648,7 @@ impl Shared {
             queued_by_priority: by_priority,
             scheduled,
             overdue,
-            submitted: self.next_seq.load(Ordering::Relaxed),
+            submitted: self.submitted(),
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
@@ -710,7 +737,7 @@ impl Shared {
         }
         let c = self.metrics.counters.snapshot();
         ShutdownReport {
-            submitted: self.next_seq.load(Ordering::Relaxed),
+            submitted: self.submitted(),
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
@@ -761,8 +788,6 @@ impl Shared {
         let mut unstarted = inner.ready.drain();
         unstarted.extend(inner.delayed.drain());
         let unstarted_fast = self.fast.drain();
-        self.fast_len
-            .fetch_sub(unstarted_fast.len(), Ordering::SeqCst);
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()

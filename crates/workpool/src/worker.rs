@@ -396,7 +396,8 @@ impl Shared {
                     self.abandon_fast(Work::Light(f));
                     return started;
                 }
-                let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
+                let mut f = f;
+                let outcome = match panic::catch_unwind(AssertUnwindSafe(|| f.run())) {
                     Ok(()) => Outcome::Completed,
                     Err(payload) => {
                         // A payload whose destructor panics is dropped inside the guard too.

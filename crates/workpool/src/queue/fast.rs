@@ -9,14 +9,34 @@
 //! within a level, aging. Every job still in a queue was pushed after every job in the lanes,
 //! so the lanes' order is the order of admission. Jobs still in the first queue are NORMAL
 //! and older than any in the lanes, and [`ReadyQueue::choose`] weighs them that way.
+//!
+//! The lanes keep the queue's bound themselves. The first queue is a ring with one place per
+//! job the queue may hold (up to [`RING_MAX`]), so a full ring refuses a push with no counter
+//! that producers and workers would both write. The other queues count their jobs.
 
-use crossbeam_queue::SegQueue;
+use concurrent_queue::{ConcurrentQueue, PushError};
+use crossbeam_utils::CachePadded;
 use std::sync::atomic::Ordering;
 
 use super::ready::{Queued, ReadyQueue};
 use super::{FastEntry, Work};
 use crate::job::Priority;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex};
+
+/// The largest queue capacity for which the first queue is a ring allocated when the pool is
+/// built (about 48 bytes a place, so at most 3 MiB). A larger queue grows and shrinks with
+/// its contents instead, and counts its jobs to keep within its bound.
+pub(crate) const RING_MAX: usize = 1 << 16;
+
+/// The job a push gave back: the lanes hold as many jobs as the queue's capacity.
+pub(crate) struct Full(pub(crate) FastEntry);
+
+impl Full {
+    /// The lanes never close their queues, so a refused push is a full one.
+    fn from_push<T>(error: PushError<T>, entry: impl FnOnce(T) -> FastEntry) -> Self {
+        Self(entry(error.into_inner()))
+    }
+}
 
 /// A job in the priority lanes.
 pub(crate) struct LaneEntry {
@@ -37,44 +57,105 @@ impl Queued for LaneEntry {
 /// Plain jobs waiting for a worker; see the module docs.
 pub(crate) struct FastLanes {
     /// NORMAL jobs queued before the first job at another priority.
-    plain: SegQueue<FastEntry>,
+    plain: ConcurrentQueue<FastEntry>,
+    /// `true` if `plain` is a ring of `capacity` places, which bounds it by itself; `false`
+    /// if it is unbounded and its jobs are counted in `counted`.
+    ring: bool,
+    capacity: usize,
     /// Set by the first job at another priority; from then on every job goes to `incoming`.
     prioritized: AtomicBool,
     /// Jobs at any priority, in the order producers pushed them.
-    incoming: SegQueue<LaneEntry>,
+    incoming: ConcurrentQueue<LaneEntry>,
     /// Jobs moved out of `incoming` by workers, in lanes by priority.
     sorted: Mutex<ReadyQueue<LaneEntry>>,
     /// Jobs in `sorted`, for looks without its lock; written only under it.
     in_sorted: AtomicUsize,
+    /// Places taken in the queues the ring does not bound (`incoming` and `sorted`, and
+    /// `plain` when it is not a ring): their jobs plus producers about to push one.
+    counted: CachePadded<AtomicUsize>,
 }
 
 impl FastLanes {
-    pub(crate) fn new() -> Self {
+    /// Lanes for a queue of `capacity` jobs.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let ring = capacity <= RING_MAX;
         Self {
-            plain: SegQueue::new(),
+            plain: match ring {
+                true => ConcurrentQueue::bounded(capacity),
+                false => ConcurrentQueue::unbounded(),
+            },
+            ring,
+            capacity,
             prioritized: AtomicBool::new(false),
-            incoming: SegQueue::new(),
+            incoming: ConcurrentQueue::unbounded(),
             sorted: Mutex::new(ReadyQueue::default()),
             in_sorted: AtomicUsize::new(0),
+            counted: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Queues a job with admission order `seq`.
-    pub(crate) fn push(&self, entry: FastEntry, seq: u64, priority: Priority) {
+    /// Queues a job with admission order `seq`, if there is room.
+    ///
+    /// The push is a sequentially consistent read-modify-write of the queue's tail (both
+    /// queue kinds of `concurrent-queue` make it one), so the job is visible to every later
+    /// sequentially consistent look, [`is_empty`](Self::is_empty) and
+    /// [`len`](Self::len) among them.
+    pub(crate) fn push(&self, entry: FastEntry, seq: u64, priority: Priority) -> Result<(), Full> {
         if priority != Priority::NORMAL && !self.prioritized.load(Ordering::Acquire) {
             self.prioritized.store(true, Ordering::SeqCst);
         }
         if !self.prioritized.load(Ordering::Acquire) {
-            self.plain.push(entry);
-            return;
+            if self.ring {
+                return self
+                    .plain
+                    .push(entry)
+                    .map_err(|e| Full::from_push(e, |e| e));
+            }
+            if !self.reserve(0) {
+                return Err(Full(entry));
+            }
+            return self.plain.push(entry).map_err(|e| {
+                self.counted.fetch_sub(1, Ordering::SeqCst);
+                Full::from_push(e, |e| e)
+            });
         }
-        // Made visible before the producer's wake-up fence, so a worker's last look before it
-        // parks sees the job.
-        self.incoming.push(LaneEntry {
+        // Jobs still in a ring count against the bound too; that queue only shrinks now.
+        let older = match self.ring {
+            true => self.plain.len(),
+            false => 0,
+        };
+        if !self.reserve(older) {
+            return Err(Full(entry));
+        }
+        let lane_entry = LaneEntry {
             entry,
             seq,
             priority,
-        });
+        };
+        self.incoming.push(lane_entry).map_err(|e| {
+            self.counted.fetch_sub(1, Ordering::SeqCst);
+            Full::from_push(e, |l| l.entry)
+        })
+    }
+
+    /// Takes a place in the counted queues if fewer than `capacity` jobs, `older` others
+    /// among them, are queued.
+    fn reserve(&self, older: usize) -> bool {
+        let taken = self.counted.fetch_add(1, Ordering::SeqCst);
+        if taken + older >= self.capacity {
+            self.counted.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Jobs queued.
+    pub(crate) fn len(&self) -> usize {
+        let ring = match self.ring {
+            true => self.plain.len(),
+            false => 0,
+        };
+        self.counted.load(Ordering::SeqCst) + ring
     }
 
     /// `true` if the lanes hold jobs. Only loads: producers never write what workers poll.
@@ -84,7 +165,7 @@ impl FastLanes {
 
     /// Moves every job pushed so far from `incoming` into `sorted`.
     fn gather(&self, sorted: &mut ReadyQueue<LaneEntry>) {
-        while let Some(entry) = self.incoming.pop() {
+        while let Ok(entry) = self.incoming.pop() {
             sorted.push(entry);
         }
     }
@@ -94,36 +175,39 @@ impl FastLanes {
         self.in_sorted.store(sorted.len(), Ordering::SeqCst);
     }
 
+    /// Takes a job from the first queue.
+    fn pop_plain(&self) -> Option<FastEntry> {
+        let entry = self.plain.pop().ok()?;
+        if !self.ring {
+            self.counted.fetch_sub(1, Ordering::SeqCst);
+        }
+        Some(entry)
+    }
+
     /// Takes the next job: the lanes' choice, weighed against the older lock-free queue.
     pub(crate) fn pop(&self) -> Option<FastEntry> {
         if !self.lanes_busy() {
-            return self.plain.pop();
+            return self.pop_plain();
         }
         let mut sorted = self.sorted.lock();
         self.gather(&mut sorted);
         loop {
             let plain_top = (!self.plain.is_empty()).then_some(Priority::NORMAL);
-            match sorted.choose(plain_top) {
-                Err(()) => {
-                    self.count_sorted(&sorted);
-                    return None;
-                }
+            let taken = match sorted.choose(plain_top) {
+                Err(()) => None,
                 Ok(Some(lane_entry)) => {
-                    self.count_sorted(&sorted);
-                    return Some(lane_entry.entry);
+                    self.counted.fetch_sub(1, Ordering::SeqCst);
+                    Some(lane_entry.entry)
                 }
-                Ok(None) => {
-                    if let Some(entry) = self.plain.pop() {
-                        self.count_sorted(&sorted);
-                        return Some(entry);
-                    }
+                Ok(None) => match self.pop_plain() {
+                    Some(entry) => Some(entry),
                     // Another worker emptied the first queue meanwhile: look again.
-                    if sorted.is_empty() {
-                        self.count_sorted(&sorted);
-                        return None;
-                    }
-                }
-            }
+                    None if !sorted.is_empty() => continue,
+                    None => None,
+                },
+            };
+            self.count_sorted(&sorted);
+            return taken;
         }
     }
 
@@ -148,10 +232,9 @@ impl FastLanes {
 
     /// Takes every queued job.
     pub(crate) fn drain(&self) -> Vec<Work> {
-        let mut all = Vec::new();
-        while let Some(entry) = self.plain.pop() {
-            all.push(entry.work);
-        }
+        let mut all: Vec<Work> = std::iter::from_fn(|| self.pop_plain())
+            .map(|entry| entry.work)
+            .collect();
         let taken = {
             let mut sorted = self.sorted.lock();
             self.gather(&mut sorted);
@@ -159,6 +242,7 @@ impl FastLanes {
             self.count_sorted(&sorted);
             taken
         };
+        self.counted.fetch_sub(taken.len(), Ordering::SeqCst);
         all.extend(taken.into_iter().map(|e| e.entry.work));
         all
     }
@@ -188,11 +272,32 @@ impl FastLanes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::LightJob;
+    const LOW: Priority = Priority::LOW;
+    const NORMAL: Priority = Priority::NORMAL;
+    const HIGH: Priority = Priority::HIGH;
 
     fn job(n: u64) -> FastEntry {
         FastEntry {
-            work: Work::Light(Box::new(|| ())),
+            work: Work::Light(LightJob::new(|| ())),
             enqueued: n,
+        }
+    }
+
+    fn push(lanes: &FastLanes, seq: u64, priority: Priority) {
+        assert!(
+            lanes.push(job(seq), seq, priority).is_ok(),
+            "job {seq} refused"
+        );
+    }
+
+    fn refusal(lanes: &FastLanes, seq: u64, priority: Priority) -> &'static str {
+        match lanes.push(job(seq), seq, priority) {
+            Ok(()) => "taken",
+            Err(Full(e)) => {
+                assert_eq!(e.enqueued, seq, "the refused job comes back");
+                "full"
+            }
         }
     }
 
@@ -204,12 +309,10 @@ mod tests {
 
     #[test]
     fn normal_jobs_stay_fifo_and_older_ones_outrank_later_normal_ones() {
-        let lanes = FastLanes::new();
-        lanes.push(job(0), 0, Priority::NORMAL);
-        lanes.push(job(1), 1, Priority::NORMAL);
-        lanes.push(job(2), 2, Priority::LOW);
-        lanes.push(job(3), 3, Priority::HIGH);
-        lanes.push(job(4), 4, Priority::NORMAL);
+        let lanes = FastLanes::new(16);
+        for (seq, level) in [(0, NORMAL), (1, NORMAL), (2, LOW), (3, HIGH), (4, NORMAL)] {
+            push(&lanes, seq, level);
+        }
         assert_eq!(
             lanes.by_priority(),
             [
@@ -225,11 +328,11 @@ mod tests {
 
     #[test]
     fn a_flood_of_high_jobs_lets_the_oldest_through_within_the_aging_bound() {
-        let lanes = FastLanes::new();
-        lanes.push(job(0), 0, Priority::LOW);
+        let lanes = FastLanes::new(16);
+        push(&lanes, 0, LOW);
         let mut dispatches = 0;
         for seq in 1.. {
-            lanes.push(job(seq), seq, Priority::HIGH);
+            push(&lanes, seq, HIGH);
             dispatches += 1;
             if lanes.pop().expect("a job is queued").enqueued == 0 {
                 break;
@@ -240,10 +343,50 @@ mod tests {
 
     #[test]
     fn drain_takes_both_queues() {
-        let lanes = FastLanes::new();
-        lanes.push(job(0), 0, Priority::NORMAL);
-        lanes.push(job(1), 1, Priority::LOW);
+        let lanes = FastLanes::new(16);
+        push(&lanes, 0, NORMAL);
+        push(&lanes, 1, LOW);
         assert_eq!(lanes.drain().len(), 2);
         assert!(lanes.is_empty() && lanes.top().is_none() && lanes.pop().is_none());
+    }
+
+    /// Both kinds of first queue, and the counted lanes after the switch, hold exactly
+    /// `capacity` jobs, free a place per job taken, and count every job in `len`.
+    #[test]
+    fn the_bound_holds_for_the_ring_the_unbounded_queue_and_the_priority_lanes() {
+        for (capacity, level) in [(4, NORMAL), (RING_MAX + 1, NORMAL), (4, HIGH)] {
+            let lanes = FastLanes::new(capacity);
+            let n = u64::try_from(capacity).unwrap();
+            for seq in 0..n {
+                push(&lanes, seq, level);
+            }
+            assert_eq!(lanes.len(), capacity);
+            assert_eq!(refusal(&lanes, n, level), "full", "{capacity} {level:?}");
+            assert_eq!(lanes.pop().map(|e| e.enqueued), Some(0));
+            assert_eq!(lanes.len(), capacity - 1);
+            push(&lanes, n, level);
+            assert_eq!(refusal(&lanes, n + 1, level), "full");
+            assert_eq!(order(&lanes), (1..=n).collect::<Vec<_>>());
+            assert_eq!(lanes.len(), 0);
+        }
+    }
+
+    #[test]
+    fn jobs_left_in_the_ring_count_against_the_bound_after_the_switch() {
+        let lanes = FastLanes::new(4);
+        push(&lanes, 0, NORMAL);
+        push(&lanes, 1, NORMAL);
+        push(&lanes, 2, HIGH);
+        push(&lanes, 3, LOW);
+        assert_eq!(lanes.len(), 4);
+        assert_eq!(refusal(&lanes, 4, HIGH), "full");
+        assert_eq!(refusal(&lanes, 4, NORMAL), "full");
+        assert_eq!(order(&lanes), [2, 0, 1, 3]);
+    }
+
+    #[test]
+    fn a_queued_job_takes_40_bytes() {
+        // A 16-byte inline closure and its vtable, or a handle's cell, and the queue time.
+        assert_eq!(std::mem::size_of::<FastEntry>(), 40);
     }
 }

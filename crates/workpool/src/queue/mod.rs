@@ -3,10 +3,12 @@
 
 mod delay;
 mod fast;
+mod light;
 mod ready;
 
 pub(crate) use delay::DelayQueue;
-pub(crate) use fast::FastLanes;
+pub(crate) use fast::{FastLanes, Full};
+pub(crate) use light::LightJob;
 pub(crate) use ready::ReadyQueue;
 pub use ready::AGING_EVERY;
 
@@ -19,15 +21,34 @@ use crate::task::Runnable;
 /// A job in the fast lane.
 pub(crate) enum Work {
     /// A job from [`Pool::execute`](crate::Pool::execute): nobody holds a handle to it, so
-    /// it is only its closure, with no result slot to fill.
-    Light(Box<dyn FnOnce() + Send>),
+    /// it is only its closure, with no result slot to fill, kept in the queue's own slot when
+    /// it is small.
+    Light(LightJob),
     /// A plain job with a handle.
     Cell(Arc<dyn Runnable>),
 }
 
-/// A job in the fast lane: plain (normal priority, no key, no delay, no deadline), so it
-/// needs nothing but the work and its queue time. Every queued job carries one, so it is
-/// kept small: 32 bytes.
+impl Work {
+    /// The job without a handle. Only the path that queued one asks for it back.
+    pub(crate) fn into_light(self) -> LightJob {
+        match self {
+            Work::Light(job) => job,
+            Work::Cell(_) => unreachable!("a job without a handle comes back as one"),
+        }
+    }
+
+    /// The job with a handle. Only the path that queued one asks for it back.
+    pub(crate) fn into_cell(self) -> Arc<dyn Runnable> {
+        match self {
+            Work::Cell(job) => job,
+            Work::Light(_) => unreachable!("a job with a handle comes back as one"),
+        }
+    }
+}
+
+/// A job in the fast lane: plain (no key, no delay, no deadline), so it needs nothing but
+/// the work and its queue time. Every queued job carries one, so it is kept small: 40 bytes,
+/// a closure of up to 16 bytes included.
 pub(crate) struct FastEntry {
     pub(crate) work: Work,
     /// When it was queued, in nanoseconds since the pool's epoch (see `Shared::stamp`).

@@ -1,0 +1,160 @@
+//! Handle-less jobs stored in the queue slot itself.
+//!
+//! A job from [`Pool::execute`](crate::Pool::execute) is only its closure. Boxing each one
+//! cost a heap allocation on the producer and a free on the worker, the two largest items
+//! in a profile of tiny jobs (workload 1 of the benchmark suite). A [`LightJob`] keeps a
+//! closure of up to 16 bytes inline (the common case: a job that captures an `Arc` or a
+//! reference and an index) and boxes only larger ones.
+//!
+//! This is the crate's one use of unsafe code: the `smallbox!` macro turns the closure into
+//! a trait object without a `Box`, which stable Rust cannot do safely. Everything else the
+//! crate does is safe code, and `lib.rs` denies unsafe code everywhere but here.
+
+use std::any::Any;
+
+use smallbox::space::S2;
+use smallbox::{smallbox, SmallBox};
+
+/// A closure that runs once through a reference: `Option<F>`, taken by the first call.
+trait Once: Send {
+    fn run(&mut self);
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+impl<F: FnOnce() + Send + 'static> Once for Option<F> {
+    fn run(&mut self) {
+        if let Some(job) = self.take() {
+            job();
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A job with no handle: a closure run once, inline when it is at most 16 bytes.
+pub(crate) struct LightJob(SmallBox<dyn Once, S2>);
+
+impl LightJob {
+    /// Wraps `job`. A trait object can only be called through a reference, so the closure
+    /// sits in an `Option` that the first call takes.
+    pub(crate) fn new<F>(job: F) -> Self
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let once: Option<F> = Some(job);
+        // SAFETY: inside the macro; it stores `once` with the metadata of a pointer to it,
+        // which is `once`'s own, so the trait object it builds describes the value it holds.
+        Self(smallbox!(once))
+    }
+
+    /// Runs the job; its captures are dropped before this returns, also when it panics. A
+    /// second call does nothing.
+    pub(crate) fn run(&mut self) {
+        self.0.run();
+    }
+
+    /// The closure back, if it is an `F` that has not run: how a job the pool refuses after
+    /// wrapping it returns to its caller.
+    pub(crate) fn take<F: FnOnce() + Send + 'static>(mut self) -> Option<F> {
+        self.0.as_any().downcast_mut::<Option<F>>()?.take()
+    }
+
+    /// `true` if the closure did not fit inline and lives on the heap.
+    #[cfg(test)]
+    fn is_boxed(&self) -> bool {
+        self.0.is_heap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn small_closures_are_inline_and_large_ones_boxed() {
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let counter: &'static AtomicUsize = &RUNS;
+        let mut small = LightJob::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(!small.is_boxed());
+        let big = [7u64; 8];
+        let mut large = LightJob::new(move || {
+            counter.fetch_add(
+                usize::try_from(big.iter().sum::<u64>()).unwrap(),
+                Ordering::Relaxed,
+            );
+        });
+        assert!(large.is_boxed());
+        small.run();
+        large.run();
+        // A second call is a no-op: the closure ran once.
+        small.run();
+        large.run();
+        assert_eq!(RUNS.load(Ordering::Relaxed), 1 + 56);
+    }
+
+    #[test]
+    fn captures_are_dropped_by_the_run_or_by_dropping_the_job() {
+        let held = Arc::new(());
+        let ran = {
+            let held = Arc::clone(&held);
+            LightJob::new(move || drop(held))
+        };
+        let unrun = {
+            let held = Arc::clone(&held);
+            LightJob::new(move || drop(held))
+        };
+        assert_eq!(Arc::strong_count(&held), 3);
+        let mut ran = ran;
+        ran.run();
+        assert_eq!(Arc::strong_count(&held), 2);
+        drop(unrun);
+        assert_eq!(Arc::strong_count(&held), 1);
+        drop(ran);
+    }
+
+    fn wrapped_and_taken_back<F: FnOnce() + Send + 'static>(job: F) -> Option<F> {
+        LightJob::new(job).take::<F>()
+    }
+
+    #[test]
+    fn a_refused_job_gives_its_closure_back() {
+        let job = LightJob::new(|| drop(7u8.to_string()));
+        assert!(
+            job.take::<fn()>().is_none(),
+            "a closure of another type is not taken"
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let back = wrapped_and_taken_back(move || tx.send(41).unwrap());
+        back.expect("the closure comes back")();
+        assert_eq!(rx.recv(), Ok(41));
+        let noop: fn() = || ();
+        assert!(LightJob::new(noop).take::<fn()>().is_some());
+        let mut ran = LightJob::new(noop);
+        ran.run();
+        assert!(
+            ran.take::<fn()>().is_none(),
+            "a job that ran has nothing to give back"
+        );
+    }
+
+    #[test]
+    fn a_panicking_job_drops_its_captures_while_unwinding() {
+        let held = Arc::new(());
+        let mut job = {
+            let held = Arc::clone(&held);
+            LightJob::new(move || {
+                let _held = held;
+                panic!("job panics");
+            })
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+        assert!(caught.is_err());
+        assert_eq!(Arc::strong_count(&held), 1);
+    }
+}
