@@ -16,7 +16,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Ticks};
 use crate::job::Priority;
 use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
@@ -217,8 +217,8 @@ pub(crate) struct Shared {
     pub(crate) space_waiters: AtomicUsize,
     /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs.
     pub(crate) stopped: crate::sync::AtomicBool,
-    /// The instant fast-lane queue times count from.
-    pub(crate) epoch: Instant,
+    /// Timestamps for the latency histograms of fast-lane jobs.
+    pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
     pub(crate) latency_metrics: bool,
     /// `true` while every job so far was plain, on a fixed-size pool with no rate limit.
@@ -253,7 +253,7 @@ pub(crate) struct Config {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
-        let epoch = config.clock.now();
+        let ticks = Ticks::new(&config.clock);
         Self {
             inner: Mutex::new(Inner {
                 ready: ReadyQueue::default(),
@@ -296,7 +296,7 @@ impl Shared {
             idle_waiters: AtomicUsize::new(0),
             space_waiters: AtomicUsize::new(0),
             stopped: crate::sync::AtomicBool::new(false),
-            epoch,
+            ticks,
             latency_metrics: config.latency_metrics,
             plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
             sleepers: AtomicUsize::new(0),
@@ -392,7 +392,7 @@ impl Shared {
                     job.set_id(seq);
                 }
                 if self.latency_metrics {
-                    entry.enqueued = self.stamp(self.clock.now());
+                    entry.enqueued = self.ticks.now();
                 }
                 match self.fast.push(entry, seq, priority) {
                     Ok(()) => {
@@ -490,16 +490,6 @@ impl Shared {
     /// Jobs accepted so far.
     fn submitted(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed) - self.unadmitted.load(Ordering::Relaxed)
-    }
-
-    /// `at` as nanoseconds since the pool's epoch, the fast lane's 8-byte timestamp.
-    pub(crate) fn stamp(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// The instant a fast-lane timestamp stands for.
-    pub(crate) fn unstamp(&self, stamp: u64) -> Instant {
-        self.epoch + Duration::from_nanos(stamp)
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::limit::rate::Bucket;
-use crate::metrics::Latencies;
+use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
 use crate::sync::{spin_until, thread, Mutex, MutexGuard};
-use crate::task::{Outcome, RunEnv, RunResult};
+use crate::task::{RunEnv, RunResult};
 
 /// What a worker found when it looked for work.
 enum Next {
@@ -32,6 +32,8 @@ struct Local {
     worker_id: usize,
     slot: Slot,
     latencies: Arc<Mutex<Latencies>>,
+    /// Fast-lane jobs counted and timed but not yet published.
+    batch: Batch,
 }
 
 impl Shared {
@@ -136,11 +138,12 @@ impl Shared {
     }
 
     fn worker_main(self: Arc<Self>, id: u64, slot: Slot) {
-        let local = Local {
+        let mut local = Local {
             id,
             worker_id: usize::try_from(id).unwrap_or(usize::MAX),
             slot,
             latencies: self.metrics.register(),
+            batch: Batch::new(),
         };
         let mut inner = self.inner.lock();
         if let Some(me) = inner.threads.get_mut(&id) {
@@ -160,7 +163,7 @@ impl Shared {
             if self.plain_only.load(Ordering::Acquire) && !self.fast.is_empty() {
                 // The common case: plain jobs, taken and run without the pool lock.
                 drop(inner);
-                spun = self.drain_fast(&local);
+                spun = self.drain_fast(&mut local);
                 idle_since = None;
                 inner = self.inner.lock();
                 continue;
@@ -178,7 +181,9 @@ impl Shared {
                     spun = false;
                     self.running.fetch_add(1, Ordering::SeqCst);
                     drop(inner);
-                    self.run_fast(entry, &local, self.latency_metrics.then_some(now));
+                    let started = self.latency_metrics.then(|| self.ticks.now());
+                    self.run_fast(entry, &mut local, started);
+                    self.publish(&mut local);
                     self.end_running();
                     inner = self.inner.lock();
                     continue;
@@ -337,7 +342,7 @@ impl Shared {
     /// Takes and runs fast-lane jobs without the pool lock until the lanes stay empty for a
     /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
     /// if it spun in vain: the caller may park without spinning again.
-    fn drain_fast(&self, local: &Local) -> bool {
+    fn drain_fast(&self, local: &mut Local) -> bool {
         let in_use =
             || self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire);
         loop {
@@ -355,7 +360,7 @@ impl Shared {
     }
 
     /// Runs fast-lane jobs while there are any and the lanes are in use.
-    fn run_fast_jobs(&self, local: &Local) {
+    fn run_fast_jobs(&self, local: &mut Local) {
         // Counted before the first pop: see `wait_idle`.
         self.running.fetch_add(1, Ordering::SeqCst);
         let mut ended = None;
@@ -371,23 +376,27 @@ impl Shared {
             }
             // Back to back, one job's end is the next one's start: one clock read per job.
             let started = match self.latency_metrics {
-                true => Some(ended.unwrap_or_else(|| self.clock.now())),
+                true => Some(ended.unwrap_or_else(|| self.ticks.now())),
                 false => None,
             };
             ended = self.run_fast(entry, local, started);
         }
+        // Before the worker stops counting as running: see `Batch`.
+        self.publish(local);
         self.end_running();
     }
 
-    /// Runs one fast-lane job that started at `started`, with no lock held; returns when it
-    /// ended. Both are `None` when the pool does not time jobs. The caller counts the worker
-    /// as running.
-    fn run_fast(
-        &self,
-        entry: FastEntry,
-        local: &Local,
-        started: Option<Instant>,
-    ) -> Option<Instant> {
+    /// Publishes the worker's batch of counts and latencies.
+    fn publish(&self, local: &mut Local) {
+        local
+            .batch
+            .publish(&self.metrics.counters, &local.latencies);
+    }
+
+    /// Runs one fast-lane job that started at `started` (in ticks), with no lock held;
+    /// returns when it ended. Both are `None` when the pool does not time jobs. The caller
+    /// counts the worker as running, and publishes its batch before it stops.
+    fn run_fast(&self, entry: FastEntry, local: &mut Local, started: Option<u64>) -> Option<u64> {
         let counters = &self.metrics.counters;
         match entry.work {
             Work::Light(f) => {
@@ -397,15 +406,15 @@ impl Shared {
                     return started;
                 }
                 let mut f = f;
-                let outcome = match panic::catch_unwind(AssertUnwindSafe(|| f.run())) {
-                    Ok(()) => Outcome::Completed,
+                let panicked = match panic::catch_unwind(AssertUnwindSafe(|| f.run())) {
+                    Ok(()) => false,
                     Err(payload) => {
                         // A payload whose destructor panics is dropped inside the guard too.
                         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-                        Outcome::Panicked
+                        true
                     }
                 };
-                counters.count(outcome);
+                local.batch.count(panicked);
             }
             Work::Cell(job) => {
                 *local.slot.lock() = Some(Arc::clone(&job));
@@ -426,10 +435,17 @@ impl Shared {
                 local.slot.lock().take();
             }
         }
-        let started = started?;
-        let ended = self.clock.now();
-        let queued = started.saturating_duration_since(self.unstamp(entry.enqueued));
-        local.latencies.lock().record(queued, ended - started);
-        Some(ended)
+        let ended = started.map(|started| {
+            let ended = self.ticks.now();
+            let queued = self.ticks.nanos_between(entry.enqueued, started);
+            local
+                .batch
+                .sample(queued, self.ticks.nanos_between(started, ended));
+            ended
+        });
+        if local.batch.is_full() {
+            self.publish(local);
+        }
+        ended
     }
 }

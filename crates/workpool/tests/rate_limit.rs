@@ -47,7 +47,9 @@ fn the_pool_limit_follows_the_token_bucket_schedule() {
     eventually("the burst started", || started(&log) == 3);
     // Before time moves: a worker that first looked at the fourth job after the clock had
     // moved would find its token there, and no worker would ever have waited.
-    eventually("a worker waits for a token", || pool.stats().rate_limited >= 1);
+    eventually("a worker waits for a token", || {
+        pool.stats().rate_limited >= 1
+    });
     for n in 4..=6 {
         clock.advance(100 * MS);
         eventually("one more token, one more start", || started(&log) == n);

@@ -51,7 +51,7 @@ impl Work {
 /// a closure of up to 16 bytes included.
 pub(crate) struct FastEntry {
     pub(crate) work: Work,
-    /// When it was queued, in nanoseconds since the pool's epoch (see `Shared::stamp`).
+    /// When it was queued, in ticks (see `Ticks`); 0 when the pool does not time jobs.
     pub(crate) enqueued: u64,
 }
 
