@@ -43,6 +43,27 @@ fn counters_balance_after_a_mixed_run() {
 }
 
 #[test]
+fn execute_jobs_are_counted_and_timed_exactly_once_the_pool_is_idle() {
+    // Workers publish what they count of handle-less jobs in batches: whatever the batch
+    // boundaries, every job is in the counters and histograms once the pool is idle.
+    common::quiet_panics();
+    let pool = Pool::builder()
+        .workers(2)
+        .queue_capacity(16)
+        .build()
+        .unwrap();
+    for i in 0..301 {
+        pool.execute(move || assert!(i % 10 != 0, "tenth job fails on purpose"))
+            .unwrap();
+    }
+    pool.wait_idle();
+    let s = pool.stats();
+    assert_eq!((s.submitted, s.completed), (301, 270));
+    assert_eq!((s.failed, s.panicked), (31, 31));
+    assert_eq!((s.queue_wait.count, s.run_time.count), (301, 301));
+}
+
+#[test]
 fn run_time_and_queue_wait_are_measured_on_the_pool_clock() {
     let (pool, clock) = manual_pool(1);
     let gate = Gate::new();
