@@ -200,3 +200,43 @@ fn priority_levels_order_and_name_themselves() {
     assert_eq!(format!("{:?}", Priority::HIGH), "HIGH");
     assert_eq!(format!("{:?}", Priority::new(9)), "Priority(9)");
 }
+
+#[test]
+fn prioritized_jobs_taken_together_run_or_are_reported_when_the_pool_stops() {
+    // Workers running short prioritized jobs take several under one lock. A shutdown that
+    // comes while some are taken but not run must still account for each: run once, or
+    // reported never started, and every closure dropped once.
+    const JOBS: usize = 20_000;
+    let ledger = common::Ledger::new(JOBS);
+    let pool = std::sync::Arc::new(
+        Pool::builder()
+            .workers(2)
+            .queue_capacity(64)
+            .build()
+            .unwrap(),
+    );
+    let producer = {
+        let (pool, ledger) = (std::sync::Arc::clone(&pool), std::sync::Arc::clone(&ledger));
+        std::thread::spawn(move || {
+            let levels = [Priority::LOW, Priority::NORMAL, Priority::HIGH];
+            let mut accepted = 0u64;
+            for id in 0..JOBS {
+                let payload = common::Payload::new(id, &ledger);
+                let job = move || payload.ran();
+                if pool.execute_with_priority(levels[id % 3], job).is_ok() {
+                    accepted += 1;
+                }
+            }
+            accepted
+        })
+    };
+    let ran = || (0..JOBS).filter(|&id| ledger.runs(id) > 0).count();
+    common::eventually("a few thousand jobs ran", || ran() >= 2_000);
+    pool.shutdown_now();
+    let accepted = producer.join().unwrap();
+    let report = pool.shutdown();
+    assert_eq!(report.submitted, accepted);
+    assert_eq!(report.completed + report.never_started, accepted);
+    assert_eq!(report.completed, u64::try_from(ran()).unwrap());
+    assert!((0..JOBS).all(|id| ledger.runs(id) <= 1 && ledger.drops(id) == 1));
+}

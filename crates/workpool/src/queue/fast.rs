@@ -16,6 +16,7 @@
 
 use concurrent_queue::{ConcurrentQueue, PushError};
 use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 use super::ready::{Queued, ReadyQueue};
@@ -186,29 +187,56 @@ impl FastLanes {
 
     /// Takes the next job: the lanes' choice, weighed against the older lock-free queue.
     pub(crate) fn pop(&self) -> Option<FastEntry> {
+        let mut one = VecDeque::with_capacity(1);
+        self.pop_up_to(1, &mut one);
+        one.pop_front()
+    }
+
+    /// Takes up to `max` jobs into `out`, in the order [`pop`](Self::pop) would take them
+    /// one at a time, under one lock of the lanes. Fewer if fewer are queued.
+    pub(crate) fn pop_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
         if !self.lanes_busy() {
-            return self.pop_plain();
+            out.extend(self.pop_plain());
+            return;
         }
         let mut sorted = self.sorted.lock();
         self.gather(&mut sorted);
-        loop {
+        let mut from_lanes = 0;
+        for _ in 0..max {
             let plain_top = (!self.plain.is_empty()).then_some(Priority::NORMAL);
             let taken = match sorted.choose(plain_top) {
                 Err(()) => None,
                 Ok(Some(lane_entry)) => {
-                    self.counted.fetch_sub(1, Ordering::SeqCst);
+                    from_lanes += 1;
                     Some(lane_entry.entry)
                 }
                 Ok(None) => match self.pop_plain() {
                     Some(entry) => Some(entry),
-                    // Another worker emptied the first queue meanwhile: look again.
-                    None if !sorted.is_empty() => continue,
-                    None => None,
+                    // Another worker emptied the first queue meanwhile: choose again.
+                    None => match sorted.choose(None) {
+                        Ok(Some(lane_entry)) => {
+                            from_lanes += 1;
+                            Some(lane_entry.entry)
+                        }
+                        _ => None,
+                    },
                 },
             };
-            self.count_sorted(&sorted);
-            return taken;
+            match taken {
+                Some(entry) => out.push_back(entry),
+                None => break,
+            }
         }
+        self.count_sorted(&sorted);
+        drop(sorted);
+        if from_lanes > 0 {
+            self.counted.fetch_sub(from_lanes, Ordering::SeqCst);
+        }
+    }
+
+    /// `true` once a job at a priority other than NORMAL has been queued.
+    pub(crate) fn is_prioritized(&self) -> bool {
+        self.prioritized.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
