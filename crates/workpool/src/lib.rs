@@ -56,6 +56,7 @@
 
 mod clock;
 mod error;
+mod intake;
 mod job;
 mod limit;
 mod metrics;

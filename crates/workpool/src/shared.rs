@@ -17,6 +17,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Ticks};
+use crate::intake::Intake;
 use crate::job::Priority;
 use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
@@ -229,9 +230,8 @@ pub(crate) struct Shared {
     pub(crate) sleepers: AtomicUsize,
     /// The next job id.
     pub(crate) next_seq: CachePadded<AtomicU64>,
-    /// Fast-lane intake: bit 0 is set once intake closes; the rest counts producers between
-    /// their check of that bit and the end of their push, in steps of 2.
-    pub(crate) intake: CachePadded<AtomicUsize>,
+    /// Producers pushing to the fast lanes count themselves in here (see `intake.rs`).
+    pub(crate) intake: Intake,
     /// Ids given to jobs the fast lanes then refused: `next_seq` less this is the count of
     /// jobs accepted.
     pub(crate) unadmitted: AtomicU64,
@@ -302,7 +302,7 @@ impl Shared {
             sleepers: AtomicUsize::new(0),
             next_seq: CachePadded::new(AtomicU64::new(0)),
             unadmitted: AtomicU64::new(0),
-            intake: CachePadded::new(AtomicUsize::new(0)),
+            intake: Intake::new(),
         }
     }
 
@@ -385,7 +385,7 @@ impl Shared {
             if !self.plain_only.load(Ordering::Acquire) {
                 return Err((entry.work, None));
             }
-            if self.enter_intake() {
+            if let Some(_inside) = self.intake.enter() {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                 if let Work::Cell(job) = &entry.work {
                     // Published to the worker by the queue's own release and acquire.
@@ -396,7 +396,6 @@ impl Shared {
                 }
                 match self.fast.push(entry, seq, priority) {
                     Ok(()) => {
-                        self.leave_intake();
                         self.wake_for_fast();
                         return Ok(seq);
                     }
@@ -404,7 +403,6 @@ impl Shared {
                         // The id goes unused; the next try draws a new one.
                         entry = back;
                         self.unadmitted.fetch_add(1, Ordering::Relaxed);
-                        self.leave_intake();
                     }
                 }
             }
@@ -413,19 +411,6 @@ impl Shared {
                 return Err((entry.work, Some(why)));
             }
         }
-    }
-
-    /// Counts a producer into the fast-lane intake; `false` if intake has closed.
-    fn enter_intake(&self) -> bool {
-        if self.intake.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
-            self.intake.fetch_sub(2, Ordering::SeqCst);
-            return false;
-        }
-        true
-    }
-
-    fn leave_intake(&self) {
-        self.intake.fetch_sub(2, Ordering::SeqCst);
     }
 
     /// After a fast-lane push: wakes a parked worker, if there is one.
@@ -476,15 +461,6 @@ impl Shared {
         };
         self.space_waiters.fetch_sub(1, Ordering::SeqCst);
         verdict.map(|()| inner)
-    }
-
-    /// Closes fast-lane intake and waits out producers inside it, so that nothing enters the
-    /// fast lanes afterwards and the count of jobs accepted is final.
-    fn seal_intake(&self) {
-        self.intake.fetch_or(1, Ordering::SeqCst);
-        while self.intake.load(Ordering::SeqCst) >> 1 != 0 {
-            thread::yield_now();
-        }
     }
 
     /// Jobs accepted so far.
@@ -677,7 +653,7 @@ impl Shared {
         }
         if !inner.sealed {
             drop(inner);
-            self.seal_intake();
+            self.intake.seal();
             inner = self.inner.lock();
             inner.sealed = true;
             self.work_cv.notify_all();

@@ -1,0 +1,126 @@
+//! The fast lanes' intake gate: producers count themselves in while they push without the
+//! pool lock, and a shutdown closes the gate and waits them out, so that nothing enters the
+//! fast lanes after it and the count of accepted jobs is final.
+//!
+//! One counter shared by every producer cost two contended read-modify-writes per job with
+//! several producers. The gate is split into shards on their own cache lines instead, and a
+//! thread always uses the same shard, so producers on different threads rarely share one. A
+//! shard's count and its closed bit live in one atomic word, so a producer either enters
+//! before the close (and the shutdown waits for it) or sees the bit and stays out.
+
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{thread, AtomicUsize};
+
+/// Shards of the gate: enough that a few producer threads each get their own.
+const SHARDS: usize = 8;
+
+pub(crate) struct Intake {
+    /// Per shard: bit 0 is set once the gate closes; the rest counts producers inside, in
+    /// steps of 2.
+    shards: [CachePadded<AtomicUsize>; SHARDS],
+}
+
+/// A producer inside the gate; it leaves when this drops.
+pub(crate) struct Inside<'a> {
+    shard: &'a AtomicUsize,
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.shard.fetch_sub(2, Ordering::SeqCst);
+    }
+}
+
+impl Intake {
+    pub(crate) fn new() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
+        }
+    }
+
+    /// Counts the calling thread in, or `None` if the gate has closed.
+    pub(crate) fn enter(&self) -> Option<Inside<'_>> {
+        let shard = &*self.shards[this_threads_shard()];
+        if shard.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
+            shard.fetch_sub(2, Ordering::SeqCst);
+            return None;
+        }
+        Some(Inside { shard })
+    }
+
+    /// Closes the gate and waits until every producer inside has left.
+    pub(crate) fn seal(&self) {
+        for shard in &self.shards {
+            shard.fetch_or(1, Ordering::SeqCst);
+        }
+        for shard in &self.shards {
+            while shard.load(Ordering::SeqCst) >> 1 != 0 {
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+/// The shard the calling thread uses, given out round robin on its first use.
+fn this_threads_shard() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    SHARD.with(|shard| {
+        *shard.get().get_or_insert_with(|| {
+            let next = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            shard.set(Some(next));
+            next
+        })
+    })
+}
+
+#[cfg(all(test, not(workpool_shuttle)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{mpsc, Arc};
+
+    #[test]
+    fn seal_closes_the_gate_and_returns_only_once_every_producer_left() {
+        let intake = Arc::new(Intake::new());
+        let left = Arc::new(AtomicBool::new(false));
+        let (entered_tx, entered) = mpsc::channel();
+        let (leave, leave_rx) = mpsc::channel::<()>();
+        let producer = {
+            let (intake, left) = (Arc::clone(&intake), Arc::clone(&left));
+            std::thread::spawn(move || {
+                let inside = intake.enter().expect("the gate is open");
+                entered_tx.send(()).unwrap();
+                leave_rx.recv().unwrap();
+                left.store(true, Ordering::SeqCst);
+                drop(inside);
+            })
+        };
+        entered.recv().unwrap();
+        let sealer = {
+            let (intake, left) = (Arc::clone(&intake), Arc::clone(&left));
+            std::thread::spawn(move || {
+                intake.seal();
+                left.load(Ordering::SeqCst)
+            })
+        };
+        // Once the gate turns this thread away, the seal has closed it and is waiting.
+        while let Some(inside) = intake.enter() {
+            drop(inside);
+            std::thread::yield_now();
+        }
+        leave.send(()).unwrap();
+        producer.join().unwrap();
+        assert!(
+            sealer.join().unwrap(),
+            "seal returned while a producer was inside"
+        );
+        assert!(intake.enter().is_none(), "a sealed gate stays closed");
+    }
+}
