@@ -377,24 +377,30 @@ impl Shared {
         self.running.fetch_add(1, Ordering::SeqCst);
         let mut ended = None;
         while self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
-            if local.taken.is_empty() {
-                let size = self.take_size(local);
-                self.fast.pop_up_to(size, &mut local.taken);
-                if let Some((_, n)) = &mut local.last_take {
-                    *n = local.taken.len();
+            let entry = match local.taken.pop_front() {
+                Some(entry) => entry,
+                None => {
+                    let taken = match self.take_size(local) {
+                        1 => self.fast.pop(),
+                        size => {
+                            self.fast.pop_up_to(size, &mut local.taken);
+                            local.taken.pop_front()
+                        }
+                    };
+                    if let Some((_, n)) = &mut local.last_take {
+                        *n = local.taken.len() + usize::from(taken.is_some());
+                    }
+                    let Some(entry) = taken else {
+                        break;
+                    };
+                    if self.took_fast() {
+                        // A producer waiting for room waits under the lock: holding it for
+                        // the notification means the producer is already waiting.
+                        let _inner = self.inner.lock();
+                        self.space_cv.notify_one();
+                    }
+                    entry
                 }
-                if local.taken.is_empty() {
-                    break;
-                }
-                if self.took_fast() {
-                    // A producer waiting for room waits under the lock: holding it for the
-                    // notification means the producer is already waiting.
-                    let _inner = self.inner.lock();
-                    self.space_cv.notify_one();
-                }
-            }
-            let Some(entry) = local.taken.pop_front() else {
-                break;
             };
             // Back to back, one job's end is the next one's start: one clock read per job.
             let started = match self.latency_metrics {

@@ -187,50 +187,57 @@ impl FastLanes {
 
     /// Takes the next job: the lanes' choice, weighed against the older lock-free queue.
     pub(crate) fn pop(&self) -> Option<FastEntry> {
-        let mut one = VecDeque::with_capacity(1);
-        self.pop_up_to(1, &mut one);
-        one.pop_front()
+        if !self.lanes_busy() {
+            return self.pop_plain();
+        }
+        let mut sorted = self.sorted.lock();
+        self.gather(&mut sorted);
+        let taken = self.take_sorted(&mut sorted);
+        self.count_sorted(&sorted);
+        drop(sorted);
+        let (entry, from_lanes) = taken?;
+        if from_lanes {
+            self.counted.fetch_sub(1, Ordering::SeqCst);
+        }
+        Some(entry)
     }
 
     /// Takes up to `max` jobs into `out`, in the order [`pop`](Self::pop) would take them
     /// one at a time, under one lock of the lanes. Fewer if fewer are queued.
     pub(crate) fn pop_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
-        if !self.lanes_busy() {
-            out.extend(self.pop_plain());
+        if max <= 1 || !self.lanes_busy() {
+            out.extend(self.pop());
             return;
         }
         let mut sorted = self.sorted.lock();
         self.gather(&mut sorted);
         let mut from_lanes = 0;
-        for _ in 0..max {
-            let plain_top = (!self.plain.is_empty()).then_some(Priority::NORMAL);
-            let taken = match sorted.choose(plain_top) {
-                Err(()) => None,
-                Ok(Some(lane_entry)) => {
-                    from_lanes += 1;
-                    Some(lane_entry.entry)
-                }
-                Ok(None) => match self.pop_plain() {
-                    Some(entry) => Some(entry),
-                    // Another worker emptied the first queue meanwhile: choose again.
-                    None => match sorted.choose(None) {
-                        Ok(Some(lane_entry)) => {
-                            from_lanes += 1;
-                            Some(lane_entry.entry)
-                        }
-                        _ => None,
-                    },
-                },
+        while out.len() < max {
+            let Some((entry, lanes)) = self.take_sorted(&mut sorted) else {
+                break;
             };
-            match taken {
-                Some(entry) => out.push_back(entry),
-                None => break,
-            }
+            from_lanes += usize::from(lanes);
+            out.push_back(entry);
         }
         self.count_sorted(&sorted);
         drop(sorted);
         if from_lanes > 0 {
             self.counted.fetch_sub(from_lanes, Ordering::SeqCst);
+        }
+    }
+
+    /// With the lanes locked: the next job, and whether it came from the lanes (`true`) or
+    /// the first queue. The caller gives back the lanes' places it took.
+    fn take_sorted(&self, sorted: &mut ReadyQueue<LaneEntry>) -> Option<(FastEntry, bool)> {
+        let plain_top = (!self.plain.is_empty()).then_some(Priority::NORMAL);
+        match sorted.choose(plain_top) {
+            Err(()) => None,
+            Ok(Some(lane_entry)) => Some((lane_entry.entry, true)),
+            Ok(None) => match self.pop_plain() {
+                Some(entry) => Some((entry, false)),
+                // Another worker emptied the first queue meanwhile: the lanes' turn.
+                None => sorted.choose(None).ok().flatten().map(|l| (l.entry, true)),
+            },
         }
     }
 
