@@ -8,14 +8,19 @@ use std::time::Duration;
 use common::{blocker, eventually, manual_pool, Gate};
 use workpool::Pool;
 
-#[test]
-fn counters_balance_after_a_mixed_run() {
-    common::quiet_panics();
-    let pool = Pool::builder()
+/// Two workers behind a queue of 16, so producers block and workers take jobs in many runs.
+fn two_workers_short_queue() -> Pool {
+    Pool::builder()
         .workers(2)
         .queue_capacity(16)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn counters_balance_after_a_mixed_run() {
+    common::quiet_panics();
+    let pool = two_workers_short_queue();
     let tasks: Vec<_> = (0..300)
         .map(|i| {
             pool.submit(move || {
@@ -47,11 +52,7 @@ fn execute_jobs_are_counted_and_timed_exactly_once_the_pool_is_idle() {
     // Workers publish what they count of handle-less jobs in batches: whatever the batch
     // boundaries, every job is in the counters and histograms once the pool is idle.
     common::quiet_panics();
-    let pool = Pool::builder()
-        .workers(2)
-        .queue_capacity(16)
-        .build()
-        .unwrap();
+    let pool = two_workers_short_queue();
     for i in 0..301 {
         pool.execute(move || assert!(i % 10 != 0, "tenth job fails on purpose"))
             .unwrap();
