@@ -7,61 +7,91 @@
 //! thread always uses the same shard, so producers on different threads rarely share one. A
 //! shard's count and its closed bit live in one atomic word, so a producer either enters
 //! before the close (and the shutdown waits for it) or sees the bit and stays out.
+//!
+//! The same word counts the jobs admitted through the shard that drew no id (handle-less
+//! jobs in the first queue need none): the producer leaves and counts its job in one
+//! read-modify-write, and the pool's count of accepted jobs adds these up.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{thread, AtomicUsize};
+use crate::sync::{thread, AtomicU64};
 
 /// Shards of the gate: enough that a few producer threads each get their own.
 const SHARDS: usize = 8;
 
+/// A shard's word: bit 0 is set once the gate closes; bits 1 to 16 count the producers
+/// inside, in steps of [`INSIDE`]; the bits above count jobs admitted without an id, in
+/// steps of [`ADMITTED`].
+const CLOSED: u64 = 1;
+const INSIDE: u64 = 2;
+const ADMITTED: u64 = 1 << 17;
+const INSIDE_BITS: u64 = ADMITTED - INSIDE;
+
 pub(crate) struct Intake {
-    /// Per shard: bit 0 is set once the gate closes; the rest counts producers inside, in
-    /// steps of 2.
-    shards: [CachePadded<AtomicUsize>; SHARDS],
+    shards: [CachePadded<AtomicU64>; SHARDS],
 }
 
 /// A producer inside the gate; it leaves when this drops.
 pub(crate) struct Inside<'a> {
-    shard: &'a AtomicUsize,
+    shard: &'a AtomicU64,
+    /// What leaving subtracts or adds: set by [`Inside::admitted_without_id`].
+    leave: u64,
+}
+
+impl Inside<'_> {
+    /// Counts the producer's job, which drew no id, as admitted when it leaves.
+    pub(crate) fn admitted_without_id(&mut self) {
+        self.leave = ADMITTED - INSIDE;
+    }
 }
 
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        self.shard.fetch_sub(2, Ordering::SeqCst);
+        match self.leave {
+            0 => self.shard.fetch_sub(INSIDE, Ordering::SeqCst),
+            add => self.shard.fetch_add(add, Ordering::SeqCst),
+        };
     }
 }
 
 impl Intake {
     pub(crate) fn new() -> Self {
         Self {
-            shards: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
+            shards: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
         }
     }
 
     /// Counts the calling thread in, or `None` if the gate has closed.
     pub(crate) fn enter(&self) -> Option<Inside<'_>> {
         let shard = &*self.shards[this_threads_shard()];
-        if shard.fetch_add(2, Ordering::SeqCst) & 1 == 1 {
-            shard.fetch_sub(2, Ordering::SeqCst);
+        if shard.fetch_add(INSIDE, Ordering::SeqCst) & CLOSED != 0 {
+            shard.fetch_sub(INSIDE, Ordering::SeqCst);
             return None;
         }
-        Some(Inside { shard })
+        Some(Inside { shard, leave: 0 })
     }
 
     /// Closes the gate and waits until every producer inside has left.
     pub(crate) fn seal(&self) {
         for shard in &self.shards {
-            shard.fetch_or(1, Ordering::SeqCst);
+            shard.fetch_or(CLOSED, Ordering::SeqCst);
         }
         for shard in &self.shards {
-            while shard.load(Ordering::SeqCst) >> 1 != 0 {
+            while shard.load(Ordering::SeqCst) & INSIDE_BITS != 0 {
                 thread::yield_now();
             }
         }
+    }
+
+    /// Jobs admitted without an id, through every shard.
+    pub(crate) fn admitted_without_id(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.load(Ordering::SeqCst) / ADMITTED)
+            .sum()
     }
 }
 
@@ -122,5 +152,20 @@ mod tests {
             "seal returned while a producer was inside"
         );
         assert!(intake.enter().is_none(), "a sealed gate stays closed");
+    }
+
+    #[test]
+    fn jobs_admitted_without_an_id_are_counted_when_their_producer_leaves() {
+        let intake = Intake::new();
+        for admitted in [true, false, true] {
+            let mut inside = intake.enter().expect("the gate is open");
+            if admitted {
+                inside.admitted_without_id();
+            }
+        }
+        assert_eq!(intake.admitted_without_id(), 2);
+        // Nobody is inside: the seal returns at once.
+        intake.seal();
+        assert_eq!(intake.admitted_without_id(), 2);
     }
 }

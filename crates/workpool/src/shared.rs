@@ -324,7 +324,7 @@ impl Shared {
         }
         let job = match plain {
             true => match self.push_fast(Work::Cell(job), admission.priority, admit) {
-                Ok(seq) => return Ok(seq),
+                Ok(seq) => return Ok(seq.expect("a job with a handle draws its id first")),
                 Err((work, why)) => match (work.into_cell(), why) {
                     (job, Some(why)) => return Err((job, why)),
                     (job, None) => job,
@@ -367,42 +367,57 @@ impl Shared {
     }
 
     /// Queues a plain job in the fast lanes, waiting for room as `admit` says, wakes a
-    /// parked worker if there is one, and returns the job's id. On refusal the job comes back
-    /// with the reason, or with `None` if the fast lanes are out of use: the job then takes
-    /// the scheduler's path.
+    /// parked worker if there is one, and returns the job's id: always for a job with a
+    /// handle, and for a handle-less one only if the priority lanes needed one. On refusal
+    /// the job comes back with the reason, or with `None` if the fast lanes are out of use:
+    /// the job then takes the scheduler's path.
     ///
-    /// Every id is drawn inside the intake window and settled there: the job is queued, or
-    /// the id is counted as unadmitted. So once a shutdown has sealed intake, the count of
-    /// jobs accepted is final.
+    /// Every id is drawn inside the intake gate and settled there: the job is queued, or the
+    /// id is counted as unadmitted. A job queued without an id is counted by the gate as its
+    /// producer leaves. So once a shutdown has sealed the gate, the count of jobs accepted is
+    /// final.
     pub(crate) fn push_fast(
         self: &Arc<Self>,
         work: Work,
         priority: Priority,
         admit: Admit,
-    ) -> Result<u64, (Work, Option<Reject>)> {
+    ) -> Result<Option<u64>, (Work, Option<Reject>)> {
         let mut entry = FastEntry { work, enqueued: 0 };
         loop {
             if !self.plain_only.load(Ordering::Acquire) {
                 return Err((entry.work, None));
             }
-            if let Some(_inside) = self.intake.enter() {
-                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            if let Some(mut inside) = self.intake.enter() {
+                let mut seq = None;
                 if let Work::Cell(job) = &entry.work {
+                    let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
                     // Published to the worker by the queue's own release and acquire.
-                    job.set_id(seq);
+                    job.set_id(id);
+                    seq = Some(id);
                 }
                 if self.latency_metrics {
                     entry.enqueued = self.ticks.now();
                 }
-                match self.fast.push(entry, seq, priority) {
+                // A handle-less job draws an id only if the priority lanes order it by one.
+                let pushed = self.fast.push(
+                    entry,
+                    || *seq.get_or_insert_with(|| self.next_seq.fetch_add(1, Ordering::Relaxed)),
+                    priority,
+                );
+                match pushed {
                     Ok(()) => {
+                        if seq.is_none() {
+                            inside.admitted_without_id();
+                        }
                         self.wake_for_fast();
                         return Ok(seq);
                     }
                     Err(Full(back)) => {
-                        // The id goes unused; the next try draws a new one.
                         entry = back;
-                        self.unadmitted.fetch_add(1, Ordering::Relaxed);
+                        if seq.is_some() {
+                            // The id goes unused; the next try draws a new one.
+                            self.unadmitted.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -466,6 +481,7 @@ impl Shared {
     /// Jobs accepted so far.
     fn submitted(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed) - self.unadmitted.load(Ordering::Relaxed)
+            + self.intake.admitted_without_id()
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have

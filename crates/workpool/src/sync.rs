@@ -12,7 +12,7 @@
 #[cfg(not(workpool_shuttle))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
     pub(crate) use std::thread;
 
     use std::time::Duration;
@@ -46,7 +46,7 @@ mod imp {
 
 #[cfg(workpool_shuttle)]
 mod imp {
-    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicUsize};
+    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
     pub(crate) use shuttle::thread;
 
     use std::ops::{Deref, DerefMut};

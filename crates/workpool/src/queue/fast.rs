@@ -95,13 +95,19 @@ impl FastLanes {
         }
     }
 
-    /// Queues a job with admission order `seq`, if there is room.
+    /// Queues a job, if there is room. `seq` gives its admission order; it is called only
+    /// if the priority lanes need it, so a job in the first queue draws no id.
     ///
     /// The push is a sequentially consistent read-modify-write of the queue's tail (both
     /// queue kinds of `concurrent-queue` make it one), so the job is visible to every later
     /// sequentially consistent look, [`is_empty`](Self::is_empty) and
     /// [`len`](Self::len) among them.
-    pub(crate) fn push(&self, entry: FastEntry, seq: u64, priority: Priority) -> Result<(), Full> {
+    pub(crate) fn push(
+        &self,
+        entry: FastEntry,
+        seq: impl FnOnce() -> u64,
+        priority: Priority,
+    ) -> Result<(), Full> {
         if priority != Priority::NORMAL && !self.prioritized.load(Ordering::Acquire) {
             self.prioritized.store(true, Ordering::SeqCst);
         }
@@ -130,7 +136,7 @@ impl FastLanes {
         }
         let lane_entry = LaneEntry {
             entry,
-            seq,
+            seq: seq(),
             priority,
         };
         self.incoming.push(lane_entry).map_err(|e| {
@@ -321,13 +327,13 @@ mod tests {
 
     fn push(lanes: &FastLanes, seq: u64, priority: Priority) {
         assert!(
-            lanes.push(job(seq), seq, priority).is_ok(),
+            lanes.push(job(seq), || seq, priority).is_ok(),
             "job {seq} refused"
         );
     }
 
     fn refusal(lanes: &FastLanes, seq: u64, priority: Priority) -> &'static str {
-        match lanes.push(job(seq), seq, priority) {
+        match lanes.push(job(seq), || seq, priority) {
             Ok(()) => "taken",
             Err(Full(e)) => {
                 assert_eq!(e.enqueued, seq, "the refused job comes back");
