@@ -480,8 +480,10 @@ impl Shared {
 
     /// Jobs accepted so far.
     fn submitted(&self) -> u64 {
-        self.next_seq.load(Ordering::Relaxed) - self.unadmitted.load(Ordering::Relaxed)
-            + self.intake.admitted_without_id()
+        // Exact once intake is sealed. Before, a look may catch an id counted unadmitted
+        // before its draw shows: never below zero.
+        (self.next_seq.load(Ordering::Relaxed) + self.intake.admitted_without_id())
+            .saturating_sub(self.unadmitted.load(Ordering::Relaxed))
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have
