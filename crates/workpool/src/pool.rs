@@ -130,9 +130,10 @@ impl Pool {
     /// Queues a job whose result nobody waits for, blocking while the queue is full.
     ///
     /// A panic in the job is caught and counted in [`Stats::panicked`]. With no handle to
-    /// resolve, the job is only its boxed closure while it waits (on a fixed-size pool, until
-    /// the first scheduled job), and a shutdown that cancels running jobs lets a running
-    /// `execute` job finish and counts it by how it ended.
+    /// resolve, the job is only its closure while it waits (on a fixed-size pool, until the
+    /// first scheduled job): kept in the queue's own slot when it captures at most 16 bytes,
+    /// boxed otherwise. A shutdown that cancels running jobs lets a running `execute` job
+    /// finish and counts it by how it ended.
     ///
     /// # Errors
     ///
