@@ -599,6 +599,10 @@ impl Builder {
     }
 
     /// The most jobs that can wait in the queue. Default: [`DEFAULT_QUEUE_CAPACITY`] (1024).
+    ///
+    /// Up to 65,536, the queue for plain jobs is a ring allocated when the pool is built,
+    /// 48 bytes a place (48 KiB by default, 3 MiB at most), so that queueing a job allocates
+    /// nothing. A larger queue grows and shrinks with what it holds instead.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
