@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{blocker, eventually, held_pool, Gate};
+use common::{eventually, held_pool};
 use workpool::{ManualClock, Pool, SubmitTimeoutError, TrySubmitError};
 
 #[test]
@@ -75,10 +75,7 @@ fn submit_timeout_gives_job_back_when_the_queue_stays_full() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
+    let gate = common::hold(&pool);
     pool.execute(|| {}).unwrap();
 
     let submitter = {

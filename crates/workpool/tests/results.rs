@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{block_on, blocker, manual_pool, Gate, Ledger, Payload};
+use common::{block_on, manual_pool, Gate, Ledger, Payload};
 use workpool::{Pool, TaskErrorKind};
 
 #[test]
@@ -72,10 +72,7 @@ fn is_finished_turns_true_when_the_job_ends() {
 #[test]
 fn cancel_before_start_means_the_job_never_runs() {
     let pool = Pool::new(1);
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
+    let gate = common::hold(&pool);
 
     let ledger = Ledger::new(1);
     let payload = Payload::new(0, &ledger);

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{blocker, eventually, manual_pool, Gate};
+use common::{eventually, manual_pool, Gate};
 use workpool::Pool;
 
 /// Two workers behind a queue of 16, so producers block and workers take jobs in many runs.
@@ -105,10 +105,7 @@ fn run_time_and_queue_wait_are_measured_on_the_pool_clock() {
 #[test]
 fn workers_are_reported_busy_and_idle() {
     let pool = Pool::new(2);
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
+    let gate = common::hold(&pool);
     eventually("one worker busy and one idle", || {
         let s = pool.stats();
         s.workers == 2 && s.busy == 1 && s.idle == 1

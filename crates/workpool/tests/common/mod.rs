@@ -76,6 +76,16 @@ pub fn manual_pool(workers: usize) -> (workpool::Pool, workpool::ManualClock) {
 }
 
 /// A one-worker pool with a queue of `capacity`, its worker held at the returned gate, so
+/// Occupies one of `pool`'s workers with a job held at a new gate, and returns once the job
+/// has started; the job ends when the gate opens.
+pub fn hold(pool: &workpool::Pool) -> Arc<Gate> {
+    let gate = Gate::new();
+    let (job, started) = blocker(&gate);
+    pool.execute(job).unwrap();
+    started.recv().unwrap();
+    gate
+}
+
 /// everything submitted next queues up.
 pub fn held_pool(capacity: usize) -> (workpool::Pool, Arc<Gate>) {
     let pool = workpool::Pool::builder()
@@ -83,10 +93,7 @@ pub fn held_pool(capacity: usize) -> (workpool::Pool, Arc<Gate>) {
         .queue_capacity(capacity)
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let (job, started) = blocker(&gate);
-    pool.execute(job).unwrap();
-    started.recv().unwrap();
+    let gate = hold(&pool);
     (pool, gate)
 }
 
