@@ -180,10 +180,18 @@ pub enum TaskErrorKind {
 ///
 /// [`Task::wait`](crate::Task::wait) returns it. `Display` names the outcome and, for a panic,
 /// carries the panic message.
+///
+/// It is two words: every task's result slot has room for one, so the rarely needed message
+/// and error value are boxed.
 pub struct TaskError {
     kind: TaskErrorKind,
-    message: Option<String>,
     attempts: u32,
+    detail: Option<Box<Detail>>,
+}
+
+/// What a panic or a failure says beyond its kind.
+struct Detail {
+    message: String,
     /// The job's own error value, for [`TaskError::into_error`]. Behind a mutex only so that
     /// `TaskError` is `Sync` without asking the same of the job's error type.
     error: Option<std::sync::Mutex<Box<dyn Any + Send>>>,
@@ -193,39 +201,49 @@ impl TaskError {
     pub(crate) fn new(kind: TaskErrorKind) -> Self {
         Self {
             kind,
-            message: None,
             attempts: 0,
-            error: None,
+            detail: None,
+        }
+    }
+
+    fn with_detail(
+        kind: TaskErrorKind,
+        attempts: u32,
+        message: String,
+        error: Option<Box<dyn Any + Send>>,
+    ) -> Self {
+        Self {
+            kind,
+            attempts,
+            detail: Some(Box::new(Detail {
+                message,
+                error: error.map(std::sync::Mutex::new),
+            })),
         }
     }
 
     pub(crate) fn panicked(payload: &(dyn Any + Send)) -> Self {
-        Self {
-            kind: TaskErrorKind::Panicked,
-            message: Some(panic_message(payload)),
-            attempts: 1,
-            error: None,
-        }
+        Self::with_detail(TaskErrorKind::Panicked, 1, panic_message(payload), None)
     }
 
     /// The job returned `error` on its last run, `attempts` runs in all.
     pub(crate) fn failed<E: fmt::Debug + Send + 'static>(error: E, attempts: u32) -> Self {
-        Self {
-            kind: TaskErrorKind::Failed,
-            message: Some(format!("{error:?}")),
+        let message = format!("{error:?}");
+        Self::with_detail(
+            TaskErrorKind::Failed,
             attempts,
-            error: Some(std::sync::Mutex::new(Box::new(error))),
-        }
+            message,
+            Some(Box::new(error)),
+        )
     }
 
     /// A failure known only by its message (the value went with an earlier run).
     pub(crate) fn failed_with_message(message: String, attempts: u32) -> Self {
-        Self {
-            kind: TaskErrorKind::Failed,
-            message: Some(message),
-            attempts,
-            error: None,
-        }
+        Self::with_detail(TaskErrorKind::Failed, attempts, message, None)
+    }
+
+    fn message(&self) -> Option<&str> {
+        self.detail.as_ref().map(|detail| detail.message.as_str())
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
@@ -248,7 +266,7 @@ impl TaskError {
     /// Other payload types give `Some("<non-string panic payload>")`.
     pub fn panic_message(&self) -> Option<&str> {
         match self.kind {
-            TaskErrorKind::Panicked => self.message.as_deref(),
+            TaskErrorKind::Panicked => self.message(),
             _ => None,
         }
     }
@@ -256,7 +274,7 @@ impl TaskError {
     /// The job's last error, as its `Debug` text, if the job failed.
     pub fn error_message(&self) -> Option<&str> {
         match self.kind {
-            TaskErrorKind::Failed => self.message.as_deref(),
+            TaskErrorKind::Failed => self.message(),
             _ => None,
         }
     }
@@ -276,7 +294,11 @@ impl TaskError {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn into_error<E: 'static>(self) -> Option<E> {
-        let boxed = self.error?.into_inner().unwrap_or_else(|e| e.into_inner());
+        let boxed = self
+            .detail?
+            .error?
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         boxed.downcast::<E>().ok().map(|e| *e)
     }
 
@@ -306,8 +328,8 @@ impl fmt::Debug for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("TaskError");
         s.field("kind", &self.kind);
-        if let Some(message) = &self.message {
-            s.field("message", message);
+        if let Some(message) = self.message() {
+            s.field("message", &message);
         }
         s.field("attempts", &self.attempts).finish()
     }
@@ -325,7 +347,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Cancelled => f.write_str("job was cancelled")?,
             TaskErrorKind::NotRun => f.write_str("job never ran: the pool shut down")?,
         }
-        if let Some(message) = &self.message {
+        if let Some(message) = self.message() {
             write!(f, ": {message}")?;
         }
         if self.attempts > 1 && self.kind != TaskErrorKind::Failed {
@@ -404,5 +426,33 @@ impl Error for BuildError {
             BuildErrorKind::Invalid(_) => None,
             BuildErrorKind::Spawn(err) => Some(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_error_is_two_words_so_result_slots_stay_small() {
+        assert_eq!(std::mem::size_of::<TaskError>(), 16);
+        assert_eq!(std::mem::size_of::<Result<u64, TaskError>>(), 16);
+    }
+
+    #[test]
+    fn details_survive_the_box() {
+        let failed = TaskError::failed(404u16, 3);
+        assert_eq!(failed.error_message(), Some("404"));
+        assert_eq!(failed.panic_message(), None);
+        assert_eq!(failed.to_string(), "job failed after 3 attempts: 404");
+        assert_eq!(failed.into_error::<u16>(), Some(404));
+
+        let panicked = TaskError::panicked(&"boom");
+        assert_eq!(panicked.panic_message(), Some("boom"));
+        assert_eq!(panicked.attempts(), 1);
+
+        let not_run = TaskError::new(TaskErrorKind::NotRun);
+        assert_eq!(not_run.panic_message(), None);
+        assert_eq!(not_run.into_error::<u16>(), None);
     }
 }
