@@ -237,8 +237,8 @@ impl Shared {
             };
             inner.idle += 1;
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in `push_fast`: a producer either sees this worker asleep
-            // and wakes it, or its job is visible to the look below.
+            // Pairs with the producer's push and load in `wake_for_fast`: a producer either
+            // sees this worker asleep and wakes it, or its push is visible to the look below.
             fence(Ordering::SeqCst);
             if self.fast.is_empty() {
                 match wake_at {
