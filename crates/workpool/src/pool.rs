@@ -602,7 +602,9 @@ impl Builder {
     ///
     /// Up to 65,536, the queue for plain jobs is a ring allocated when the pool is built,
     /// 48 bytes a place (48 KiB by default, 3 MiB at most), so that queueing a job allocates
-    /// nothing. A larger queue grows and shrinks with what it holds instead.
+    /// nothing. The first job queued at a priority other than NORMAL adds a second ring for
+    /// prioritized jobs, 64 bytes a place (64 KiB by default). A larger queue grows and
+    /// shrinks with what it holds instead.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self

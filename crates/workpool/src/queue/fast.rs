@@ -18,6 +18,7 @@ use concurrent_queue::{ConcurrentQueue, PushError};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use super::ready::{Queued, ReadyQueue};
 use super::{FastEntry, Work};
@@ -65,8 +66,10 @@ pub(crate) struct FastLanes {
     capacity: usize,
     /// Set by the first job at another priority; from then on every job goes to `incoming`.
     prioritized: AtomicBool,
-    /// Jobs at any priority, in the order producers pushed them.
-    incoming: ConcurrentQueue<LaneEntry>,
+    /// Jobs at any priority, in the order producers pushed them. Made by the first job at
+    /// another priority: a ring of `capacity` places like `plain` (it never holds more than
+    /// `counted` jobs), or unbounded above [`RING_MAX`].
+    incoming: OnceLock<ConcurrentQueue<LaneEntry>>,
     /// Jobs moved out of `incoming` by workers, in lanes by priority.
     sorted: Mutex<ReadyQueue<LaneEntry>>,
     /// Jobs in `sorted`, for looks without its lock; written only under it.
@@ -88,7 +91,7 @@ impl FastLanes {
             ring,
             capacity,
             prioritized: AtomicBool::new(false),
-            incoming: ConcurrentQueue::unbounded(),
+            incoming: OnceLock::new(),
             sorted: Mutex::new(ReadyQueue::default()),
             in_sorted: AtomicUsize::new(0),
             counted: CachePadded::new(AtomicUsize::new(0)),
@@ -109,6 +112,7 @@ impl FastLanes {
         priority: Priority,
     ) -> Result<(), Full> {
         if priority != Priority::NORMAL && !self.prioritized.load(Ordering::Acquire) {
+            self.incoming();
             self.prioritized.store(true, Ordering::SeqCst);
         }
         if !self.prioritized.load(Ordering::Acquire) {
@@ -139,7 +143,7 @@ impl FastLanes {
             seq: seq(),
             priority,
         };
-        self.incoming.push(lane_entry).map_err(|e| {
+        self.incoming().push(lane_entry).map_err(|e| {
             self.counted.fetch_sub(1, Ordering::SeqCst);
             Full::from_push(e, |l| l.entry)
         })
@@ -167,12 +171,29 @@ impl FastLanes {
 
     /// `true` if the lanes hold jobs. Only loads: producers never write what workers poll.
     fn lanes_busy(&self) -> bool {
-        !self.incoming.is_empty() || self.in_sorted.load(Ordering::SeqCst) > 0
+        self.incoming.get().is_some_and(|q| !q.is_empty())
+            || self.in_sorted.load(Ordering::SeqCst) > 0
     }
 
-    /// Moves every job pushed so far from `incoming` into `sorted`.
+    /// The queue prioritized jobs are pushed to, made on first use.
+    fn incoming(&self) -> &ConcurrentQueue<LaneEntry> {
+        self.incoming.get_or_init(|| match self.ring {
+            true => ConcurrentQueue::bounded(self.capacity),
+            false => ConcurrentQueue::unbounded(),
+        })
+    }
+
+    /// Moves the jobs pushed before this call from `incoming` into `sorted`. Only those: a
+    /// worker that kept taking what a busy producer pushes meanwhile would hold the lanes'
+    /// lock for as long as the producer kept up, and wait on each job's write.
     fn gather(&self, sorted: &mut ReadyQueue<LaneEntry>) {
-        while let Ok(entry) = self.incoming.pop() {
+        let Some(incoming) = self.incoming.get() else {
+            return;
+        };
+        for _ in 0..incoming.len() {
+            let Ok(entry) = incoming.pop() else {
+                break;
+            };
             sorted.push(entry);
         }
     }
@@ -278,7 +299,10 @@ impl FastLanes {
             .collect();
         let taken = {
             let mut sorted = self.sorted.lock();
-            self.gather(&mut sorted);
+            // Every job, including any a producer is still pushing.
+            while self.incoming.get().is_some_and(|q| !q.is_empty()) {
+                self.gather(&mut sorted);
+            }
             let taken = sorted.drain();
             self.count_sorted(&sorted);
             taken
@@ -395,7 +419,13 @@ mod tests {
     /// `capacity` jobs, free a place per job taken, and count every job in `len`.
     #[test]
     fn the_bound_holds_for_the_ring_the_unbounded_queue_and_the_priority_lanes() {
-        for (capacity, level) in [(4, NORMAL), (RING_MAX + 1, NORMAL), (4, HIGH)] {
+        let cases = [
+            (4, NORMAL),
+            (RING_MAX + 1, NORMAL),
+            (4, HIGH),
+            (RING_MAX + 1, HIGH),
+        ];
+        for (capacity, level) in cases {
             let lanes = FastLanes::new(capacity);
             let n = u64::try_from(capacity).unwrap();
             for seq in 0..n {
@@ -426,8 +456,10 @@ mod tests {
     }
 
     #[test]
-    fn a_queued_job_takes_40_bytes() {
+    fn a_queued_job_takes_40_bytes_and_56_in_the_priority_ring() {
         // A 16-byte inline closure and its vtable, or a handle's cell, and the queue time.
         assert_eq!(std::mem::size_of::<FastEntry>(), 40);
+        // The prioritized ring's place: this and an 8-byte stamp, one cache line.
+        assert_eq!(std::mem::size_of::<LaneEntry>(), 56);
     }
 }
