@@ -111,11 +111,13 @@ impl FastLanes {
         seq: impl FnOnce() -> u64,
         priority: Priority,
     ) -> Result<(), Full> {
-        if priority != Priority::NORMAL && !self.prioritized.load(Ordering::Acquire) {
+        // Sequentially consistent, like the look in `lanes_busy`: a push to `incoming` comes
+        // after a look that saw the flag, and the flag is set only once `incoming` is made.
+        if priority != Priority::NORMAL && !self.prioritized.load(Ordering::SeqCst) {
             self.incoming();
             self.prioritized.store(true, Ordering::SeqCst);
         }
-        if !self.prioritized.load(Ordering::Acquire) {
+        if !self.prioritized.load(Ordering::SeqCst) {
             if self.ring {
                 return self
                     .plain
@@ -171,8 +173,15 @@ impl FastLanes {
 
     /// `true` if the lanes hold jobs. Only loads: producers never write what workers poll.
     fn lanes_busy(&self) -> bool {
-        self.incoming.get().is_some_and(|q| !q.is_empty())
-            || self.in_sorted.load(Ordering::SeqCst) > 0
+        let incoming = match self.incoming.get() {
+            Some(incoming) => incoming,
+            // A worker about to park must see a job pushed to `incoming` even if it has not
+            // yet seen `incoming` made: the flag is a sequentially consistent look that does
+            // see the push's switch, and `incoming()` then reads the made queue.
+            None if self.prioritized.load(Ordering::SeqCst) => self.incoming(),
+            None => return false,
+        };
+        !incoming.is_empty() || self.in_sorted.load(Ordering::SeqCst) > 0
     }
 
     /// The queue prioritized jobs are pushed to, made on first use.
