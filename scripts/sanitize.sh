@@ -19,7 +19,7 @@ export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/scripts/tsan.supp"
 export ASAN_OPTIONS="detect_leaks=1"
 
 tsan_tests=(accounting admission deadline model panics priority results scheduled_shutdown
-    shutdown sizing stats)
+    shutdown sizing stats wakeups)
 
 for sanitizer in ${@:-thread address}; do
     echo "== $sanitizer sanitizer"
