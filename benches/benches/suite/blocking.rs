@@ -4,7 +4,8 @@
 //! for a blocking call) and counts the latch down; one batch is 1,280 jobs (640 in quick
 //! mode), so the ideal is jobs / 64 × 1 ms = 20 ms (10 ms). The measured hand split shows
 //! what the OS's sleep granularity leaves of that ideal; a pool's distance from it is the
-//! cost of handing out blocking work to many threads.
+//! cost of handing out blocking work to many threads. One more row measures the floor no
+//! pool can beat: one thread sleeping one worker's share of the jobs (20 × 1 ms) in a row.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,14 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
             rows.push(row.reference_if(kind == Kind::Workpool));
         }
     }
+    let share = jobs.div_ceil(WORKERS);
+    let floor = bench(&mut group, "one_share_sleeping", settings, |iters| {
+        let start = Instant::now();
+        for _ in 0..iters * share as u64 {
+            std::thread::sleep(SLEEP);
+        }
+        start.elapsed()
+    });
     let latch = Latch::leak(0);
     let by_hand = bench(&mut group, "hand_split", settings, |iters| {
         let start = Instant::now();
@@ -72,6 +81,11 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         let label = format!("hand split over {WORKERS} std threads (started per batch)");
         rows.push(TimingRow::measured(&case, label, hand, jobs as u64).note(vs_ideal(hand.mean)));
     }
+    if let Some(floor) = floor {
+        let label = format!("one thread sleeping one worker's share ({share} × 1 ms) in a row");
+        let note = format!("{}: the floor for any pool", vs_ideal(floor.mean));
+        rows.push(TimingRow::measured(&case, label, floor, jobs as u64).note(note));
+    }
     if !rows.is_empty() {
         rows.push(TimingRow {
             case: case.clone(),
@@ -86,7 +100,9 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
     let description = format!(
         "{jobs} jobs that each sleep 1 ms, on pools of {WORKERS} workers (tokio: a blocking \
          pool capped at {WORKERS}); the ideal is {} (every worker busy all the time, zero \
-         overhead). The hand split runs the same jobs on {WORKERS} scoped std threads.",
+         overhead). The hand split runs the same jobs on {WORKERS} scoped std threads. The \
+         floor row is one thread sleeping one worker's share of the jobs in a row: how long \
+         the sleeps alone take on this machine.",
         fmt_duration(ideal)
     );
     Section::timing(TITLE, description, &rows)
