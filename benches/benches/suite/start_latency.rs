@@ -7,9 +7,12 @@
 //! but each one starts after the pool has sat idle for 2 ms, long enough for the workers
 //! of every pool here to park; timed by a plain loop (a fixed number of round trips),
 //! because criterion would count the idle gaps into its time budget. The time column is
-//! the p50; the ratio compares p50s.
+//! the p50; the ratio compares p50s. A last back-to-back row has no pool at all: two
+//! threads handing a counter back and forth, each spinning on it. Every pool's round trip
+//! makes at least those two hand-offs, so that row is the floor on this machine.
 
-use std::hint::black_box;
+use std::hint::{black_box, spin_loop};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -23,6 +26,7 @@ use workpool_benches::{
 const TITLE: &str = "3. Start latency on an idle pool (submit one job, wait, repeat)";
 const IDLE_GAP: Duration = Duration::from_millis(2);
 const WORKPOOL_TASK: &str = "workpool submit + Task::wait";
+const PING_PONG: &str = "floor: two spinning threads hand a counter back and forth (no pool)";
 
 pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
     let setup = Setup::workers(settings.workers);
@@ -71,6 +75,9 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
             &merge_last(&calls, settings.sample_size),
             false,
         ));
+    }
+    if let Some(hist) = ping_pong(&mut group, settings) {
+        rows.push(row("back-to-back", PING_PONG, &hist, false));
     }
     group.finish();
 
@@ -138,6 +145,49 @@ fn merge_last(calls: &[Histogram<u64>], n: usize) -> Histogram<u64> {
         merged.add(h).expect("histograms with the same bounds");
     }
     merged
+}
+
+/// The floor of a round trip: this thread hands an odd count to a thread spinning on it,
+/// which hands back the next one.
+fn ping_pong(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    settings: &Settings,
+) -> Option<Histogram<u64>> {
+    let ball = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let count = ball.load(Ordering::Acquire);
+                if count % 2 == 1 {
+                    ball.store(count + 1, Ordering::Release);
+                } else {
+                    spin_loop();
+                }
+            }
+        });
+        let mut calls = Vec::new();
+        let mut next = 1u64;
+        let ran = bench(group, "spin_ping_pong", settings, |iters| {
+            let mut hist = histogram();
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                ball.store(next, Ordering::Release);
+                while ball.load(Ordering::Acquire) != next + 1 {
+                    spin_loop();
+                }
+                let elapsed = start.elapsed();
+                next += 2;
+                record(&mut hist, elapsed);
+                total += elapsed;
+            }
+            calls.push(hist);
+            total
+        });
+        stop.store(true, Ordering::Relaxed);
+        ran.map(|_| merge_last(&calls, settings.sample_size))
+    })
 }
 
 struct BackToBack<'g, 'c> {
