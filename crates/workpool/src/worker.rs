@@ -14,7 +14,7 @@ use crate::limit::rate::Bucket;
 use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
-use crate::sync::{spin_until, thread, Mutex, MutexGuard};
+use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, RunResult};
 
 /// What a worker found when it looked for work.
@@ -376,6 +376,8 @@ impl Shared {
         // Counted before the first pop: see `wait_idle`.
         self.running.fetch_add(1, Ordering::SeqCst);
         let mut ended = None;
+        // Whether the worker watched the empty lanes since its last job (see below).
+        let mut lingered = false;
         while self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
             let entry = match local.taken.pop_front() {
                 Some(entry) => entry,
@@ -391,8 +393,18 @@ impl Shared {
                         *n = local.taken.len() + usize::from(taken.is_some());
                     }
                     let Some(entry) = taken else {
+                        // Empty for now. A producer that keeps up pushes again within a few
+                        // hundred nanoseconds: watching for that here keeps the worker on
+                        // this path, where the job starts at once, instead of leaving it
+                        // and coming back through the pool's lock. Once per job run, so
+                        // the loop ends when no job comes.
+                        if !lingered && self.linger_for_fast() {
+                            lingered = true;
+                            continue;
+                        }
                         break;
                     };
+                    lingered = false;
                     if self.took_fast() {
                         // A producer waiting for room waits under the lock: holding it for
                         // the notification means the producer is already waiting.
@@ -418,6 +430,16 @@ impl Shared {
         // Before the worker stops counting as running: see `Batch`.
         self.publish(local);
         self.end_running();
+    }
+
+    /// Watches the fast lanes for a few microseconds: `true` once they hold a job, or the
+    /// loop around them should stop.
+    fn linger_for_fast(&self) -> bool {
+        linger_until(|| {
+            !self.fast.is_empty()
+                || !self.plain_only.load(Ordering::Acquire)
+                || self.stopped.load(Ordering::Acquire)
+        })
     }
 
     /// How many jobs to take at once. Each take from the priority lanes locks them, and two
