@@ -17,6 +17,18 @@ use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
 use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, RunResult};
 
+/// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
+/// (`None` for its first job since it took the lock-free path). Back to back, one job's end
+/// is the next one's start: one clock read per job. A job queued after the last one ended
+/// found the worker waiting for it, so its start is read afresh: the wait is neither its run
+/// time nor its queue wait.
+fn job_start(ended: Option<u64>, enqueued: u64, now: impl FnOnce() -> u64) -> u64 {
+    match ended {
+        Some(ended) if enqueued <= ended => ended,
+        _ => now(),
+    }
+}
+
 /// What a worker found when it looked for work.
 enum Next {
     Run(Entry),
@@ -414,11 +426,9 @@ impl Shared {
                     entry
                 }
             };
-            // Back to back, one job's end is the next one's start: one clock read per job.
-            let started = match self.latency_metrics {
-                true => Some(ended.unwrap_or_else(|| self.ticks.now())),
-                false => None,
-            };
+            let started = self
+                .latency_metrics
+                .then(|| job_start(ended, entry.enqueued, || self.ticks.now()));
             ended = self.run_fast(entry, local, started);
         }
         // Jobs already taken run like any taken job; after a shutdown `run_fast` reports
@@ -527,5 +537,28 @@ impl Shared {
             self.publish(local);
         }
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_start;
+
+    #[test]
+    fn a_job_queued_before_the_last_one_ended_starts_at_that_end() {
+        assert_eq!(
+            job_start(Some(100), 40, || unreachable!("no clock read")),
+            100
+        );
+        assert_eq!(
+            job_start(Some(100), 100, || unreachable!("no clock read")),
+            100
+        );
+    }
+
+    #[test]
+    fn a_job_queued_later_or_first_reads_the_clock() {
+        assert_eq!(job_start(Some(100), 150, || 170), 170);
+        assert_eq!(job_start(None, 150, || 170), 170);
     }
 }
