@@ -2,7 +2,7 @@
 # Runs the workpool crate's tests under ThreadSanitizer and AddressSanitizer (with its leak
 # checker), as design.md describes: stable Rust with RUSTC_BOOTSTRAP, std uninstrumented,
 # and scripts/tsan.supp for std's own primitives. The crate's unsafe code lives in
-# crates/workpool/src/queue/light.rs; run this after changing it or the queues around it.
+# crates/workpool/src/queue/raw/; run this after changing it or the queues around it.
 #
 #   ./scripts/sanitize.sh           # both
 #   ./scripts/sanitize.sh thread    # one of them

@@ -49,8 +49,8 @@
 //! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
 //! with no runtime dependency.
 
-// Unsafe code is denied everywhere but `queue/light.rs`, which stores small closures inline
-// through the `smallbox!` macro; see that module for why.
+// Unsafe code is denied everywhere but `queue/raw/`: the fast lanes' lock-free ring and the
+// small closures stored inline in it. See that module for why each pays.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -434,8 +434,9 @@ impl Shared {
     /// was a sequentially consistent read-modify-write of a queue's tail (see
     /// [`FastLanes::push`]), so no fence is needed here: either this load sees the sleeper
     /// and wakes it, or the push precedes the sleeper's count in the single total order and
-    /// the worker's look sees the moved tail. A worker that sees the tail but not yet the job
-    /// itself waits in the queue's pop for the job to appear; it does not park. A fence here
+    /// the worker's exact look ([`FastLanes::is_empty`]) sees the moved tail. A worker that
+    /// sees the tail but not yet the job itself does not park: it goes round its loop and
+    /// looks again until the job is written, right after the tail moved. A fence here
     /// cost about a third of a tiny job: it waited for the queue slot's write to reach the
     /// other core.
     fn wake_for_fast(self: &Arc<Self>) {

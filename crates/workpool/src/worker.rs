@@ -284,7 +284,7 @@ impl Shared {
     /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
     /// budget runs out.
     fn spin_for_work(&self, seen: usize) {
-        spin_until(|| self.readied.load(Ordering::Acquire) != seen || !self.fast.is_empty());
+        spin_until(|| self.readied.load(Ordering::Acquire) != seen || self.fast.has_ready());
     }
 
     /// Runs one job with the lock released, then files what it asks for next. Takes and
@@ -377,7 +377,7 @@ impl Shared {
             if !in_use() {
                 return false;
             }
-            if !spin_until(|| !self.fast.is_empty() || !in_use()) {
+            if !spin_until(|| self.fast.has_ready() || !in_use()) {
                 return true;
             }
         }
@@ -446,7 +446,7 @@ impl Shared {
     /// loop around them should stop.
     fn linger_for_fast(&self) -> bool {
         linger_until(|| {
-            !self.fast.is_empty()
+            self.fast.has_ready()
                 || !self.plain_only.load(Ordering::Acquire)
                 || self.stopped.load(Ordering::Acquire)
         })

@@ -13,13 +13,20 @@
 //! The lanes keep the queue's bound themselves. The first queue is a ring with one place per
 //! job the queue may hold (up to [`RING_MAX`]), so a full ring refuses a push with no counter
 //! that producers and workers would both write. The other queues count their jobs.
+//!
+//! Two kinds of look ask whether a job waits. [`FastLanes::has_ready`] is for a worker
+//! watching the lanes: it reads only what a pop reads, so watching costs the producer
+//! nothing, but it can miss a job that a push is still writing. [`FastLanes::is_empty`] is
+//! exact and reads the queues' tails, which every push writes; a worker makes it before it
+//! parks.
 
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::ConcurrentQueue;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
+use super::raw::ring::Ring;
 use super::ready::{Queued, ReadyQueue};
 use super::{FastEntry, Work};
 use crate::job::Priority;
@@ -33,10 +40,63 @@ pub(crate) const RING_MAX: usize = 1 << 16;
 /// The job a push gave back: the lanes hold as many jobs as the queue's capacity.
 pub(crate) struct Full(pub(crate) FastEntry);
 
-impl Full {
-    /// The lanes never close their queues, so a refused push is a full one.
-    fn from_push<T>(error: PushError<T>, entry: impl FnOnce(T) -> FastEntry) -> Self {
-        Self(entry(error.into_inner()))
+/// One of the lanes' lock-free queues: a [`Ring`] of the queue's capacity, or above
+/// [`RING_MAX`] an unbounded queue whose jobs the lanes count.
+enum Lane<T> {
+    Ring(Ring<T>),
+    Unbounded(ConcurrentQueue<T>),
+}
+
+impl<T> Lane<T> {
+    fn new(capacity: usize) -> Self {
+        match capacity <= RING_MAX {
+            true => Lane::Ring(Ring::new(capacity)),
+            false => Lane::Unbounded(ConcurrentQueue::unbounded()),
+        }
+    }
+
+    fn is_ring(&self) -> bool {
+        matches!(self, Lane::Ring(_))
+    }
+
+    /// Gives the job back if a ring is full (the unbounded queue is never closed).
+    fn push(&self, job: T) -> Result<(), T> {
+        match self {
+            Lane::Ring(ring) => ring.push(job),
+            Lane::Unbounded(queue) => queue.push(job).map_err(|e| e.into_inner()),
+        }
+    }
+
+    /// `None` if the queue is empty, or (a ring) if the job at the head is still being
+    /// written.
+    fn pop(&self) -> Option<T> {
+        match self {
+            Lane::Ring(ring) => ring.pop(),
+            Lane::Unbounded(queue) => queue.pop().ok(),
+        }
+    }
+
+    /// A hint that a job is ready: see [`Ring::has_ready`].
+    fn has_ready(&self) -> bool {
+        match self {
+            Lane::Ring(ring) => ring.has_ready(),
+            Lane::Unbounded(queue) => !queue.is_empty(),
+        }
+    }
+
+    /// Exact, reading the tail with a sequentially consistent load.
+    fn is_empty(&self) -> bool {
+        match self {
+            Lane::Ring(ring) => ring.is_empty(),
+            Lane::Unbounded(queue) => queue.is_empty(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Lane::Ring(ring) => ring.len(),
+            Lane::Unbounded(queue) => queue.len(),
+        }
     }
 }
 
@@ -58,18 +118,16 @@ impl Queued for LaneEntry {
 
 /// Plain jobs waiting for a worker; see the module docs.
 pub(crate) struct FastLanes {
-    /// NORMAL jobs queued before the first job at another priority.
-    plain: ConcurrentQueue<FastEntry>,
-    /// `true` if `plain` is a ring of `capacity` places, which bounds it by itself; `false`
-    /// if it is unbounded and its jobs are counted in `counted`.
-    ring: bool,
+    /// NORMAL jobs queued before the first job at another priority. A ring of `capacity`
+    /// places bounds itself; an unbounded queue's jobs are counted in `counted`.
+    plain: Lane<FastEntry>,
     capacity: usize,
     /// Set by the first job at another priority; from then on every job goes to `incoming`.
     prioritized: AtomicBool,
     /// Jobs at any priority, in the order producers pushed them. Made by the first job at
     /// another priority: a ring of `capacity` places like `plain` (it never holds more than
     /// `counted` jobs), or unbounded above [`RING_MAX`].
-    incoming: OnceLock<ConcurrentQueue<LaneEntry>>,
+    incoming: OnceLock<Lane<LaneEntry>>,
     /// Jobs moved out of `incoming` by workers, in lanes by priority.
     sorted: Mutex<ReadyQueue<LaneEntry>>,
     /// Jobs in `sorted`, for looks without its lock; written only under it.
@@ -82,13 +140,8 @@ pub(crate) struct FastLanes {
 impl FastLanes {
     /// Lanes for a queue of `capacity` jobs.
     pub(crate) fn new(capacity: usize) -> Self {
-        let ring = capacity <= RING_MAX;
         Self {
-            plain: match ring {
-                true => ConcurrentQueue::bounded(capacity),
-                false => ConcurrentQueue::unbounded(),
-            },
-            ring,
+            plain: Lane::new(capacity),
             capacity,
             prioritized: AtomicBool::new(false),
             incoming: OnceLock::new(),
@@ -101,10 +154,10 @@ impl FastLanes {
     /// Queues a job, if there is room. `seq` gives its admission order; it is called only
     /// if the priority lanes need it, so a job in the first queue draws no id.
     ///
-    /// The push is a sequentially consistent read-modify-write of the queue's tail (both
-    /// queue kinds of `concurrent-queue` make it one), so the job is visible to every later
-    /// sequentially consistent look, [`is_empty`](Self::is_empty) and
-    /// [`len`](Self::len) among them.
+    /// The push is a sequentially consistent read-modify-write of the queue's tail (the
+    /// [`Ring`] makes it one, and so does `concurrent-queue`'s unbounded queue), so the job
+    /// is visible to every later sequentially consistent look, [`is_empty`](Self::is_empty)
+    /// and [`len`](Self::len) among them.
     pub(crate) fn push(
         &self,
         entry: FastEntry,
@@ -118,22 +171,19 @@ impl FastLanes {
             self.prioritized.store(true, Ordering::SeqCst);
         }
         if !self.prioritized.load(Ordering::SeqCst) {
-            if self.ring {
-                return self
-                    .plain
-                    .push(entry)
-                    .map_err(|e| Full::from_push(e, |e| e));
+            if self.plain.is_ring() {
+                return self.plain.push(entry).map_err(Full);
             }
             if !self.reserve(0) {
                 return Err(Full(entry));
             }
             return self.plain.push(entry).map_err(|e| {
                 self.counted.fetch_sub(1, Ordering::SeqCst);
-                Full::from_push(e, |e| e)
+                Full(e)
             });
         }
         // Jobs still in a ring count against the bound too; that queue only shrinks now.
-        let older = match self.ring {
+        let older = match self.plain.is_ring() {
             true => self.plain.len(),
             false => 0,
         };
@@ -147,7 +197,7 @@ impl FastLanes {
         };
         self.incoming().push(lane_entry).map_err(|e| {
             self.counted.fetch_sub(1, Ordering::SeqCst);
-            Full::from_push(e, |l| l.entry)
+            Full(e.entry)
         })
     }
 
@@ -164,15 +214,16 @@ impl FastLanes {
 
     /// Jobs queued.
     pub(crate) fn len(&self) -> usize {
-        let ring = match self.ring {
+        let ring = match self.plain.is_ring() {
             true => self.plain.len(),
             false => 0,
         };
         self.counted.load(Ordering::SeqCst) + ring
     }
 
-    /// `true` if the lanes hold jobs. Only loads: producers never write what workers poll.
-    fn lanes_busy(&self) -> bool {
+    /// `true` if the priority lanes hold jobs: exact, or with `hint` the look of
+    /// [`has_ready`](Self::has_ready). Only loads: producers never write what workers poll.
+    fn lanes_busy(&self, hint: bool) -> bool {
         let incoming = match self.incoming.get() {
             Some(incoming) => incoming,
             // A worker about to park must see a job pushed to `incoming` even if it has not
@@ -181,15 +232,16 @@ impl FastLanes {
             None if self.prioritized.load(Ordering::SeqCst) => self.incoming(),
             None => return false,
         };
-        !incoming.is_empty() || self.in_sorted.load(Ordering::SeqCst) > 0
+        let waiting = match hint {
+            true => incoming.has_ready(),
+            false => !incoming.is_empty(),
+        };
+        waiting || self.in_sorted.load(Ordering::SeqCst) > 0
     }
 
     /// The queue prioritized jobs are pushed to, made on first use.
-    fn incoming(&self) -> &ConcurrentQueue<LaneEntry> {
-        self.incoming.get_or_init(|| match self.ring {
-            true => ConcurrentQueue::bounded(self.capacity),
-            false => ConcurrentQueue::unbounded(),
-        })
+    fn incoming(&self) -> &Lane<LaneEntry> {
+        self.incoming.get_or_init(|| Lane::new(self.capacity))
     }
 
     /// Moves the jobs pushed before this call from `incoming` into `sorted`. Only those: a
@@ -200,7 +252,7 @@ impl FastLanes {
             return;
         };
         for _ in 0..incoming.len() {
-            let Ok(entry) = incoming.pop() else {
+            let Some(entry) = incoming.pop() else {
                 break;
             };
             sorted.push(entry);
@@ -214,8 +266,8 @@ impl FastLanes {
 
     /// Takes a job from the first queue.
     fn pop_plain(&self) -> Option<FastEntry> {
-        let entry = self.plain.pop().ok()?;
-        if !self.ring {
+        let entry = self.plain.pop()?;
+        if !self.plain.is_ring() {
             self.counted.fetch_sub(1, Ordering::SeqCst);
         }
         Some(entry)
@@ -223,7 +275,7 @@ impl FastLanes {
 
     /// Takes the next job: the lanes' choice, weighed against the older lock-free queue.
     pub(crate) fn pop(&self) -> Option<FastEntry> {
-        if !self.lanes_busy() {
+        if !self.lanes_busy(true) {
             return self.pop_plain();
         }
         let mut sorted = self.sorted.lock();
@@ -241,7 +293,7 @@ impl FastLanes {
     /// Takes up to `max` jobs into `out`, in the order [`pop`](Self::pop) would take them
     /// one at a time, under one lock of the lanes. Fewer if fewer are queued.
     pub(crate) fn pop_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
-        if max <= 1 || !self.lanes_busy() {
+        if max <= 1 || !self.lanes_busy(true) {
             out.extend(self.pop());
             return;
         }
@@ -265,7 +317,7 @@ impl FastLanes {
     /// With the lanes locked: the next job, and whether it came from the lanes (`true`) or
     /// the first queue. The caller gives back the lanes' places it took.
     fn take_sorted(&self, sorted: &mut ReadyQueue<LaneEntry>) -> Option<(FastEntry, bool)> {
-        let plain_top = (!self.plain.is_empty()).then_some(Priority::NORMAL);
+        let plain_top = self.plain.has_ready().then_some(Priority::NORMAL);
         match sorted.choose(plain_top) {
             Err(()) => None,
             Ok(Some(lane_entry)) => Some((lane_entry.entry, true)),
@@ -282,14 +334,23 @@ impl FastLanes {
         self.prioritized.load(Ordering::Relaxed)
     }
 
+    /// `true` if no job is queued, counting any a push is still writing: the look a worker
+    /// makes before it parks. It reads the queues' tails, which every push writes.
     pub(crate) fn is_empty(&self) -> bool {
-        self.plain.is_empty() && !self.lanes_busy()
+        self.plain.is_empty() && !self.lanes_busy(false)
     }
 
-    /// The highest priority queued here.
+    /// A hint that a job is ready to take, for a worker watching the lanes: it reads only
+    /// what a pop reads, never a tail, so it costs producers nothing. It can miss a job that
+    /// is being pushed, or was just queued; only [`is_empty`](Self::is_empty) is exact.
+    pub(crate) fn has_ready(&self) -> bool {
+        self.plain.has_ready() || self.lanes_busy(true)
+    }
+
+    /// The highest priority ready here.
     pub(crate) fn top(&self) -> Option<Priority> {
-        let plain = (!self.plain.is_empty()).then_some(Priority::NORMAL);
-        let lanes = match self.lanes_busy() {
+        let plain = self.plain.has_ready().then_some(Priority::NORMAL);
+        let lanes = match self.lanes_busy(true) {
             false => None,
             true => {
                 let mut sorted = self.sorted.lock();

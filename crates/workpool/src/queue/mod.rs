@@ -3,12 +3,12 @@
 
 mod delay;
 mod fast;
-mod light;
+mod raw;
 mod ready;
 
 pub(crate) use delay::DelayQueue;
 pub(crate) use fast::{FastLanes, Full};
-pub(crate) use light::LightJob;
+pub(crate) use raw::light::LightJob;
 pub(crate) use ready::ReadyQueue;
 pub use ready::AGING_EVERY;
 

@@ -6,9 +6,8 @@
 //! closure of up to 16 bytes inline (the common case: a job that captures an `Arc` or a
 //! reference and an index) and boxes only larger ones.
 //!
-//! This is the crate's one use of unsafe code: the `smallbox!` macro turns the closure into
-//! a trait object without a `Box`, which stable Rust cannot do safely. Everything else the
-//! crate does is safe code, and `lib.rs` denies unsafe code everywhere but here.
+//! The `smallbox!` macro turns the closure into a trait object without a `Box`, which stable
+//! Rust cannot do safely; that is why this module lives with the crate's other unsafe code.
 
 use std::any::Any;
 

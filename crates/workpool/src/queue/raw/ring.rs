@@ -1,0 +1,359 @@
+//! A bounded lock-free ring for many producers and many consumers: the fast lanes' queue.
+//!
+//! It is the array queue with a stamp on each place, after Dmitry Vyukov's bounded MPMC
+//! queue. The crate owns one because of what a worker does when the ring is empty. A worker
+//! that outpaces its producer looks at an empty ring many times a job. In the bounded queues
+//! of `concurrent-queue`, `crossbeam-queue` and `thingbuf`, a pop that finds no job, and
+//! `is_empty`, read the ring's tail: the word every push writes. Each such look took that
+//! word's cache line from the producer, and the producer waited for it back on its next
+//! push. With latency metrics off, workers are fast enough to find the ring empty most of
+//! the time, and tiny `execute` jobs from one producer took 122 ns each against 59 ns with
+//! metrics on. On this ring they take 56 and 34 ns (medians of 24 rounds of 1,000,000 jobs,
+//! 2 workers on 2 cores, both queues in one run).
+//!
+//! Here a pop that finds no job, and [`Ring::has_ready`], read only the head and the place
+//! the next job will be written to, which the consumer has to read anyway to take that job.
+//! The exact look, [`Ring::is_empty`], reads the tail; a worker makes it only before it
+//! parks, and that is what keeps a parking worker from missing a job (see
+//! `Shared::wake_for_fast`).
+//!
+//! This module is the crate's only hand-written unsafe code: a place's job is written and
+//! read through an `UnsafeCell`, by the one thread whose compare-and-swap of the tail or
+//! head claimed that place.
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::AtomicUsize;
+
+/// One place of the ring. Its stamp says whose turn it is, in positions (see [`Ring`]):
+/// equal to position `p`, the place is free for the push at `p`; equal to `p + 1`, it holds
+/// the job pushed at `p`, for the pop at `p`. The pop sets it to `p + one_lap`, freeing it
+/// for the push one lap later.
+struct Place<T> {
+    stamp: AtomicUsize,
+    job: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded queue of `capacity` places.
+///
+/// The head and tail are positions: a lap (a multiple of `one_lap`, the smallest power of
+/// two above the capacity) plus an index below the capacity. Positions only move forward,
+/// wrapping around `usize`.
+pub(crate) struct Ring<T> {
+    /// The position of the next pop. Written by consumers only.
+    head: CachePadded<AtomicUsize>,
+    /// The position of the next push. Written by producers only.
+    tail: CachePadded<AtomicUsize>,
+    places: Box<[Place<T>]>,
+    one_lap: usize,
+}
+
+// SAFETY: the ring moves each job from the thread that pushed it to the one that pops it,
+// which `T: Send` allows. No job is ever reached by two threads at once: a place's job is
+// written only by the push that claimed the place and read only by the pop that claimed
+// it, and the stamp orders the two (see `push` and `pop`). The ring hands out no
+// references to its jobs, so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// A ring of `capacity` places, all free.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0; the pool's builder refuses such a queue before it gets here.
+    pub(crate) fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "a ring needs at least one place");
+        let places = (0..capacity)
+            .map(|index| Place {
+                stamp: AtomicUsize::new(index),
+                job: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            places,
+            one_lap: (capacity + 1).next_power_of_two(),
+        }
+    }
+
+    fn place(&self, position: usize) -> &Place<T> {
+        &self.places[position & (self.one_lap - 1)]
+    }
+
+    /// The position after `position`: the next index, or the next lap's first.
+    fn after(&self, position: usize) -> usize {
+        let index = position & (self.one_lap - 1);
+        if index + 1 < self.places.len() {
+            position + 1
+        } else {
+            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Queues `job` at the tail, or gives it back if every place holds a job.
+    ///
+    /// A push that queues its job makes a sequentially consistent read-modify-write of the
+    /// tail, which [`is_empty`](Self::is_empty) reads; the wake-up protocol relies on it.
+    pub(crate) fn push(&self, job: T) -> Result<(), T> {
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            let place = self.place(tail);
+            let stamp = place.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                let claimed = self.tail.compare_exchange_weak(
+                    tail,
+                    self.after(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+                match claimed {
+                    Ok(_) => {
+                        // SAFETY: the stamp said the place is free for the push at `tail`,
+                        // and this thread moved the tail past `tail`, so no other push
+                        // writes here and no pop reads here until the stamp below. The
+                        // acquire load of the stamp saw the pop that emptied it finish.
+                        unsafe { (*place.job.get()).write(job) };
+                        place.stamp.store(tail + 1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(now) => tail = now,
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The place still holds the job pushed a lap ago: full, unless a pop has
+                // moved the head past it and is reading it now.
+                let head = self.head.load(Ordering::SeqCst);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(job);
+                }
+                std::hint::spin_loop();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another push took this position; try the next.
+                std::hint::spin_loop();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Takes the job at the head, or `None` if its push has not finished writing it: the
+    /// ring is empty, or a push is under way. The pop does not read the tail to tell which;
+    /// a caller that must know asks [`is_empty`](Self::is_empty).
+    pub(crate) fn pop(&self) -> Option<T> {
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let place = self.place(head);
+            let stamp = place.stamp.load(Ordering::Acquire);
+            if stamp == head + 1 {
+                let claimed = self.head.compare_exchange_weak(
+                    head,
+                    self.after(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+                match claimed {
+                    Ok(_) => {
+                        // SAFETY: the stamp said the place holds the job pushed at `head`,
+                        // and its acquire load saw that push's write. This thread moved the
+                        // head past `head`, so no other pop reads here, and no push writes
+                        // here until the stamp below frees the place.
+                        let job = unsafe { (*place.job.get()).assume_init_read() };
+                        place
+                            .stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        return Some(job);
+                    }
+                    Err(now) => head = now,
+                }
+            } else if stamp == head {
+                return None;
+            } else {
+                // Another pop took this job; look at the new head.
+                std::hint::spin_loop();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `true` if the job at the head is ready to take. A hint for a consumer watching the
+    /// ring: it reads only what a pop would, never the tail, and it may miss a job that is
+    /// ready as it looks.
+    pub(crate) fn has_ready(&self) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        self.place(head).stamp.load(Ordering::Relaxed) == head + 1
+    }
+
+    /// `true` if no push has taken a place that no pop has taken since. Exact: a push whose
+    /// read-modify-write of the tail precedes this look in the single total order of
+    /// sequentially consistent operations is seen, even if it is still writing its job.
+    pub(crate) fn is_empty(&self) -> bool {
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        head == tail
+    }
+
+    /// Jobs queued, counting any still being pushed.
+    pub(crate) fn len(&self) -> usize {
+        let mask = self.one_lap - 1;
+        loop {
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            // Both read at one moment: the tail did not move meanwhile.
+            if self.tail.load(Ordering::SeqCst) != tail {
+                continue;
+            }
+            let (head_index, tail_index) = (head & mask, tail & mask);
+            return match head_index.cmp(&tail_index) {
+                std::cmp::Ordering::Less => tail_index - head_index,
+                std::cmp::Ordering::Greater => self.places.len() - head_index + tail_index,
+                std::cmp::Ordering::Equal if head == tail => 0,
+                std::cmp::Ordering::Equal => self.places.len(),
+            };
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // No push is under way (it would hold a borrow), so `pop` finds every job.
+        while self.pop().is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    #[test]
+    fn holds_exactly_its_capacity_in_fifo_order_across_laps() {
+        for capacity in [1, 2, 3, 4, 5, 7, 8, 1000] {
+            let ring = Ring::new(capacity);
+            let mut next = 0;
+            let mut expected = 0;
+            // Enough rounds to go around every ring several times.
+            for _ in 0..4 {
+                while ring.push(next).is_ok() {
+                    next += 1;
+                }
+                assert_eq!(ring.len(), capacity, "full at {capacity}");
+                assert!(ring.has_ready() && !ring.is_empty());
+                assert_eq!(ring.push(next), Err(next), "the refused job comes back");
+                for _ in 0..capacity {
+                    assert_eq!(ring.pop(), Some(expected));
+                    expected += 1;
+                }
+                assert_eq!(ring.len(), 0);
+                assert!(!ring.has_ready() && ring.is_empty());
+                assert_eq!(ring.pop(), None);
+            }
+        }
+    }
+
+    #[test]
+    fn dropping_the_ring_drops_the_jobs_left_in_it() {
+        let job = Arc::new(());
+        let ring = Ring::new(4);
+        for _ in 0..3 {
+            assert!(ring.push(Arc::clone(&job)).is_ok());
+        }
+        drop(ring.pop());
+        drop(ring);
+        assert_eq!(Arc::strong_count(&job), 1);
+    }
+
+    /// Every job pushed by several threads is popped exactly once, by several others, and
+    /// each consumer sees each producer's jobs in the order they were pushed. Run under
+    /// ThreadSanitizer by `scripts/sanitize.sh`.
+    #[test]
+    fn producers_and_consumers_on_threads_move_every_job_exactly_once() {
+        const PRODUCERS: usize = 3;
+        const CONSUMERS: usize = 3;
+        const JOBS: usize = 20_000;
+        let ring = Ring::new(8);
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        let per_consumer: Vec<Vec<(usize, usize)>> = std::thread::scope(|s| {
+            for producer in 0..PRODUCERS {
+                let ring = &ring;
+                s.spawn(move || {
+                    for n in 0..JOBS {
+                        let mut job = (producer, n);
+                        while let Err(back) = ring.push(job) {
+                            job = back;
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let consumers: Vec<_> = (0..CONSUMERS)
+                .map(|_| {
+                    let (ring, taken) = (&ring, &taken);
+                    s.spawn(move || {
+                        let mut got = Vec::new();
+                        while taken.load(Ordering::SeqCst) < PRODUCERS * JOBS {
+                            match ring.pop() {
+                                Some(job) => {
+                                    got.push(job);
+                                    taken.fetch_add(1, Ordering::SeqCst);
+                                }
+                                None => std::hint::spin_loop(),
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            consumers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        for got in &per_consumer {
+            for producer in 0..PRODUCERS {
+                let mine: Vec<usize> = got
+                    .iter()
+                    .filter(|(p, _)| *p == producer)
+                    .map(|&(_, n)| n)
+                    .collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "out of order");
+            }
+        }
+        let mut all: Vec<(usize, usize)> = per_consumer.into_iter().flatten().collect();
+        all.sort_unstable();
+        let expected: Vec<(usize, usize)> = (0..PRODUCERS)
+            .flat_map(|p| (0..JOBS).map(move |n| (p, n)))
+            .collect();
+        assert_eq!(all, expected);
+        assert!(ring.is_empty() && ring.pop().is_none());
+    }
+
+    proptest! {
+        /// Any sequence of pushes and pops matches a `VecDeque` bounded to the capacity.
+        #[test]
+        fn behaves_like_a_bounded_fifo(capacity in 1usize..6, ops in prop::collection::vec(any::<bool>(), 0..200)) {
+            let ring = Ring::new(capacity);
+            let mut model = VecDeque::new();
+            for (n, push) in ops.into_iter().enumerate() {
+                if push {
+                    let fits = model.len() < capacity;
+                    prop_assert_eq!(ring.push(n).is_ok(), fits);
+                    if fits {
+                        model.push_back(n);
+                    }
+                } else {
+                    prop_assert_eq!(ring.pop(), model.pop_front());
+                }
+                prop_assert_eq!(ring.len(), model.len());
+                prop_assert_eq!(ring.is_empty(), model.is_empty());
+                prop_assert_eq!(ring.has_ready(), !model.is_empty());
+            }
+        }
+    }
+}
