@@ -1,0 +1,1334 @@
+//! A fuzz model of the whole public API: long random sequences of every operation on a
+//! [`Pool`], its [`Task`]s and [`Job`] options, with hostile user code among them, ended by a
+//! random shutdown mode. It checks what the crate promises whatever user code does:
+//!
+//! - no panic from user code escapes a pool call (submit, stats, shutdown, ...);
+//! - every shutdown returns, and every [`Task`] resolves afterwards;
+//! - the reports balance: `submitted = completed + failed + cancelled + timed_out +
+//!   never_started (+ still_running when a timeout hit)`, and `submitted` is exactly the
+//!   number of jobs the pool accepted;
+//! - each job ran as often as its handle says (a plain job at most once, a retried job at most
+//!   its attempts), a task `cancel` resolved is cancelled, and every closure is dropped once.
+//!
+//! Time is a [`ManualClock`]: delays, deadlines, rate limits and timeouts move only when the
+//! model advances the clock, or while a blocking call runs (a ticker thread moves the clock
+//! forward then, so that a wait on the clock ends without the test sleeping).
+//!
+//! A hang is detected by a watchdog: a case that has not finished within `FUZZ_HANG_SECS`
+//! (60 s by default) of real time fails with what it was doing. The bound detects hangs; it
+//! does not measure speed (a case normally takes milliseconds).
+//!
+//! Environment:
+//!
+//! - `PROPTEST_CASES`: cases to run (default 64); `FUZZ_MAX_OPS`: longest sequence (200).
+//! - `FUZZ_OFF=waker,huge,...`: switches hostile categories off (see [`Hostile`]), so that a
+//!   known, not yet fixed bug can be isolated from the rest. `FUZZ_OFF=all` keeps only the
+//!   plain operations.
+//! - `FUZZ_HANG_SECS`: the watchdog's bound; `FUZZ_HANG_STACKS=1` holds a hung process for a
+//!   debugger.
+//! - `FUZZ_SUMMARY=1`: prints the cases and operations run.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use workpool::{
+    Job, JobContext, ManualClock, Pool, Priority, RateLimit, Retry, ShutdownReport, Task,
+    TaskError, TaskErrorKind,
+};
+
+// ---------------------------------------------------------------------------------------
+// Hostile categories, each switchable.
+
+/// The kinds of hostile user code the model mixes in. Each is on unless named in `FUZZ_OFF`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Hostile {
+    /// Jobs that panic (a panic is the job's result: the mildest kind).
+    Panic,
+    /// A job's captures whose `Drop` panics.
+    CaptureDrop,
+    /// A job's result or error value whose `Drop` panics.
+    ResultDrop,
+    /// A panic payload whose `Drop` panics.
+    PayloadDrop,
+    /// A `Waker` that panics when woken.
+    Waker,
+    /// `Duration::MAX` wherever a duration enters.
+    Huge,
+    /// A `retry_if` predicate that panics.
+    Predicate,
+    /// Jobs and destructors that call back into their own pool, and hold its last handles.
+    Reentrant,
+}
+
+const ALL_HOSTILE: [(Hostile, &str); 8] = [
+    (Hostile::Panic, "panic"),
+    (Hostile::CaptureDrop, "capture_drop"),
+    (Hostile::ResultDrop, "result_drop"),
+    (Hostile::PayloadDrop, "payload_drop"),
+    (Hostile::Waker, "waker"),
+    (Hostile::Huge, "huge"),
+    (Hostile::Predicate, "predicate"),
+    (Hostile::Reentrant, "reentrant"),
+];
+
+/// Categories switched off by default, while the bug they find is known and not yet fixed.
+/// Empty: every category runs unless `FUZZ_OFF` names it.
+const OFF_BY_DEFAULT: &[Hostile] = &[];
+
+fn enabled(h: Hostile) -> bool {
+    static ON: OnceLock<BTreeSet<Hostile>> = OnceLock::new();
+    ON.get_or_init(|| {
+        let off = std::env::var("FUZZ_OFF").unwrap_or_default();
+        let off: Vec<&str> = off.split(',').map(str::trim).collect();
+        ALL_HOSTILE
+            .iter()
+            .filter(|(h, name)| {
+                !OFF_BY_DEFAULT.contains(h) && !off.contains(name) && !off.contains(&"all")
+            })
+            .map(|(h, _)| *h)
+            .collect()
+    })
+    .contains(&h)
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------
+// Probes: what user code saw, counted from inside the captures.
+
+/// One job's view from user code: how often it ran, how often its captures and its results
+/// were dropped, and whether its bombs are disarmed (the harness disarms them before it drops
+/// something itself, so that only drops inside the pool panic).
+#[derive(Default)]
+struct Probe {
+    runs: AtomicU32,
+    capture_drops: AtomicU32,
+    disarmed: AtomicBool,
+}
+
+impl Probe {
+    fn disarm(&self) {
+        self.disarmed.store(true, SeqCst);
+    }
+
+    fn armed(&self) -> bool {
+        !self.disarmed.load(SeqCst) && !thread::panicking()
+    }
+}
+
+const ON_PURPOSE: &str = "fuzz: on purpose";
+
+/// Captured by every job: counts the closure's drop and may panic in it, or call the pool.
+struct Capture {
+    probe: Arc<Probe>,
+    bomb: bool,
+    pool: Option<Pool>,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.probe.capture_drops.fetch_add(1, SeqCst);
+        if let Some(pool) = self.pool.take() {
+            // User code in a destructor that looks at its pool, then drops what may be the
+            // pool's last handle.
+            let _ = pool.stats();
+            let _ = format!("{pool:?}");
+        }
+        if self.bomb && self.probe.armed() {
+            panic!("{ON_PURPOSE}: a capture's drop");
+        }
+    }
+}
+
+/// The value (or error) a job returns; its drop may panic.
+struct Out {
+    probe: Arc<Probe>,
+    bomb: bool,
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if self.bomb && self.probe.armed() {
+            panic!("{ON_PURPOSE}: a result's drop");
+        }
+    }
+}
+
+impl fmt::Debug for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Out")
+    }
+}
+
+/// A panic payload whose drop panics.
+struct PayloadBomb;
+
+impl Drop for PayloadBomb {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            panic!("{ON_PURPOSE}: a panic payload's drop");
+        }
+    }
+}
+
+/// A waker that counts its wake-ups and may panic in them.
+struct FuzzWaker {
+    hostile: bool,
+    wakes: AtomicU32,
+}
+
+impl Wake for FuzzWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, SeqCst);
+        if self.hostile && !thread::panicking() {
+            panic!("{ON_PURPOSE}: a waker");
+        }
+    }
+}
+
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.contains(ON_PURPOSE) && !payload.is::<PayloadBomb>() {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// The operations.
+
+/// A duration as the model draws it. `Huge` is `Duration::MAX` when [`Hostile::Huge`] is on,
+/// an hour otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dur {
+    Zero,
+    Micros(u16),
+    Millis(u16),
+    Secs(u16),
+    Hour,
+    Huge,
+}
+
+impl Dur {
+    fn get(self) -> Duration {
+        match self {
+            Dur::Zero => Duration::ZERO,
+            Dur::Micros(n) => Duration::from_micros(n.into()),
+            Dur::Millis(n) => Duration::from_millis(n.into()),
+            Dur::Secs(n) => Duration::from_secs(n.into()),
+            Dur::Hour => Duration::from_secs(3600),
+            Dur::Huge if enabled(Hostile::Huge) => Duration::MAX,
+            Dur::Huge => Duration::from_secs(3600),
+        }
+    }
+
+    /// For a wait that a graceful shutdown must sit out (a delay, a retry's back-off):
+    /// `Duration::MAX` there means "never", and a graceful shutdown would rightly wait
+    /// forever, so it is capped at an hour unless the case ends without draining.
+    fn bounded(self, drains: bool) -> Duration {
+        match self {
+            Dur::Huge if drains => Duration::from_secs(3600),
+            other => other.get(),
+        }
+    }
+}
+
+fn dur() -> impl Strategy<Value = Dur> {
+    prop_oneof![
+        3 => Just(Dur::Zero),
+        3 => (0..2_000u16).prop_map(Dur::Micros),
+        4 => (0..500u16).prop_map(Dur::Millis),
+        2 => (0..120u16).prop_map(Dur::Secs),
+        1 => Just(Dur::Hour),
+        2 => Just(Dur::Huge),
+    ]
+}
+
+/// What a job's body does on a run.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Ok,
+    /// Returns `Err` (spawned jobs only; a plain job returns `Ok`).
+    Err,
+    Panic,
+    /// Panics with a payload whose drop panics.
+    PanicBomb,
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        6 => Just(Act::Ok),
+        2 => Just(Act::Err),
+        2 => Just(Act::Panic),
+        1 => Just(Act::PanicBomb),
+    ]
+}
+
+/// The user code of one job: what it does on each run, and how hostile its values are.
+#[derive(Debug, Clone)]
+struct Body {
+    /// Action per run; the last repeats.
+    acts: Vec<Act>,
+    capture_bomb: bool,
+    result_bomb: bool,
+    /// The job holds a handle to its pool, calls `stats` when it runs and when its capture
+    /// drops.
+    reentrant: bool,
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    (
+        prop::collection::vec(act(), 1..4),
+        prop::bool::weighted(0.15),
+        prop::bool::weighted(0.15),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(acts, capture_bomb, result_bomb, reentrant)| Body {
+            acts,
+            capture_bomb,
+            result_bomb,
+            reentrant,
+        })
+}
+
+#[derive(Debug, Clone)]
+enum RetryKind {
+    Exponential(u32, Dur),
+    Constant(u32, Dur),
+    Delays(Vec<Dur>),
+}
+
+#[derive(Debug, Clone)]
+struct RetryOpts {
+    kind: RetryKind,
+    jitter: Option<f64>,
+    max_delay: Option<Dur>,
+    /// `Some(true)`: a predicate that panics; `Some(false)`: one that retries every other
+    /// error.
+    retry_if: Option<bool>,
+    panics: bool,
+}
+
+fn retry_opts() -> impl Strategy<Value = RetryOpts> {
+    let kind = prop_oneof![
+        (1..41u32, dur()).prop_map(|(n, d)| RetryKind::Exponential(n, d)),
+        (1..6u32, dur()).prop_map(|(n, d)| RetryKind::Constant(n, d)),
+        prop::collection::vec(dur(), 0..4).prop_map(RetryKind::Delays),
+    ];
+    (
+        kind,
+        prop::option::weighted(0.5, 0.0..=1.0f64),
+        prop::option::weighted(0.5, dur()),
+        prop::option::weighted(0.3, any::<bool>()),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, jitter, max_delay, retry_if, panics)| RetryOpts {
+            kind,
+            jitter,
+            max_delay,
+            retry_if,
+            panics,
+        })
+}
+
+#[derive(Debug, Clone)]
+struct JobOpts {
+    priority: Option<u8>,
+    timeout: Option<Dur>,
+    /// A deadline this far from now.
+    deadline: Option<Dur>,
+    delay: Option<Dur>,
+    /// Due this far from now.
+    at: Option<Dur>,
+    retry: Option<RetryOpts>,
+    /// `every(interval)`, with `fixed_delay` if the flag is set.
+    every: Option<(Dur, bool)>,
+    rate_key: Option<u8>,
+}
+
+fn job_opts() -> impl Strategy<Value = JobOpts> {
+    (
+        prop::option::weighted(0.4, any::<u8>()),
+        prop::option::weighted(0.25, dur()),
+        prop::option::weighted(0.1, dur()),
+        prop::option::weighted(0.2, dur()),
+        prop::option::weighted(0.05, dur()),
+        prop::option::weighted(0.35, retry_opts()),
+        prop::option::weighted(0.08, (dur(), any::<bool>())),
+        prop::option::weighted(0.2, 0..3u8),
+    )
+        .prop_map(
+            |(priority, timeout, deadline, delay, at, retry, every, rate_key)| JobOpts {
+                priority,
+                timeout,
+                deadline,
+                delay,
+                at,
+                retry,
+                every,
+                rate_key,
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit(Body),
+    TrySubmit(Body),
+    SubmitTimeout(Body, Dur),
+    Execute(Body, Option<u8>),
+    Spawn(Body, Box<JobOpts>, bool),
+    Cancel(usize),
+    WaitTimeout(usize, Dur),
+    /// Polls a task as a future once, with a waker that panics if the flag is set.
+    Poll(usize, bool),
+    DropTask(usize),
+    Advance(Dur),
+    Resize(usize, usize),
+    SetKeepAlive(Dur),
+    Stats,
+    WaitIdle,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => body().prop_map(Op::Submit),
+        3 => body().prop_map(Op::TrySubmit),
+        2 => (body(), dur()).prop_map(|(b, d)| Op::SubmitTimeout(b, d)),
+        3 => (body(), prop::option::of(any::<u8>())).prop_map(|(b, p)| Op::Execute(b, p)),
+        6 => (body(), job_opts(), any::<bool>()).prop_map(|(b, o, t)| Op::Spawn(b, Box::new(o), t)),
+        3 => any::<usize>().prop_map(Op::Cancel),
+        2 => (any::<usize>(), dur()).prop_map(|(i, d)| Op::WaitTimeout(i, d)),
+        2 => (any::<usize>(), prop::bool::weighted(0.3)).prop_map(|(i, h)| Op::Poll(i, h)),
+        1 => any::<usize>().prop_map(Op::DropTask),
+        3 => dur().prop_map(Op::Advance),
+        1 => (0..3usize, 1..4usize).prop_map(|(a, b)| Op::Resize(a.min(b), b)),
+        1 => dur().prop_map(Op::SetKeepAlive),
+        1 => Just(Op::Stats),
+        1 => Just(Op::WaitIdle),
+    ]
+}
+
+/// How the case ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Shutdown,
+    Timeout(Dur),
+    Now,
+    /// Drops the last handle the test holds.
+    Drop,
+}
+
+impl End {
+    /// `true` if the end runs every accepted job, delayed ones included, so that a huge delay
+    /// would rightly keep it waiting.
+    fn drains(self) -> bool {
+        matches!(self, End::Shutdown | End::Drop)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PoolConf {
+    min: usize,
+    max: usize,
+    capacity: usize,
+    keep_alive: Dur,
+    latency_metrics: bool,
+    rate: Option<u32>,
+    per_key: Option<u32>,
+}
+
+fn pool_conf() -> impl Strategy<Value = PoolConf> {
+    (
+        0..3usize,
+        1..4usize,
+        1..9usize,
+        dur(),
+        any::<bool>(),
+        prop::option::weighted(0.15, 1..5_000u32),
+        prop::option::weighted(0.3, 1..5_000u32),
+    )
+        .prop_map(
+            |(min, max, capacity, keep_alive, latency_metrics, rate, per_key)| PoolConf {
+                min: min.min(max),
+                max,
+                capacity,
+                keep_alive,
+                latency_metrics,
+                rate,
+                per_key,
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    conf: PoolConf,
+    ops: Vec<Op>,
+    end: End,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let max_ops = env_u64("FUZZ_MAX_OPS", 200) as usize;
+    let end = prop_oneof![
+        Just(End::Shutdown),
+        dur().prop_map(End::Timeout),
+        Just(End::Now),
+        Just(End::Drop),
+    ];
+    (
+        pool_conf(),
+        prop::collection::vec(op(), 1..max_ops.max(2)),
+        end,
+    )
+        .prop_map(|(conf, ops, end)| Case { conf, ops, end })
+}
+
+// ---------------------------------------------------------------------------------------
+// The model.
+
+type Checked<T> = Result<T, String>;
+
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// How many times a job may run.
+#[derive(Debug, Clone, Copy)]
+enum Runs {
+    Once,
+    AtMost(u32),
+    Unbounded,
+}
+
+/// One accepted job with a handle.
+struct Entry {
+    op: usize,
+    task: Option<Task<Out>>,
+    probe: Arc<Probe>,
+    /// How its handle resolved, once the harness has seen it.
+    outcome: Option<Result<(), TaskErrorKind>>,
+    /// `cancel()` returned `true`.
+    cancelled_by_us: bool,
+    /// A waker that panics is registered on it.
+    hostile_waker: bool,
+    /// Its first run may be far away (a huge delay): waits on it are skipped.
+    far: bool,
+}
+
+struct Model {
+    clock: ManualClock,
+    pool: Option<Pool>,
+    entries: Vec<Entry>,
+    /// Every accepted job's probe, with its run bound (execute jobs included).
+    accepted: Vec<(usize, Arc<Probe>, Runs)>,
+    /// Jobs handed back: they must never run.
+    rejected: Vec<(usize, Arc<Probe>)>,
+    progress: Arc<Mutex<String>>,
+    drains: bool,
+    reentrant_jobs: bool,
+    ops_run: u64,
+}
+
+/// Runs `f` while a ticker thread moves the manual clock forward, accelerating up to an
+/// hour a tick, so that any wait on the clock inside `f` ends. The ticker paces itself on a
+/// channel that `f`'s end closes; it decides no outcome.
+fn ticking<R>(clock: &ManualClock, f: impl FnOnce() -> R) -> R {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let ticker = s.spawn(move || {
+            let mut step = Duration::from_micros(100);
+            let mut n = 0u32;
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                done_rx.recv_timeout(Duration::from_micros(200))
+            {
+                clock.advance(step);
+                n += 1;
+                if n.is_multiple_of(8) {
+                    step = (step * 2).min(Duration::from_secs(3600));
+                }
+            }
+        });
+        let out = panic::catch_unwind(AssertUnwindSafe(f));
+        drop(done_tx);
+        ticker.join().expect("the ticker never panics");
+        match out {
+            Ok(out) => out,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    })
+}
+
+impl Model {
+    fn note(&self, what: impl fmt::Display) {
+        *self.progress.lock().unwrap() = what.to_string();
+    }
+
+    /// Runs a pool call: a panic out of it is a finding (user code's panics must stay inside
+    /// the pool).
+    fn call<R>(&self, what: &str, blocking: bool, f: impl FnOnce() -> R) -> Checked<R> {
+        self.note(what);
+        let out = if blocking {
+            panic::catch_unwind(AssertUnwindSafe(|| ticking(&self.clock, f)))
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(f))
+        };
+        out.map_err(|p| format!("a panic escaped from {what}: {}", panic_text(&*p)))
+    }
+
+    fn pool(&self) -> &Pool {
+        self.pool.as_ref().expect("the pool lives until the end")
+    }
+
+    fn capture(&self, probe: &Arc<Probe>, body: &Body) -> Capture {
+        Capture {
+            probe: Arc::clone(probe),
+            bomb: body.capture_bomb && enabled(Hostile::CaptureDrop),
+            pool: (body.reentrant && enabled(Hostile::Reentrant)).then(|| self.pool().clone()),
+        }
+    }
+
+    /// A plain job: one run of `body.acts[0]` (an `Err` there is a plain `Ok`).
+    fn plain_job(&self, probe: &Arc<Probe>, body: &Body) -> impl FnOnce() -> Out + Send + 'static {
+        let capture = self.capture(probe, body);
+        let act = body.acts[0];
+        let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
+        move || {
+            let capture = capture;
+            capture.probe.runs.fetch_add(1, SeqCst);
+            if let Some(pool) = &capture.pool {
+                let _ = pool.stats();
+            }
+            act_out(act);
+            Out {
+                probe: Arc::clone(&capture.probe),
+                bomb: result_bomb,
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        op: usize,
+        probe: Arc<Probe>,
+        task: Option<Task<Out>>,
+        runs: Runs,
+        far: bool,
+    ) {
+        self.accepted.push((op, Arc::clone(&probe), runs));
+        if let Some(task) = task {
+            self.entries.push(Entry {
+                op,
+                task: Some(task),
+                probe,
+                outcome: None,
+                cancelled_by_us: false,
+                hostile_waker: false,
+                far,
+            });
+        }
+    }
+
+    fn reject<J>(&mut self, op: usize, probe: Arc<Probe>, job: J) {
+        probe.disarm();
+        drop(job);
+        self.rejected.push((op, probe));
+    }
+
+    fn entry(&mut self, i: usize) -> Option<&mut Entry> {
+        let live: Vec<usize> = (0..self.entries.len())
+            .filter(|&k| self.entries[k].task.is_some())
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        let k = live[i % live.len()];
+        Some(&mut self.entries[k])
+    }
+
+    fn record(entry: &mut Entry, result: Result<Out, TaskError>) -> Checked<()> {
+        entry.probe.disarm();
+        let outcome = match result {
+            Ok(out) => {
+                drop(out);
+                Ok(())
+            }
+            Err(e) => Err(e.kind()),
+        };
+        check!(
+            entry.outcome.is_none(),
+            "op {}: its task resolved twice",
+            entry.op
+        );
+        entry.outcome = Some(outcome);
+        Ok(())
+    }
+
+    fn step(&mut self, i: usize, op: &Op) -> Checked<()> {
+        self.ops_run += 1;
+        match op {
+            Op::Submit(body) => {
+                let probe = Arc::new(Probe::default());
+                let job = self.plain_job(&probe, body);
+                let pool = self.pool().clone();
+                match self.call("submit", true, move || pool.submit(job))? {
+                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
+                    Err(e) => return Err(format!("op {i}: submit refused on an open pool: {e:?}")),
+                }
+            }
+            Op::TrySubmit(body) => {
+                let probe = Arc::new(Probe::default());
+                let job = self.plain_job(&probe, body);
+                match self.call("try_submit", false, || self.pool().try_submit(job))? {
+                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
+                    Err(e) => {
+                        check!(e.is_full(), "op {i}: try_submit closed on an open pool");
+                        self.reject(i, probe, e.into_inner());
+                    }
+                }
+            }
+            Op::SubmitTimeout(body, d) => {
+                let probe = Arc::new(Probe::default());
+                let job = self.plain_job(&probe, body);
+                let d = d.get();
+                let pool = self.pool().clone();
+                match self.call("submit_timeout", true, move || pool.submit_timeout(job, d))? {
+                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
+                    Err(e) => {
+                        check!(
+                            e.is_timeout(),
+                            "op {i}: submit_timeout closed on an open pool"
+                        );
+                        self.reject(i, probe, e.into_inner());
+                    }
+                }
+            }
+            Op::Execute(body, priority) => {
+                let probe = Arc::new(Probe::default());
+                let job = self.plain_job(&probe, body);
+                let job = move || drop(job());
+                let pool = self.pool().clone();
+                let priority = *priority;
+                let res = self.call("execute", true, move || match priority {
+                    None => pool.execute(job),
+                    Some(p) => pool.execute_with_priority(Priority::new(p), job),
+                })?;
+                check!(res.is_ok(), "op {i}: execute refused on an open pool");
+                self.accept(i, probe, None, Runs::Once, false);
+            }
+            Op::Spawn(body, opts, try_) => self.spawn(i, body, opts, *try_)?,
+            Op::Cancel(k) => {
+                self.note("Task::cancel");
+                let Some(entry) = self.entry(*k) else {
+                    return Ok(());
+                };
+                let task = entry.task.as_ref().expect("live");
+                let hostile = entry.hostile_waker;
+                match panic::catch_unwind(AssertUnwindSafe(|| task.cancel())) {
+                    Ok(true) => entry.cancelled_by_us = true,
+                    Ok(false) => {}
+                    // The caller's own waker, run by the caller's own cancel: its panic
+                    // reaching the caller is fair, provided the task is resolved.
+                    Err(_) if hostile => entry.cancelled_by_us = task.is_finished(),
+                    Err(p) => {
+                        return Err(format!(
+                            "a panic escaped from Task::cancel: {}",
+                            panic_text(&*p)
+                        ))
+                    }
+                }
+            }
+            Op::WaitTimeout(k, d) => {
+                let clock = self.clock.clone();
+                let progress = Arc::clone(&self.progress);
+                let Some(entry) = self.entry(*k) else {
+                    return Ok(());
+                };
+                if entry.far && matches!(d, Dur::Huge | Dur::Hour) {
+                    return Ok(());
+                }
+                let task = entry.task.take().expect("live");
+                let d = d.get();
+                *progress.lock().unwrap() = format!("Task::wait_timeout({d:?})");
+                let res = panic::catch_unwind(AssertUnwindSafe(|| {
+                    ticking(&clock, move || task.wait_timeout(d))
+                }));
+                match res {
+                    Ok(Ok(result)) => Self::record(entry, result)?,
+                    Ok(Err(task)) => entry.task = Some(task),
+                    Err(p) => {
+                        return Err(format!(
+                            "a panic escaped from Task::wait_timeout({d:?}): {}",
+                            panic_text(&*p)
+                        ))
+                    }
+                }
+            }
+            Op::Poll(k, hostile) => {
+                let hostile = *hostile && enabled(Hostile::Waker);
+                let Some(entry) = self.entry(*k) else {
+                    return Ok(());
+                };
+                let waker = Waker::from(Arc::new(FuzzWaker {
+                    hostile,
+                    wakes: AtomicU32::new(0),
+                }));
+                let mut cx = Context::from_waker(&waker);
+                let task = entry.task.as_mut().expect("live");
+                match Pin::new(task).poll(&mut cx) {
+                    Poll::Ready(result) => {
+                        entry.task = None;
+                        Self::record(entry, result)?;
+                    }
+                    Poll::Pending => entry.hostile_waker |= hostile,
+                }
+            }
+            Op::DropTask(k) => {
+                if let Some(entry) = self.entry(*k) {
+                    // The result, if any, is now dropped by the pool.
+                    entry.task = None;
+                }
+            }
+            Op::Advance(d) => {
+                // Never by Duration::MAX: the manual clock would overflow.
+                let d = match d {
+                    Dur::Huge => Duration::from_secs(3 * 3600),
+                    d => d.get(),
+                };
+                self.clock.advance(d);
+            }
+            Op::Resize(min, max) => {
+                let (min, max) = (*min, *max);
+                self.call("resize", false, || self.pool().resize(min, max))?;
+            }
+            Op::SetKeepAlive(d) => {
+                let d = d.get();
+                self.call("set_keep_alive", false, || self.pool().set_keep_alive(d))?;
+            }
+            Op::Stats => {
+                let stats = self.call("stats", false, || self.pool().stats())?;
+                check!(
+                    stats.failed >= stats.panicked,
+                    "op {i}: stats count more panics than failures: {stats:?}"
+                );
+                check!(
+                    stats.submitted <= self.accepted.len() as u64,
+                    "op {i}: stats count {} submitted of {} accepted",
+                    stats.submitted,
+                    self.accepted.len()
+                );
+            }
+            Op::WaitIdle => {
+                let pool = self.pool().clone();
+                self.call("wait_idle", true, move || pool.wait_idle())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, i: usize, body: &Body, opts: &JobOpts, try_: bool) -> Checked<()> {
+        let probe = Arc::new(Probe::default());
+        let capture = self.capture(&probe, body);
+        let acts = body.acts.clone();
+        let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
+        let f = move |_ctx: &JobContext| -> Result<Out, Out> {
+            let run = capture.probe.runs.fetch_add(1, SeqCst) as usize;
+            if let Some(pool) = &capture.pool {
+                let _ = pool.stats();
+            }
+            let act = acts[run.min(acts.len() - 1)];
+            let out = Out {
+                probe: Arc::clone(&capture.probe),
+                bomb: result_bomb,
+            };
+            match act {
+                Act::Err => Err(out),
+                other => {
+                    act_out(other);
+                    Ok(out)
+                }
+            }
+        };
+        let drains = self.drains;
+        let now = self.clock.now();
+        let mut job = Job::new(f);
+        let mut far = false;
+        if let Some(p) = opts.priority {
+            job = job.priority(Priority::new(p));
+        }
+        if let Some(d) = opts.timeout {
+            job = job.timeout(d.get());
+        }
+        if let Some(d) = opts.deadline {
+            // An Instant cannot hold now + Duration::MAX: the furthest deadline a user can
+            // write is what checked_add allows.
+            if let Some(at) = now.checked_add(d.get()) {
+                job = job.deadline(at);
+            }
+        }
+        if let Some(d) = opts.delay {
+            far |= matches!(d, Dur::Huge);
+            job = job.delay(d.bounded(drains));
+        }
+        if let Some(d) = opts.at {
+            if let Some(at) = now.checked_add(d.bounded(drains)) {
+                job = job.at(at);
+            }
+        }
+        let mut runs = Runs::Once;
+        if let Some(r) = &opts.retry {
+            let mut policy: Retry<Out> = match &r.kind {
+                RetryKind::Exponential(n, d) => Retry::exponential(*n, d.bounded(drains)),
+                RetryKind::Constant(n, d) => Retry::constant(*n, d.bounded(drains)),
+                RetryKind::Delays(list) => Retry::delays(list.iter().map(|d| d.bounded(drains))),
+            };
+            runs = Runs::AtMost(policy.attempts());
+            if let Some(j) = r.jitter {
+                policy = policy.jitter(j);
+            }
+            match r.max_delay {
+                Some(d) => policy = policy.max_delay(d.bounded(drains)),
+                // A graceful end waits out every back-off: keep them finite.
+                None if drains => policy = policy.max_delay(Duration::from_secs(3600)),
+                None => far = true,
+            }
+            match r.retry_if {
+                Some(true) if enabled(Hostile::Predicate) => {
+                    policy = policy.retry_if(|_: &Out| panic!("{ON_PURPOSE}: a retry predicate"));
+                }
+                Some(_) => {
+                    let flip = AtomicBool::new(false);
+                    policy = policy.retry_if(move |_: &Out| !flip.fetch_xor(true, SeqCst));
+                }
+                None => {}
+            }
+            policy = policy.retry_panics(r.panics);
+            job = job.retry(policy);
+        }
+        if let Some((d, fixed)) = opts.every {
+            // A zero interval re-runs back to back for as long as the pool lives: fine, but
+            // it makes every case slow; a microsecond is as hostile.
+            let d = d.get().max(Duration::from_micros(1));
+            job = job.every(d);
+            if fixed {
+                job = job.fixed_delay();
+            }
+            runs = Runs::Unbounded;
+            far = true;
+        }
+        if let Some(k) = opts.rate_key {
+            job = job.rate_key(format!("key-{k}"));
+        }
+        let pool = self.pool().clone();
+        if try_ {
+            match self.call("try_spawn", false, move || pool.try_spawn(job))? {
+                Ok(task) => self.accept(i, probe, Some(task), runs, far),
+                Err(e) => {
+                    check!(e.is_full(), "op {i}: try_spawn closed on an open pool");
+                    self.reject(i, probe, e.into_inner());
+                }
+            }
+        } else {
+            match self.call("spawn", true, move || pool.spawn(job))? {
+                Ok(task) => self.accept(i, probe, Some(task), runs, far),
+                Err(e) => return Err(format!("op {i}: spawn refused on an open pool: {e:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the pool as the case says and checks the reports; returns the settled report
+    /// (none when the last handle was dropped).
+    fn end(&mut self, end: End) -> Checked<Option<ShutdownReport>> {
+        let pool = self.pool.take().expect("the pool lives until the end");
+        let first = match end {
+            End::Drop => {
+                self.note("drop of the last handle");
+                let clock = self.clock.clone();
+                panic::catch_unwind(AssertUnwindSafe(|| ticking(&clock, move || drop(pool))))
+                    .map_err(|p| {
+                        format!(
+                            "a panic escaped from the last handle's drop: {}",
+                            panic_text(&*p)
+                        )
+                    })?;
+                return Ok(None);
+            }
+            End::Shutdown => self.call("shutdown", true, || pool.shutdown())?,
+            End::Now => self.call("shutdown_now", true, || pool.shutdown_now())?,
+            End::Timeout(d) => {
+                let d = d.get();
+                self.call(&format!("shutdown_timeout({d:?})"), true, || {
+                    pool.shutdown_timeout(d)
+                })?
+            }
+        };
+        balanced(&first, "the first report")?;
+        if end == End::Shutdown {
+            check!(
+                !first.timeout_hit,
+                "a graceful shutdown hit a timeout: {first:?}"
+            );
+            check!(
+                first.still_running == 0,
+                "a graceful shutdown left jobs running: {first:?}"
+            );
+        }
+        // A shutdown that gave up leaves jobs finishing in the background; a graceful one
+        // after it waits for them, so the counts are final.
+        let settled = self.call("shutdown (settling)", true, || pool.shutdown())?;
+        balanced(&settled, "the settled report")?;
+        check!(
+            settled.still_running == 0 && !settled.timeout_hit,
+            "the settled report still has jobs running: {settled:?}"
+        );
+        check!(
+            settled.submitted == first.submitted,
+            "submitted moved after shutdown: {first:?} then {settled:?}"
+        );
+        check!(
+            settled.submitted == self.accepted.len() as u64,
+            "the report counts {} submitted, the pool accepted {}: {settled:?}",
+            settled.submitted,
+            self.accepted.len()
+        );
+        let stats = self.call("stats after shutdown", false, || pool.stats())?;
+        check!(
+            stats.submitted == settled.submitted
+                && stats.completed == settled.completed
+                && stats.failed == settled.failed
+                && stats.cancelled == settled.cancelled
+                && stats.timed_out == settled.timed_out
+                && stats.never_started == settled.never_started,
+            "stats and the settled report disagree: {stats:?} vs {settled:?}"
+        );
+        let clock = self.clock.clone();
+        self.note("drop of the shut-down pool");
+        panic::catch_unwind(AssertUnwindSafe(|| ticking(&clock, move || drop(pool))))
+            .map_err(|p| format!("a panic escaped from a pool's drop: {}", panic_text(&*p)))?;
+        Ok(Some(settled))
+    }
+
+    /// Waits on every task still held and checks each job's runs against its outcome.
+    fn verify(&mut self, report: Option<&ShutdownReport>) -> Checked<()> {
+        let clock = self.clock.clone();
+        for entry in &mut self.entries {
+            if let Some(task) = entry.task.take() {
+                *self.progress.lock().unwrap() =
+                    format!("waiting on the task of op {} after the end", entry.op);
+                let result =
+                    panic::catch_unwind(AssertUnwindSafe(|| ticking(&clock, move || task.wait())))
+                        .map_err(|p| {
+                            format!("a panic escaped from Task::wait: {}", panic_text(&*p))
+                        })?;
+                Self::record(entry, result)?;
+            }
+        }
+        let mut tally = [0u64; 6];
+        for entry in &self.entries {
+            let runs = entry.probe.runs.load(SeqCst);
+            let op = entry.op;
+            let Some(outcome) = entry.outcome else {
+                continue; // dropped by the harness
+            };
+            if entry.cancelled_by_us {
+                check!(
+                    outcome == Err(TaskErrorKind::Cancelled),
+                    "op {op}: cancel() returned true, yet the task ended as {outcome:?}"
+                );
+            }
+            match outcome {
+                Ok(()) => {
+                    check!(runs >= 1, "op {op}: completed without running");
+                    tally[0] += 1;
+                }
+                Err(TaskErrorKind::NotRun) => {
+                    check!(runs == 0, "op {op}: ended as not run, but ran {runs} times");
+                    tally[5] += 1;
+                }
+                Err(TaskErrorKind::Panicked) => {
+                    check!(runs >= 1, "op {op}: panicked without running");
+                    tally[1] += 1;
+                    tally[2] += 1;
+                }
+                Err(TaskErrorKind::Failed) => {
+                    check!(runs >= 1, "op {op}: failed without running");
+                    tally[1] += 1;
+                }
+                Err(TaskErrorKind::Cancelled) => tally[3] += 1,
+                Err(TaskErrorKind::TimedOut) => tally[4] += 1,
+                Err(other) => return Err(format!("op {op}: ended in an unknown way: {other:?}")),
+            }
+        }
+        for (op, probe, bound) in &self.accepted {
+            let runs = probe.runs.load(SeqCst);
+            match bound {
+                Runs::Once => check!(runs <= 1, "op {op}: a plain job ran {runs} times"),
+                Runs::AtMost(n) => check!(
+                    runs <= *n,
+                    "op {op}: a job with {n} attempts ran {runs} times"
+                ),
+                Runs::Unbounded => {}
+            }
+            if !self.reentrant_jobs || report.is_some() {
+                let drops = probe.capture_drops.load(SeqCst);
+                check!(
+                    drops == 1,
+                    "op {op}: its closure was dropped {drops} times after the end"
+                );
+            }
+        }
+        for (op, probe) in &self.rejected {
+            let runs = probe.runs.load(SeqCst);
+            check!(runs == 0, "op {op}: a job handed back ran {runs} times");
+        }
+        if let Some(r) = report {
+            let counted = [
+                r.completed,
+                r.failed,
+                r.panicked,
+                r.cancelled,
+                r.timed_out,
+                r.never_started,
+            ];
+            let names = [
+                "completed",
+                "failed",
+                "panicked",
+                "cancelled",
+                "timed_out",
+                "never_started",
+            ];
+            for k in 0..6 {
+                check!(
+                    tally[k] <= counted[k],
+                    "handles saw {} {} jobs, the report counts {}: {r:?}",
+                    tally[k],
+                    names[k],
+                    counted[k]
+                );
+            }
+            let every_job_has_a_handle = self.entries.len() == self.accepted.len()
+                && self.entries.iter().all(|e| e.outcome.is_some());
+            if every_job_has_a_handle {
+                check!(
+                    tally == counted,
+                    "handles and report disagree: handles {tally:?} (completed, failed, \
+                     panicked, cancelled, timed_out, never_started), report {r:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn act_out(act: Act) {
+    match act {
+        Act::Ok | Act::Err => {}
+        Act::Panic if enabled(Hostile::Panic) => panic!("{ON_PURPOSE}: a job"),
+        Act::PanicBomb if enabled(Hostile::PayloadDrop) => panic::panic_any(PayloadBomb),
+        Act::PanicBomb if enabled(Hostile::Panic) => panic!("{ON_PURPOSE}: a job"),
+        Act::Panic | Act::PanicBomb => {}
+    }
+}
+
+fn balanced(r: &ShutdownReport, what: &str) -> Checked<()> {
+    let sum = r.completed + r.failed + r.cancelled + r.timed_out + r.never_started;
+    check!(
+        r.submitted == sum + r.still_running as u64,
+        "{what} does not balance: submitted {} = completed + failed + cancelled + timed_out + \
+         never_started + still_running = {} + {}: {r:?}",
+        r.submitted,
+        sum,
+        r.still_running
+    );
+    check!(r.failed >= r.panicked, "{what}: panicked > failed: {r:?}");
+    Ok(())
+}
+
+fn build(conf: &PoolConf, clock: &ManualClock) -> Pool {
+    let mut b = Pool::builder()
+        .min_workers(conf.min)
+        .max_workers(conf.max)
+        .queue_capacity(conf.capacity)
+        .keep_alive(conf.keep_alive.get())
+        .latency_metrics(conf.latency_metrics)
+        .thread_name("fuzz")
+        .clock(clock.clone());
+    if let Some(n) = conf.rate {
+        b = b.rate_limit(RateLimit::per_second(n));
+    }
+    if let Some(n) = conf.per_key {
+        b = b
+            .rate_limit_per_key(RateLimit::per_second(n))
+            .rate_limit_for("key-0", RateLimit::per_second(n.saturating_mul(2)));
+    }
+    b.build().expect("a valid configuration builds")
+}
+
+/// Runs one case on this thread; `Err` says what broke.
+fn model(case: &Case, progress: Arc<Mutex<String>>) -> Checked<u64> {
+    let clock = ManualClock::new();
+    let pool = build(&case.conf, &clock);
+    let mut m = Model {
+        clock,
+        pool: Some(pool),
+        entries: Vec::new(),
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+        progress,
+        drains: case.end.drains(),
+        reentrant_jobs: false,
+        ops_run: 0,
+    };
+    for (i, op) in case.ops.iter().enumerate() {
+        m.note(format!("op {i}: {op:?}"));
+        if let Op::Submit(b)
+        | Op::TrySubmit(b)
+        | Op::SubmitTimeout(b, _)
+        | Op::Execute(b, _)
+        | Op::Spawn(b, _, _) = op
+        {
+            m.reentrant_jobs |= b.reentrant && enabled(Hostile::Reentrant);
+        }
+        m.step(i, op)
+            .map_err(|e| format!("{e} (at op {i}: {op:?})"))?;
+    }
+    let report = m.end(case.end)?;
+    m.verify(report.as_ref())?;
+    Ok(m.ops_run + 1)
+}
+
+static OPS_RUN: AtomicU64 = AtomicU64::new(0);
+static CASES_RUN: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a case on its own thread under the watchdog. A hung case's threads are leaked: the
+/// failure is reported either way.
+fn watched(case: &Case) -> Result<(), TestCaseError> {
+    quiet_panics();
+    let hang = Duration::from_secs(env_u64("FUZZ_HANG_SECS", 60));
+    let progress = Arc::new(Mutex::new(String::from("starting")));
+    let (tx, rx) = mpsc::channel();
+    let runner = {
+        let case = case.clone();
+        let progress = Arc::clone(&progress);
+        thread::Builder::new()
+            .name("fuzz-case".into())
+            .spawn(move || {
+                let out = panic::catch_unwind(AssertUnwindSafe(|| model(&case, progress)));
+                let _ =
+                    tx.send(out.unwrap_or_else(|p| {
+                        Err(format!("the model panicked: {}", panic_text(&*p)))
+                    }));
+            })
+            .expect("spawn the case thread")
+    };
+    let started = Instant::now();
+    match rx.recv_timeout(hang) {
+        Ok(out) => {
+            let _ = runner.join();
+            CASES_RUN.fetch_add(1, SeqCst);
+            let ops = out.map_err(TestCaseError::fail)?;
+            OPS_RUN.fetch_add(ops, SeqCst);
+            Ok(())
+        }
+        Err(_) => {
+            dump_stacks();
+            Err(TestCaseError::fail(format!(
+                "HANG: the case has not finished after {:?}; it was at: {}",
+                started.elapsed(),
+                progress.lock().unwrap()
+            )))
+        }
+    }
+}
+
+/// With `FUZZ_HANG_STACKS=1`, a hang holds the process for ten minutes and says so, so that a
+/// debugger can be attached from outside (`gdb -p PID -batch -ex "thread apply all bt"`) to
+/// see where the pool is stuck.
+fn dump_stacks() {
+    if std::env::var_os("FUZZ_HANG_STACKS").is_none() {
+        return;
+    }
+    eprintln!(
+        "FUZZ_HANG_STACKS: a case hung; pid {} waits ten minutes for a debugger",
+        std::process::id()
+    );
+    thread::park_timeout(Duration::from_secs(600));
+}
+
+#[test]
+fn random_operation_sequences_keep_every_promise() {
+    let cases = env_u64("PROPTEST_CASES", 64) as u32;
+    let config = Config {
+        cases,
+        // Shrinking re-runs failing cases; a hanging one costs the watchdog's bound each time.
+        max_shrink_iters: env_u64("PROPTEST_MAX_SHRINK_ITERS", 256) as u32,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&case(), |case| watched(&case));
+    if std::env::var_os("FUZZ_SUMMARY").is_some() {
+        let off: Vec<&str> = ALL_HOSTILE
+            .iter()
+            .filter(|(h, _)| !enabled(*h))
+            .map(|(_, n)| *n)
+            .collect();
+        println!(
+            "fuzz_ops: cases {} operations {} hostile-off {:?} result {}",
+            CASES_RUN.load(SeqCst),
+            OPS_RUN.load(SeqCst),
+            off,
+            if result.is_ok() { "ok" } else { "FAILED" }
+        );
+    }
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(why, case)) => {
+            panic!("fuzz_ops found a broken promise: {why}\nminimal case: {case:?}")
+        }
+        Err(TestError::Abort(why)) => panic!("fuzz_ops aborted: {why}"),
+    }
+}
