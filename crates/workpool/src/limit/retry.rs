@@ -152,7 +152,10 @@ impl<E> Retry<E> {
         let base = self.base_delay(run);
         let jittered = if self.jitter > 0.0 {
             let u = fastrand::Rng::with_seed(seed).f64() * 2.0 - 1.0;
-            base.mul_f64((1.0 + self.jitter * u).max(0.0))
+            // Saturating: an exponential schedule reaches Duration::MAX after 32 doublings,
+            // and jitter must not overflow it before the cap applies.
+            let factor = (1.0 + self.jitter * u).max(0.0);
+            Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
         } else {
             base
         };
