@@ -342,6 +342,9 @@ pub struct Stats {
     pub min_workers: usize,
     /// See `min_workers`.
     pub max_workers: usize,
+    /// Callers blocked in [`Pool::wait_idle`](crate::Pool::wait_idle) or
+    /// [`Pool::wait_idle_timeout`](crate::Pool::wait_idle_timeout).
+    pub waiting_for_idle: usize,
     /// Jobs accepted and waiting for a worker (cancelled jobs count until a worker skips them).
     pub queued: usize,
     /// Queued jobs per priority level, highest first; levels with none queued are left out.

@@ -429,13 +429,39 @@ impl Pool {
 
     /// Blocks until no job is queued or running.
     ///
-    /// New submissions can make the pool busy again as soon as this returns.
+    /// Jobs in the delay queue (delayed, waiting for a retry or a rate-limit token, between
+    /// periodic runs) do not count: a periodic job would otherwise keep the pool busy for
+    /// ever. Every caller waiting when the pool goes idle returns, even if another one makes
+    /// it busy again first; new submissions can make the pool busy again as soon as this
+    /// returns.
     ///
     /// # Panics
     ///
-    /// If called from one of this pool's own jobs, which would wait for itself.
+    /// If called from one of this pool's own threads (a job, or a destructor the pool runs),
+    /// which would wait for itself.
     pub fn wait_idle(&self) {
-        self.shared.wait_idle();
+        self.shared.wait_idle(None);
+    }
+
+    /// Like [`wait_idle`](Pool::wait_idle), but gives up after `timeout` (on the pool's
+    /// clock). Returns `true` if the pool went idle, `false` if the time ran out first.
+    ///
+    /// # Panics
+    ///
+    /// If called from one of this pool's own threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2);
+    /// pool.execute(|| ())?;
+    /// assert!(pool.wait_idle_timeout(Duration::from_secs(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
+        self.shared
+            .wait_idle(Some(self.shared.clock.after(timeout)))
     }
 
     /// `true` once a shutdown has begun; every submission is then handed back.
@@ -469,6 +495,14 @@ impl Pool {
     /// return.
     pub fn shutdown_now(&self) -> ShutdownReport {
         self.shared.shutdown(Mode::Now)
+    }
+}
+
+#[cfg(test)]
+impl Pool {
+    /// The state behind the handle, for the crate's own tests.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 

@@ -175,6 +175,8 @@ pub(crate) struct Inner {
     pub(crate) overdue: usize,
     /// Workers blocked in a submission to this pool's full queue.
     pub(crate) own_waiters: usize,
+    /// Moves each time the pool is seen idle while `wait_idle` callers wait.
+    pub(crate) idle_epoch: u64,
     pub(crate) max_replacements: usize,
     /// Set once a shutdown has waited out every producer that was pushing to the fast lane:
     /// from then on the fast lane only shrinks, and workers may exit when it is empty.
@@ -292,6 +294,7 @@ impl Shared {
                 wakeups: 0,
                 overdue: 0,
                 own_waiters: 0,
+                idle_epoch: 0,
                 max_replacements: config.max_replacements,
                 sealed: false,
                 rate: config.rate.map(Bucket::new),
@@ -563,7 +566,8 @@ impl Shared {
         if self.running.fetch_sub(1, Ordering::SeqCst) == 1
             && self.idle_waiters.load(Ordering::SeqCst) > 0
         {
-            let _inner = self.inner.lock();
+            let mut inner = self.inner.lock();
+            self.note_if_idle(&mut inner);
             self.event_cv.notify_all();
         }
     }
@@ -653,25 +657,49 @@ impl Shared {
         self.work_cv.notify_all();
     }
 
-    /// Blocks until nothing is queued or running.
-    pub(crate) fn wait_idle(&self) {
+    /// Blocks until nothing is queued or running, or until `deadline`; `true` if the pool
+    /// went idle. Every caller waiting when the pool goes idle returns, even if one of them
+    /// makes it busy again before the others wake: they compare `idle_epoch`, which moves
+    /// each time the pool is seen idle with waiters present.
+    pub(crate) fn wait_idle(&self, deadline: Option<Instant>) -> bool {
         let mut inner = self.inner.lock();
         assert!(
-            !self.on_worker_thread(&inner),
-            "Pool::wait_idle called from one of the pool's own jobs would wait for itself"
+            !self.on_own_thread(&inner),
+            "Pool::wait_idle called from one of the pool's own threads would wait for itself"
         );
         // Counted before the first look: see `end_running`. A worker counts itself running
         // before it pops a fast-lane job and counts the job taken after, so a look that sees
         // the lane empty also sees every job taken from it that is still running.
         self.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        while !(self.ready_len(&inner) == 0 && self.running.load(Ordering::SeqCst) == 0) {
+        let epoch = inner.idle_epoch;
+        let idle = loop {
+            if self.note_if_idle(&mut inner) || inner.idle_epoch != epoch {
+                break true;
+            }
             if inner.workers == 0 && inner.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
-                break;
+                break true;
             }
-            self.event_cv.wait(&mut inner);
-        }
+            match deadline {
+                None => self.event_cv.wait(&mut inner),
+                Some(at) if self.clock.now() >= at => break false,
+                Some(at) => self.clock.wait_until(&self.event_cv, &mut inner, at),
+            }
+        };
         self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
+    }
+
+    /// With the lock held: if nothing is queued or running, moves `idle_epoch` (when someone
+    /// waits for it) and returns `true`. Every place that sees the pool go idle calls this
+    /// before it wakes the waiters, so a waiter that wakes after the pool got busy again
+    /// still knows it was idle.
+    pub(crate) fn note_if_idle(&self, inner: &mut Inner) -> bool {
+        let idle = self.ready_len(inner) == 0 && self.running.load(Ordering::SeqCst) == 0;
+        if idle && self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            inner.idle_epoch = inner.idle_epoch.wrapping_add(1);
+        }
+        idle
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -697,6 +725,7 @@ impl Shared {
             idle,
             min_workers: min,
             max_workers: max,
+            waiting_for_idle: self.idle_waiters.load(Ordering::Relaxed),
             queued,
             queued_by_priority: by_priority,
             scheduled,
@@ -899,8 +928,9 @@ impl Shared {
         for job in running {
             job.cancel_running();
         }
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         // The queue is empty now: wake `wait_idle` callers to re-check.
+        self.note_if_idle(&mut inner);
         self.event_cv.notify_all();
         inner
     }
@@ -936,5 +966,43 @@ impl Inner {
     /// `max_replacements`.
     pub(crate) fn effective_max(&self) -> usize {
         self.max + self.overdue.min(self.max_replacements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Job, JobContext, Pool, RateLimit};
+
+    #[test]
+    fn finished_jobs_with_deadlines_do_not_pile_up_in_the_deadline_heap() {
+        let pool = Pool::new(2);
+        for i in 0..5_000u64 {
+            let job =
+                Job::new(move |_: &JobContext| Ok::<_, ()>(i)).timeout(Duration::from_secs(600));
+            pool.spawn(job).unwrap().wait().unwrap();
+        }
+        let held = pool.shared().inner.lock().deadlines.len();
+        // Cleaned each time the heap doubles: at most about twice what is live (none here).
+        assert!(held <= 128, "{held} deadlines held for 5,000 finished jobs");
+    }
+
+    #[test]
+    fn idle_per_key_buckets_are_freed() {
+        let pool = Pool::builder()
+            .workers(1)
+            .rate_limit_per_key(RateLimit::per(1_000_000, Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        for i in 0..5_000u64 {
+            let job = Job::new(move |_: &JobContext| Ok::<_, ()>(i)).rate_key(format!("key-{i}"));
+            pool.spawn(job).unwrap().wait().unwrap();
+        }
+        let buckets = pool.shared().inner.lock().key_rates.len();
+        assert!(
+            buckets <= 128,
+            "{buckets} buckets kept for 5,000 distinct keys"
+        );
     }
 }

@@ -426,7 +426,7 @@ impl Shared {
                 self.wake_timer(&mut inner, at);
             }
         }
-        if self.running.load(Ordering::SeqCst) == 0 && self.ready_len(&inner) == 0 {
+        if self.note_if_idle(&mut inner) {
             self.event_cv.notify_all();
         }
         inner

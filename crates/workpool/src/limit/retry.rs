@@ -268,4 +268,16 @@ mod tests {
             Retry::exponential(100, Duration::from_secs(1)).max_delay(Duration::from_secs(60));
         assert_eq!(r.delay_after(90, 0), Duration::from_secs(60));
     }
+
+    #[test]
+    fn jitter_on_a_saturated_delay_is_capped_instead_of_overflowing() {
+        let r: Retry<()> = Retry::exponential(40, MS).jitter(0.2).max_delay(2 * MS);
+        for run in 30..40 {
+            for seed in 0..50 {
+                assert!(r.delay_after(run, seed) <= 2 * MS);
+            }
+        }
+        let uncapped: Retry<()> = Retry::exponential(40, MS).jitter(1.0);
+        assert!(uncapped.delay_after(39, 7) > Duration::from_secs(3600));
+    }
 }
