@@ -56,6 +56,11 @@ impl Clock {
         }
     }
 
+    /// The instant `d` after now on this clock; see [`later`].
+    pub(crate) fn after(&self, d: Duration) -> Instant {
+        later(self.now(), d)
+    }
+
     /// Returns `true` if this clock is a [`ManualClock`].
     pub fn is_manual(&self) -> bool {
         self.manual.is_some()
@@ -83,6 +88,21 @@ impl Clock {
                 }
             }
         }
+    }
+}
+
+/// How far ahead "never" lies: a wait this long outlives any process.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `at + d`, saturating: a duration too large for an [`Instant`] (such as `Duration::MAX`)
+/// means "never", and is taken as about a century, so every user duration is safe to add.
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    let mut d = d.min(NEVER);
+    loop {
+        if let Some(t) = at.checked_add(d) {
+            return t;
+        }
+        d /= 2;
     }
 }
 
@@ -160,7 +180,14 @@ impl ManualClock {
     /// millisecond of real time.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.inner.offset_nanos.fetch_add(nanos, Ordering::AcqRel);
+        // Saturating, so that a huge step stops time at its far end instead of wrapping it
+        // back to the start.
+        let _ = self
+            .inner
+            .offset_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                Some(old.saturating_add(nanos))
+            });
     }
 }
 

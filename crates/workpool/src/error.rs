@@ -8,37 +8,55 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
-/// The pool has shut down: [`Pool::submit`](crate::Pool::submit) and
-/// [`Pool::execute`](crate::Pool::execute) hand the job back.
+/// Why a blocking submission ([`Pool::submit`](crate::Pool::submit),
+/// [`Pool::execute`](crate::Pool::execute), [`Pool::spawn`](crate::Pool::spawn)) did not
+/// accept a job; the job comes back.
 #[derive(PartialEq, Eq, Clone, Copy)]
-pub struct SubmitError<J>(pub J);
+pub enum SubmitError<J> {
+    /// The pool has shut down.
+    Closed(J),
+    /// The queue is full and the caller is one of the pool's own workers, as is every other
+    /// worker that could make room: waiting would never end, so the job comes back instead.
+    WouldDeadlock(J),
+}
 
 impl<J> SubmitError<J> {
     /// Returns the job that was not accepted.
     pub fn into_inner(self) -> J {
-        self.0
+        match self {
+            Self::Closed(job) | Self::WouldDeadlock(job) => job,
+        }
     }
 
-    /// Always `true`: a blocking submit fails only when the pool is closed.
+    /// `true` if the pool has shut down.
     pub fn is_closed(&self) -> bool {
-        true
+        matches!(self, Self::Closed(_))
     }
 
-    /// Always `false`: a blocking submit waits for room instead of failing.
+    /// `true` if the queue was full and waiting for room would have deadlocked.
     pub fn is_full(&self) -> bool {
-        false
+        matches!(self, Self::WouldDeadlock(_))
     }
 }
 
 impl<J> fmt::Debug for SubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SubmitError(..)")
+        match self {
+            Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
+        }
     }
 }
 
 impl<J> fmt::Display for SubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("cannot submit: the pool is shut down")
+        match self {
+            Self::Closed(_) => f.write_str("cannot submit: the pool is shut down"),
+            Self::WouldDeadlock(_) => f.write_str(
+                "cannot submit: the queue is full and every worker that could make room is \
+                 waiting to submit, this one included",
+            ),
+        }
     }
 }
 
@@ -94,7 +112,10 @@ impl<J> Error for TrySubmitError<J> {}
 
 impl<J> From<SubmitError<J>> for TrySubmitError<J> {
     fn from(err: SubmitError<J>) -> Self {
-        Self::Closed(err.0)
+        match err {
+            SubmitError::Closed(job) => Self::Closed(job),
+            SubmitError::WouldDeadlock(job) => Self::Full(job),
+        }
     }
 }
 
@@ -156,7 +177,10 @@ impl<J> Error for SubmitTimeoutError<J> {}
 
 impl<J> From<SubmitError<J>> for SubmitTimeoutError<J> {
     fn from(err: SubmitError<J>) -> Self {
-        Self::Closed(err.0)
+        match err {
+            SubmitError::Closed(job) => Self::Closed(job),
+            SubmitError::WouldDeadlock(job) => Self::Timeout(job),
+        }
     }
 }
 

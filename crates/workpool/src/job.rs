@@ -3,12 +3,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use crate::clock::{later, Clock};
 use crate::error::TaskError;
 use crate::limit::retry::Retry;
+use crate::shared::Shared;
 use crate::sync::{Condvar, Mutex};
 use crate::task::{Body, RunEnv, Step};
 
@@ -62,13 +63,30 @@ pub(crate) struct Signal {
     cancelled: AtomicBool,
     lock: Mutex<()>,
     cv: Condvar,
+    /// The pool whose delay queue holds the job while it waits (delayed, or between runs),
+    /// told on cancel so that the job gives its place back at once instead of when due.
+    pool: Mutex<Option<Weak<Shared>>>,
 }
 
 impl Signal {
+    /// A signal for a job that may wait in `pool`'s delay queue.
+    pub(crate) fn watched_by(pool: &Arc<Shared>) -> Self {
+        Self {
+            pool: Mutex::new(Some(Arc::downgrade(pool))),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
-        let _guard = self.lock.lock();
-        self.cv.notify_all();
+        {
+            let _guard = self.lock.lock();
+            self.cv.notify_all();
+        }
+        let pool = self.pool.lock().take();
+        if let Some(pool) = pool.and_then(|p| p.upgrade()) {
+            pool.purge_delayed();
+        }
     }
 
     fn is_cancelled(&self) -> bool {
@@ -100,7 +118,7 @@ impl JobContext {
     /// Waits for `duration` on the pool's clock, or less if the job is cancelled first.
     /// Returns `true` if it waited the whole time, `false` if cancelled.
     pub fn sleep(&self, duration: Duration) -> bool {
-        let until = self.clock.now() + duration;
+        let until = self.clock.after(duration);
         let mut guard = self.signal.lock.lock();
         loop {
             if self.is_cancelled() {
@@ -342,9 +360,9 @@ impl<F, T, E> JobBody<F, T, E> {
 
     fn next_period(&mut self, every: Every, now: Instant) -> Instant {
         if every.fixed_delay || every.interval.is_zero() {
-            self.due = now + every.interval;
+            self.due = later(now, every.interval);
         } else {
-            self.due += every.interval;
+            self.due = later(self.due, every.interval);
             if self.due < now {
                 // Skip the slots an overrun missed instead of running them back to back: the
                 // next run is the first slot on the grid at or after now.
@@ -352,7 +370,7 @@ impl<F, T, E> JobBody<F, T, E> {
                     .as_nanos()
                     .div_ceil(every.interval.as_nanos());
                 let skip = u32::try_from(behind).unwrap_or(u32::MAX);
-                self.due += every.interval * skip;
+                self.due = later(self.due, every.interval.saturating_mul(skip));
             }
         }
         self.due
@@ -403,7 +421,10 @@ where
                 if let Some(policy) = &self.job.retry {
                     if policy.retries_error(run, &error) {
                         self.last_error = Some(format!("{error:?}"));
-                        return Step::Retry(now + policy.delay_after(run, Self::seed(env, run)));
+                        return Step::Retry(later(
+                            now,
+                            policy.delay_after(run, Self::seed(env, run)),
+                        ));
                     }
                 }
                 Step::Done(Err(TaskError::failed(error, run)))
@@ -417,7 +438,8 @@ where
             if policy.retries_panic(run) {
                 self.last_error = error.panic_message().map(str::to_owned);
                 return Step::Retry(
-                    env.clock.now() + policy.delay_after(run, Self::seed(env, run)),
+                    env.clock
+                        .after(policy.delay_after(run, Self::seed(env, run))),
                 );
             }
         }
@@ -438,5 +460,9 @@ where
 
     fn is_periodic(&self) -> bool {
         self.job.opts.every.is_some()
+    }
+
+    fn attempts(&self) -> u32 {
+        self.attempts
     }
 }

@@ -66,6 +66,7 @@ mod shared;
 mod sync;
 mod task;
 mod timer;
+mod unwind;
 mod worker;
 
 pub use crate::{

@@ -4,11 +4,11 @@
 //! behind its own lock (never contended but by `stats()`), so recording costs a few
 //! nanoseconds and no shared cache line is written per job.
 
-use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use crate::job::Priority;
@@ -98,28 +98,47 @@ impl Counters {
     }
 }
 
-/// How many fast-lane jobs a worker runs before it publishes what it counted and timed.
+/// How many fast-lane jobs a worker times before it publishes the samples.
 const BATCH: usize = 32;
 
-/// What a worker counted and timed of the handle-less jobs it ran and has not published yet.
+/// The handle-less jobs one worker ran: counted by that worker alone, read by anyone.
 ///
-/// Counting each job in the shared counters, and locking the worker's histograms for each,
-/// cost two contended or locked writes per job. A worker publishes every [`BATCH`] jobs
-/// instead, and whenever it stops taking jobs, before it stops counting itself as running:
-/// so `stats()` lags a busy worker by at most a batch, and after `wait_idle` the counts are
-/// exact.
+/// Counting each job in the shared counters cost a contended write per job. Each worker
+/// counts in its own cache line instead, with a plain load and store (it is the only
+/// writer), and [`Metrics::snapshot`] adds every live worker's counts to the shared ones.
+/// So `stats()` and a shutdown's report see every job a worker finished, even while that
+/// worker is still running another one.
+#[derive(Default)]
+pub(crate) struct WorkerCounts {
+    completed: CachePadded<AtomicU64>,
+    panicked: AtomicU64,
+}
+
+impl WorkerCounts {
+    fn bump(counter: &AtomicU64) {
+        // One writer: no read-modify-write needed.
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+/// What a worker timed of the handle-less jobs it ran and has not published yet, and where
+/// it counts them.
+///
+/// Locking the worker's histograms for each job cost a locked write per job. A worker
+/// publishes its samples every [`BATCH`] jobs instead, and whenever it stops taking jobs,
+/// before it stops counting itself as running: so the latencies in `stats()` lag a busy
+/// worker by at most a batch, and after `wait_idle` they are exact. Counts are never
+/// batched (see [`WorkerCounts`]).
 pub(crate) struct Batch {
-    completed: u64,
-    panicked: u64,
+    counts: Arc<WorkerCounts>,
     /// Queue wait and run time, in nanoseconds, per timed job.
     samples: Vec<(u64, u64)>,
 }
 
 impl Batch {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(counts: Arc<WorkerCounts>) -> Self {
         Self {
-            completed: 0,
-            panicked: 0,
+            counts,
             samples: Vec::with_capacity(BATCH),
         }
     }
@@ -127,8 +146,8 @@ impl Batch {
     /// Counts a job that completed (`false`) or panicked (`true`).
     pub(crate) fn count(&mut self, panicked: bool) {
         match panicked {
-            false => self.completed += 1,
-            true => self.panicked += 1,
+            false => WorkerCounts::bump(&self.counts.completed),
+            true => WorkerCounts::bump(&self.counts.panicked),
         }
     }
 
@@ -136,19 +155,13 @@ impl Batch {
         self.samples.push((queue_wait_nanos, run_nanos));
     }
 
-    /// `true` once a batch's worth waits to be published.
+    /// `true` once a batch's worth of samples waits to be published.
     pub(crate) fn is_full(&self) -> bool {
-        self.samples.len() >= BATCH || self.completed + self.panicked >= BATCH as u64
+        self.samples.len() >= BATCH
     }
 
-    /// Adds everything to the pool's counters and the worker's histograms, and starts over.
-    pub(crate) fn publish(&mut self, counters: &Counters, latencies: &Mutex<Latencies>) {
-        if self.completed > 0 {
-            counters.add(Outcome::Completed, mem::take(&mut self.completed));
-        }
-        if self.panicked > 0 {
-            counters.add(Outcome::Panicked, mem::take(&mut self.panicked));
-        }
+    /// Adds the samples to the worker's histograms, and starts over.
+    pub(crate) fn publish(&mut self, latencies: &Mutex<Latencies>) {
         if !self.samples.is_empty() {
             let mut latencies = latencies.lock();
             for (queue_wait, run_time) in self.samples.drain(..) {
@@ -197,11 +210,17 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
-/// The pool's metrics: counters plus the registry of per-worker histograms.
+/// The pool's metrics: counters plus the registry of per-worker counts and histograms.
 pub(crate) struct Metrics {
     pub(crate) counters: Counters,
-    live: Mutex<Vec<Arc<Mutex<Latencies>>>>,
+    live: Mutex<Vec<WorkerMetrics>>,
     retired: Mutex<Latencies>,
+}
+
+/// One live worker's share of the metrics.
+struct WorkerMetrics {
+    latencies: Arc<Mutex<Latencies>>,
+    counts: Arc<WorkerCounts>,
 }
 
 impl Metrics {
@@ -213,18 +232,46 @@ impl Metrics {
         }
     }
 
-    /// Gives a new worker its histograms.
-    pub(crate) fn register(&self) -> Arc<Mutex<Latencies>> {
+    /// Gives a new worker its histograms and counts.
+    pub(crate) fn register(&self) -> (Arc<Mutex<Latencies>>, Arc<WorkerCounts>) {
         let latencies = Arc::new(Mutex::new(Latencies::new()));
-        self.live.lock().push(Arc::clone(&latencies));
-        latencies
+        let counts = Arc::new(WorkerCounts::default());
+        self.live.lock().push(WorkerMetrics {
+            latencies: Arc::clone(&latencies),
+            counts: Arc::clone(&counts),
+        });
+        (latencies, counts)
     }
 
-    /// Folds an exiting worker's histograms into the retired totals.
+    /// Folds an exiting worker's histograms and counts into the shared totals. Under the
+    /// registry's lock, so that a snapshot sees the counts in exactly one place.
     pub(crate) fn retire(&self, latencies: &Arc<Mutex<Latencies>>) {
         let mut live = self.live.lock();
-        live.retain(|l| !Arc::ptr_eq(l, latencies));
+        if let Some(i) = live
+            .iter()
+            .position(|w| Arc::ptr_eq(&w.latencies, latencies))
+        {
+            let gone = live.swap_remove(i);
+            let completed = gone.counts.completed.load(Relaxed);
+            let panicked = gone.counts.panicked.load(Relaxed);
+            self.counters.add(Outcome::Completed, completed);
+            self.counters.add(Outcome::Panicked, panicked);
+        }
         self.retired.lock().merge(&latencies.lock());
+    }
+
+    /// The counters, with every live worker's own counts added in.
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        let live = self.live.lock();
+        let mut c = self.counters.snapshot();
+        for w in live.iter() {
+            let completed = w.counts.completed.load(Relaxed);
+            let panicked = w.counts.panicked.load(Relaxed);
+            c.completed += completed;
+            c.panicked += panicked;
+            c.failed += panicked;
+        }
+        c
     }
 
     /// Merges every histogram into percentiles.
@@ -232,8 +279,8 @@ impl Metrics {
         let live = self.live.lock();
         let mut total = Latencies::new();
         total.merge(&self.retired.lock());
-        for l in live.iter() {
-            total.merge(&l.lock());
+        for w in live.iter() {
+            total.merge(&w.latencies.lock());
         }
         (
             Latency::from_histogram(&total.queue_wait),
@@ -295,6 +342,9 @@ pub struct Stats {
     pub min_workers: usize,
     /// See `min_workers`.
     pub max_workers: usize,
+    /// Callers blocked in [`Pool::wait_idle`](crate::Pool::wait_idle) or
+    /// [`Pool::wait_idle_timeout`](crate::Pool::wait_idle_timeout).
+    pub waiting_for_idle: usize,
     /// Jobs accepted and waiting for a worker (cancelled jobs count until a worker skips them).
     pub queued: usize,
     /// Queued jobs per priority level, highest first; levels with none queued are left out.

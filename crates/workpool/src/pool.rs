@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
+use crate::clock::{later, Clock};
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody, JobContext, Priority, Signal};
 use crate::limit::rate::RateLimit;
@@ -137,7 +137,9 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`SubmitError`] with the job, if the pool has shut down.
+    /// [`SubmitError::Closed`] with the job, if the pool has shut down;
+    /// [`SubmitError::WouldDeadlock`] if the caller is one of the pool's own workers, the
+    /// queue is full, and every other worker is waiting to submit too.
     pub fn execute<F>(&self, job: F) -> Result<(), SubmitError<F>>
     where
         F: FnOnce() + Send + 'static,
@@ -150,7 +152,9 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`SubmitError`] with the job, if the pool has shut down.
+    /// [`SubmitError::Closed`] with the job, if the pool has shut down;
+    /// [`SubmitError::WouldDeadlock`] if the caller is one of the pool's own workers, the
+    /// queue is full, and every other worker is waiting to submit too.
     ///
     /// # Examples
     ///
@@ -179,8 +183,7 @@ impl Pool {
             .take::<F>()
             .expect("a refused job has not run");
         if why.is_some() {
-            // Closed: the only refusal a blocking submit gets.
-            return Err(SubmitError(job));
+            return Err(Reject::blocking(why, job));
         }
         let admission = Admission {
             priority,
@@ -188,14 +191,16 @@ impl Pool {
         };
         self.admit::<_, ()>(Once::new(job), None, admission, Admit::Block)
             .map(drop)
-            .map_err(|(once, _)| SubmitError(once.into_inner()))
+            .map_err(|(once, why)| Reject::blocking(Some(why), once.into_inner()))
     }
 
     /// Queues a job and returns a handle to its result, blocking while the queue is full.
     ///
     /// # Errors
     ///
-    /// [`SubmitError`] with the job, if the pool has shut down.
+    /// [`SubmitError::Closed`] with the job, if the pool has shut down;
+    /// [`SubmitError::WouldDeadlock`] if the caller is one of the pool's own workers, the
+    /// queue is full, and every other worker is waiting to submit too.
     ///
     /// # Examples
     ///
@@ -211,7 +216,7 @@ impl Pool {
         T: Send + 'static,
     {
         self.admit(Once::new(job), None, Admission::PLAIN, Admit::Block)
-            .map_err(|(once, _)| SubmitError(once.into_inner()))
+            .map_err(|(once, why)| Reject::blocking(Some(why), once.into_inner()))
     }
 
     /// Queues a job if there is room now; never blocks.
@@ -240,7 +245,7 @@ impl Pool {
     {
         self.admit(Once::new(job), None, Admission::PLAIN, Admit::Try)
             .map_err(|(once, why)| match why {
-                Reject::Full => TrySubmitError::Full(once.into_inner()),
+                Reject::Full | Reject::WouldDeadlock => TrySubmitError::Full(once.into_inner()),
                 Reject::Closed => TrySubmitError::Closed(once.into_inner()),
             })
     }
@@ -260,7 +265,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let deadline = self.shared.clock.now() + timeout;
+        let deadline = self.shared.clock.after(timeout);
         self.admit(
             Once::new(job),
             None,
@@ -268,7 +273,7 @@ impl Pool {
             Admit::Until(deadline),
         )
         .map_err(|(once, why)| match why {
-            Reject::Full => SubmitTimeoutError::Timeout(once.into_inner()),
+            Reject::Full | Reject::WouldDeadlock => SubmitTimeoutError::Timeout(once.into_inner()),
             Reject::Closed => SubmitTimeoutError::Closed(once.into_inner()),
         })
     }
@@ -278,7 +283,9 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`SubmitError`] with the job, if the pool has shut down.
+    /// [`SubmitError::Closed`] with the job, if the pool has shut down;
+    /// [`SubmitError::WouldDeadlock`] if the caller is one of the pool's own workers, the
+    /// queue is full, and every other worker is waiting to submit too.
     ///
     /// # Examples
     ///
@@ -305,7 +312,7 @@ impl Pool {
         E: fmt::Debug + Send + 'static,
     {
         self.spawn_with(job, Admit::Block)
-            .map_err(|(job, _)| SubmitError(job))
+            .map_err(|(job, why)| Reject::blocking(Some(why), job))
     }
 
     /// Queues a [`Job`] if there is room now; never blocks.
@@ -325,7 +332,7 @@ impl Pool {
     {
         self.spawn_with(job, Admit::Try)
             .map_err(|(job, why)| match why {
-                Reject::Full => TrySubmitError::Full(job),
+                Reject::Full | Reject::WouldDeadlock => TrySubmitError::Full(job),
                 Reject::Closed => TrySubmitError::Closed(job),
             })
     }
@@ -343,11 +350,11 @@ impl Pool {
     {
         let now = self.shared.clock.now();
         let opts = &job.opts;
-        let deadline = match (opts.deadline, opts.timeout.map(|d| now + d)) {
+        let deadline = match (opts.deadline, opts.timeout.map(|d| later(now, d))) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let due = match (opts.at, opts.delay.map(|d| now + d)) {
+        let due = match (opts.at, opts.delay.map(|d| later(now, d))) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
@@ -359,7 +366,11 @@ impl Pool {
             reruns: job.retry.is_some() || opts.every.is_some(),
         };
         let body = JobBody::new(job, deadline, due.unwrap_or(now));
-        self.admit(body, Some(Arc::new(Signal::default())), admission, admit)
+        let signal = match admission.due.is_some() || admission.reruns {
+            true => Signal::watched_by(&self.shared),
+            false => Signal::default(),
+        };
+        self.admit(body, Some(Arc::new(signal)), admission, admit)
             .map_err(|(body, why)| (body.into_job(), why))
     }
 
@@ -418,13 +429,39 @@ impl Pool {
 
     /// Blocks until no job is queued or running.
     ///
-    /// New submissions can make the pool busy again as soon as this returns.
+    /// Jobs in the delay queue (delayed, waiting for a retry or a rate-limit token, between
+    /// periodic runs) do not count: a periodic job would otherwise keep the pool busy for
+    /// ever. Every caller waiting when the pool goes idle returns, even if another one makes
+    /// it busy again first; new submissions can make the pool busy again as soon as this
+    /// returns.
     ///
     /// # Panics
     ///
-    /// If called from one of this pool's own jobs, which would wait for itself.
+    /// If called from one of this pool's own threads (a job, or a destructor the pool runs),
+    /// which would wait for itself.
     pub fn wait_idle(&self) {
-        self.shared.wait_idle();
+        self.shared.wait_idle(None);
+    }
+
+    /// Like [`wait_idle`](Pool::wait_idle), but gives up after `timeout` (on the pool's
+    /// clock). Returns `true` if the pool went idle, `false` if the time ran out first.
+    ///
+    /// # Panics
+    ///
+    /// If called from one of this pool's own threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2);
+    /// pool.execute(|| ())?;
+    /// assert!(pool.wait_idle_timeout(Duration::from_secs(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
+        self.shared
+            .wait_idle(Some(self.shared.clock.after(timeout)))
     }
 
     /// `true` once a shutdown has begun; every submission is then handed back.
@@ -461,6 +498,14 @@ impl Pool {
     }
 }
 
+#[cfg(test)]
+impl Pool {
+    /// The state behind the handle, for the crate's own tests.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
 impl Clone for Pool {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
@@ -492,7 +537,16 @@ impl fmt::Debug for Pool {
 /// What a shutdown did, counted over the pool's whole life.
 ///
 /// Every accepted job is in exactly one of `completed`, `failed`, `cancelled`, `timed_out`,
-/// `never_started` or `still_running` (`failed` includes `panicked`).
+/// `never_started`, `still_running` or `still_queued` (`failed` includes `panicked`):
+///
+/// ```text
+/// submitted = completed + failed + cancelled + timed_out + never_started
+///           + still_running + still_queued
+/// ```
+///
+/// The last two are zero after a shutdown that waited for every worker. They are not after
+/// [`Pool::shutdown_timeout`] ran out of time, or after a shutdown called from one of the
+/// pool's own threads, which cannot wait for itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -510,8 +564,13 @@ pub struct ShutdownReport {
     pub timed_out: u64,
     /// Jobs that never started because of the shutdown; their handles resolve as not run.
     pub never_started: u64,
-    /// Jobs still running when a timed-out shutdown returned (already cancelled).
+    /// Jobs in a worker's hands when the report was made: running (a timed-out shutdown has
+    /// cancelled them already), or taken by a worker along with the job it runs, to be
+    /// reported as never started when that job returns.
     pub still_running: usize,
+    /// Jobs still queued when the report was made: only after a shutdown called from one of
+    /// the pool's own threads, which leaves the workers to drain the queue in the background.
+    pub still_queued: usize,
     /// Worker threads this call joined (the pool's timer thread, if any, is not counted).
     pub workers_joined: usize,
     /// `true` if `shutdown_timeout` ran out of time.

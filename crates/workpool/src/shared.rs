@@ -11,7 +11,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::mem;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use crate::pool::ShutdownReport;
 use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, Full, ReadyQueue, Work};
 use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::{Outcome, Runnable};
+use crate::unwind;
 use crossbeam_utils::CachePadded;
 
 /// What admission needs to know about a job besides the job itself.
@@ -110,6 +110,19 @@ pub(crate) enum Admit {
 pub(crate) enum Reject {
     Full,
     Closed,
+    /// A blocking submission from a worker into its own full queue, with every worker that
+    /// could make room waiting the same way.
+    WouldDeadlock,
+}
+
+impl Reject {
+    /// The error a blocking submission returns with the job.
+    pub(crate) fn blocking<J>(why: Option<Reject>, job: J) -> crate::SubmitError<J> {
+        match why {
+            Some(Reject::WouldDeadlock) => crate::SubmitError::WouldDeadlock(job),
+            _ => crate::SubmitError::Closed(job),
+        }
+    }
 }
 
 /// How to shut down.
@@ -126,7 +139,7 @@ pub(crate) struct WorkerThread {
     pub(crate) thread: Option<thread::ThreadId>,
     /// The scheduled job it is running, so a shutdown can cancel it and the timer can find
     /// its worker when its deadline passes.
-    pub(crate) current: Option<Arc<dyn Runnable>>,
+    pub(crate) current: Option<Weak<dyn Runnable>>,
     /// The fast-lane job with a handle it is running, so a shutdown can cancel it. Set by
     /// the worker without the pool lock.
     pub(crate) slot: Slot,
@@ -141,6 +154,10 @@ pub(crate) struct Inner {
     pub(crate) ready: ReadyQueue,
     pub(crate) delayed: DelayQueue,
     pub(crate) deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// The deadline heap's length after it was last cleaned (see `forget_finished_deadlines`).
+    pub(crate) deadlines_floor: usize,
+    /// The keyed buckets' count after they were last cleaned (see `Shared::key_bucket`).
+    pub(crate) key_rates_floor: usize,
     pub(crate) phase: Phase,
     pub(crate) min: usize,
     pub(crate) max: usize,
@@ -156,6 +173,10 @@ pub(crate) struct Inner {
     pub(crate) wakeups: usize,
     /// Running jobs past their deadline.
     pub(crate) overdue: usize,
+    /// Workers blocked in a submission to this pool's full queue.
+    pub(crate) own_waiters: usize,
+    /// Moves each time the pool is seen idle while `wait_idle` callers wait.
+    pub(crate) idle_epoch: u64,
     pub(crate) max_replacements: usize,
     /// Set once a shutdown has waited out every producer that was pushing to the fast lane:
     /// from then on the fast lane only shrinks, and workers may exit when it is empty.
@@ -165,6 +186,8 @@ pub(crate) struct Inner {
     /// The timer thread, started with the first delayed job or deadline.
     pub(crate) timer: Option<thread::JoinHandle<()>>,
     pub(crate) timer_running: bool,
+    /// The timer thread's id once it runs, so a shutdown started on it does not wait for it.
+    pub(crate) timer_thread: Option<thread::ThreadId>,
     /// When the timer next wakes on its own, so earlier work can wake it sooner.
     pub(crate) timer_next: Option<Instant>,
     /// The token instant the pool-wide limit last made workers wait for, so each wait is
@@ -259,6 +282,8 @@ impl Shared {
                 ready: ReadyQueue::default(),
                 delayed: DelayQueue::default(),
                 deadlines: BinaryHeap::new(),
+                deadlines_floor: 0,
+                key_rates_floor: 0,
                 phase: Phase::Open,
                 min: config.min,
                 max: config.max,
@@ -268,12 +293,15 @@ impl Shared {
                 spinning: 0,
                 wakeups: 0,
                 overdue: 0,
+                own_waiters: 0,
+                idle_epoch: 0,
                 max_replacements: config.max_replacements,
                 sealed: false,
                 rate: config.rate.map(Bucket::new),
                 key_rates: HashMap::new(),
                 timer: None,
                 timer_running: false,
+                timer_thread: None,
                 timer_next: None,
                 throttled_until: None,
                 threads: HashMap::new(),
@@ -339,6 +367,7 @@ impl Shared {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         if let Some(at) = admission.deadline {
+            self.forget_finished_deadlines(&mut inner);
             inner.deadlines.push(Reverse(Deadline {
                 at,
                 seq,
@@ -364,6 +393,20 @@ impl Shared {
             }
         }
         Ok(seq)
+    }
+
+    /// Drops the deadlines of jobs nobody holds any more, once the heap has doubled since it
+    /// was last cleaned: without this, every finished job with a timeout kept its entry (and
+    /// its cell's memory) until the deadline, however long. Amortized O(1) per push.
+    fn forget_finished_deadlines(&self, inner: &mut Inner) {
+        if inner.deadlines.len() < inner.deadlines_floor.saturating_mul(2).max(64) {
+            return;
+        }
+        // A weak count of zero means the job ended and its handle is gone; a job whose
+        // `Task` is still held keeps its entry, and the holder keeps its memory anyway.
+        // Nothing is upgraded here, so no job can be let go of under the lock.
+        inner.deadlines.retain(|d| d.0.job.strong_count() > 0);
+        inner.deadlines_floor = inner.deadlines.len();
     }
 
     /// Queues a plain job in the fast lanes, waiting for room as `admit` says, wakes a
@@ -456,6 +499,8 @@ impl Shared {
         // Counted before the first look at the queue: a worker that frees room without the
         // lock either sees this waiter and wakes it, or freed the room before that look.
         self.space_waiters.fetch_add(1, Ordering::SeqCst);
+        // Whether the caller is one of the pool's workers, counted in `own_waiters`.
+        let mut own: Option<bool> = None;
         let verdict = loop {
             if inner.phase != Phase::Open {
                 self.metrics
@@ -468,7 +513,21 @@ impl Shared {
                 break Ok(());
             }
             match admit {
-                Admit::Block => self.space_cv.wait(&mut inner),
+                Admit::Block => {
+                    // A worker waiting for room in its own queue waits for the other workers
+                    // to make it; if they all wait the same way, none ever will.
+                    let on_worker = *own.get_or_insert_with(|| self.on_worker_thread(&inner));
+                    if on_worker {
+                        if inner.own_waiters + 1 >= inner.workers {
+                            break Err(Reject::WouldDeadlock);
+                        }
+                        inner.own_waiters += 1;
+                    }
+                    self.space_cv.wait(&mut inner);
+                    if on_worker {
+                        inner.own_waiters -= 1;
+                    }
+                }
                 Admit::Until(deadline) if self.clock.now() < deadline => {
                     self.clock.wait_until(&self.space_cv, &mut inner, deadline);
                 }
@@ -507,7 +566,8 @@ impl Shared {
         if self.running.fetch_sub(1, Ordering::SeqCst) == 1
             && self.idle_waiters.load(Ordering::SeqCst) > 0
         {
-            let _inner = self.inner.lock();
+            let mut inner = self.inner.lock();
+            self.note_if_idle(&mut inner);
             self.event_cv.notify_all();
         }
     }
@@ -519,7 +579,7 @@ impl Shared {
             Work::Light(f) => {
                 self.metrics.counters.count(Outcome::NotRun);
                 // A panicking destructor must not take a worker or a shutdown down with it.
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+                unwind::drop_quietly(f);
             }
             Work::Cell(job) => job.abandon(&self.metrics.counters),
         }
@@ -563,6 +623,12 @@ impl Shared {
         inner.threads.values().any(|w| w.thread == Some(me))
     }
 
+    /// `true` if the calling thread is one of this pool's own: a worker or the timer. Such a
+    /// thread cannot wait for the pool's threads to end, since it is one of them.
+    pub(crate) fn on_own_thread(&self, inner: &Inner) -> bool {
+        inner.timer_thread == Some(thread::current().id()) || self.on_worker_thread(inner)
+    }
+
     /// Changes the worker bounds; see [`Pool::resize`](crate::Pool::resize).
     pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) {
         // The fast lane is for fixed-size pools only: a resizable pool must see every
@@ -591,25 +657,49 @@ impl Shared {
         self.work_cv.notify_all();
     }
 
-    /// Blocks until nothing is queued or running.
-    pub(crate) fn wait_idle(&self) {
+    /// Blocks until nothing is queued or running, or until `deadline`; `true` if the pool
+    /// went idle. Every caller waiting when the pool goes idle returns, even if one of them
+    /// makes it busy again before the others wake: they compare `idle_epoch`, which moves
+    /// each time the pool is seen idle with waiters present.
+    pub(crate) fn wait_idle(&self, deadline: Option<Instant>) -> bool {
         let mut inner = self.inner.lock();
         assert!(
-            !self.on_worker_thread(&inner),
-            "Pool::wait_idle called from one of the pool's own jobs would wait for itself"
+            !self.on_own_thread(&inner),
+            "Pool::wait_idle called from one of the pool's own threads would wait for itself"
         );
         // Counted before the first look: see `end_running`. A worker counts itself running
         // before it pops a fast-lane job and counts the job taken after, so a look that sees
         // the lane empty also sees every job taken from it that is still running.
         self.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        while !(self.ready_len(&inner) == 0 && self.running.load(Ordering::SeqCst) == 0) {
+        let epoch = inner.idle_epoch;
+        let idle = loop {
+            if self.note_if_idle(&mut inner) || inner.idle_epoch != epoch {
+                break true;
+            }
             if inner.workers == 0 && inner.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
-                break;
+                break true;
             }
-            self.event_cv.wait(&mut inner);
-        }
+            match deadline {
+                None => self.event_cv.wait(&mut inner),
+                Some(at) if self.clock.now() >= at => break false,
+                Some(at) => self.clock.wait_until(&self.event_cv, &mut inner, at),
+            }
+        };
         self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
+    }
+
+    /// With the lock held: if nothing is queued or running, moves `idle_epoch` (when someone
+    /// waits for it) and returns `true`. Every place that sees the pool go idle calls this
+    /// before it wakes the waiters, so a waiter that wakes after the pool got busy again
+    /// still knows it was idle.
+    pub(crate) fn note_if_idle(&self, inner: &mut Inner) -> bool {
+        let idle = self.ready_len(inner) == 0 && self.running.load(Ordering::SeqCst) == 0;
+        if idle && self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            inner.idle_epoch = inner.idle_epoch.wrapping_add(1);
+        }
+        idle
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -627,7 +717,7 @@ impl Shared {
                 inner.max,
             )
         };
-        let c = self.metrics.counters.snapshot();
+        let c = self.metrics.snapshot();
         let (queue_wait, run_time) = self.metrics.latencies();
         Stats {
             workers,
@@ -635,6 +725,7 @@ impl Shared {
             idle,
             min_workers: min,
             max_workers: max,
+            waiting_for_idle: self.idle_waiters.load(Ordering::Relaxed),
             queued,
             queued_by_priority: by_priority,
             scheduled,
@@ -663,13 +754,13 @@ impl Shared {
     /// Stops intake and, per `mode`, drains or hands back the queue, then joins the workers.
     pub(crate) fn shutdown(self: &Arc<Self>, mode: Mode) -> ShutdownReport {
         let deadline = match mode {
-            Mode::Timeout(d) => Some(self.clock.now() + d),
+            Mode::Timeout(d) => Some(self.clock.after(d)),
             _ => None,
         };
         let mut timeout_hit = false;
 
         let mut inner = self.inner.lock();
-        let on_worker = self.on_worker_thread(&inner);
+        let on_worker = self.on_own_thread(&inner);
         if inner.phase == Phase::Open {
             inner.phase = Phase::Draining;
             self.work_cv.notify_all();
@@ -709,7 +800,6 @@ impl Shared {
                 }
             }
         }
-        let still_running = self.running.load(Ordering::SeqCst);
         let handles = mem::take(&mut inner.exited);
         let timer = match on_worker || inner.timer_running {
             true => None,
@@ -726,16 +816,29 @@ impl Shared {
         if let Some(timer) = timer {
             let _ = timer.join();
         }
-        let c = self.metrics.counters.snapshot();
+        // Intake is sealed, so `submitted` is final; every job the counts do not cover yet
+        // is still queued (only when the pool could not wait for its own threads) or in a
+        // worker's hands: running, or taken along with the job it runs and yet to be
+        // reported as never started.
+        let queued = {
+            let inner = self.inner.lock();
+            self.ready_len(&inner) + inner.delayed.len()
+        };
+        let c = self.metrics.snapshot();
+        let submitted = self.submitted();
+        let counted = c.completed + c.failed + c.cancelled + c.timed_out + c.never_started;
+        let unfinished = usize::try_from(submitted.saturating_sub(counted)).unwrap_or(usize::MAX);
+        let still_queued = queued.min(unfinished);
         ShutdownReport {
-            submitted: self.submitted(),
+            submitted,
             completed: c.completed,
             failed: c.failed,
             panicked: c.panicked,
             cancelled: c.cancelled,
             timed_out: c.timed_out,
             never_started: c.never_started,
-            still_running,
+            still_running: unfinished - still_queued,
+            still_queued,
             workers_joined,
             timeout_hit,
         }
@@ -764,6 +867,27 @@ impl Shared {
         inner
     }
 
+    /// Takes jobs resolved while they waited (cancelled, or past their deadline) out of the
+    /// delay queue, so that they give back their place in the queue's bound and are counted
+    /// now rather than when they would have come due. They are counted and let go of with the
+    /// lock released.
+    pub(crate) fn purge_delayed(&self) {
+        let mut inner = self.inner.lock();
+        let gone = inner.delayed.extract(|e| e.job.is_live());
+        drop(inner);
+        if gone.is_empty() {
+            return;
+        }
+        for entry in gone {
+            entry.job.abandon(&self.metrics.counters);
+            unwind::drop_quietly(entry);
+        }
+        let _inner = self.inner.lock();
+        self.space_cv.notify_all();
+        self.event_cv.notify_all();
+        self.timer_cv.notify_all();
+    }
+
     /// Moves to `Stopped`: hands back the queue and the delay queue (their handles resolve as
     /// not run, or with their last error if they were waiting for a retry) and cancels the
     /// running jobs. Handles are resolved with the lock released, so that their waiters and
@@ -782,7 +906,12 @@ impl Shared {
         let running: Vec<Arc<dyn Runnable>> = inner
             .threads
             .values()
-            .flat_map(|w| [w.current.clone(), w.slot.lock().clone()])
+            .flat_map(|w| {
+                [
+                    w.current.as_ref().and_then(Weak::upgrade),
+                    w.slot.lock().clone(),
+                ]
+            })
             .flatten()
             .collect();
         self.work_cv.notify_all();
@@ -799,8 +928,9 @@ impl Shared {
         for job in running {
             job.cancel_running();
         }
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         // The queue is empty now: wake `wait_idle` callers to re-check.
+        self.note_if_idle(&mut inner);
         self.event_cv.notify_all();
         inner
     }
@@ -836,5 +966,43 @@ impl Inner {
     /// `max_replacements`.
     pub(crate) fn effective_max(&self) -> usize {
         self.max + self.overdue.min(self.max_replacements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Job, JobContext, Pool, RateLimit};
+
+    #[test]
+    fn finished_jobs_with_deadlines_do_not_pile_up_in_the_deadline_heap() {
+        let pool = Pool::new(2);
+        for i in 0..5_000u64 {
+            let job =
+                Job::new(move |_: &JobContext| Ok::<_, ()>(i)).timeout(Duration::from_secs(600));
+            pool.spawn(job).unwrap().wait().unwrap();
+        }
+        let held = pool.shared().inner.lock().deadlines.len();
+        // Cleaned each time the heap doubles: at most about twice what is live (none here).
+        assert!(held <= 128, "{held} deadlines held for 5,000 finished jobs");
+    }
+
+    #[test]
+    fn idle_per_key_buckets_are_freed() {
+        let pool = Pool::builder()
+            .workers(1)
+            .rate_limit_per_key(RateLimit::per(1_000_000, Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        for i in 0..5_000u64 {
+            let job = Job::new(move |_: &JobContext| Ok::<_, ()>(i)).rate_key(format!("key-{i}"));
+            pool.spawn(job).unwrap().wait().unwrap();
+        }
+        let buckets = pool.shared().inner.lock().key_rates.len();
+        assert!(
+            buckets <= 128,
+            "{buckets} buckets kept for 5,000 distinct keys"
+        );
     }
 }

@@ -72,6 +72,10 @@ mod imp {
         pub(crate) fn into_inner(self) -> T {
             self.0.into_inner().unwrap_or_else(|e| e.into_inner())
         }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|e| e.into_inner())
+        }
     }
 
     impl<T> Deref for MutexGuard<'_, T> {

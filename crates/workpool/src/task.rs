@@ -17,7 +17,6 @@
 use std::fmt;
 use std::future::Future;
 use std::mem;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +28,7 @@ use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Signal;
 use crate::metrics::Counters;
 use crate::sync::{spin_until, AtomicBool, Condvar, Mutex, MutexGuard};
+use crate::unwind;
 
 /// How a job ended, for the pool's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,11 @@ pub(crate) trait Body<T>: Send + 'static {
     /// `true` for a job that re-arms itself after each run.
     fn is_periodic(&self) -> bool {
         false
+    }
+
+    /// How many times it has run in its current series of attempts.
+    fn attempts(&self) -> u32 {
+        0
     }
 }
 
@@ -204,8 +209,8 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
     }
 
     /// Takes the body back out of a cell nobody else has seen (a rejected submission).
-    pub(crate) fn into_body(self) -> B {
-        match self.state.into_inner().stage {
+    pub(crate) fn into_body(mut self) -> B {
+        match mem::replace(&mut self.state.get_mut().stage, Stage::Taken) {
             Stage::Pending(body) => body,
             _ => unreachable!("a rejected job was never queued, so it is still pending"),
         }
@@ -219,19 +224,24 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
         drop(state);
         self.done.notify_all();
         if let Some(waker) = waker {
-            waker.wake();
+            // A waker is user code: one that panics must not take down the thread that
+            // resolved the task (a worker, the timer, a shutdown).
+            if let Err(payload) = unwind::catch(move || waker.wake()) {
+                unwind::forget_payload(payload);
+            }
         }
         // A pending job's closure is dropped here; a panicking destructor must not take a
         // worker, a timer or a shutdown down with it.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
+        unwind::drop_quietly(old);
     }
 
     /// Resolves the handle from outside the run (cancel, deadline) if the job has not ended.
     /// The job is counted later, by whoever finishes with it. Returns what it was doing.
     fn resolve_from_outside(&self, kind: TaskErrorKind, running_too: bool) -> Option<bool> {
         let mut state = self.state.lock();
-        let (attempts, running) = match state.stage {
-            Stage::Pending(_) => (0, false),
+        let (attempts, running) = match &state.stage {
+            // Zero, or the runs of a job waiting for its retry.
+            Stage::Pending(body) => (body.attempts(), false),
             Stage::Running if running_too => (1, true),
             _ => return None,
         };
@@ -263,6 +273,18 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
     }
 }
 
+impl<B, T> Drop for Cell<B, T> {
+    fn drop(&mut self) {
+        // The stage holds user values: a closure that never ran, or a result nobody took
+        // (its `Task` was dropped). Whoever lets go of the cell last (a worker, the timer, a
+        // shutdown) runs their destructors, and must survive one that panics.
+        let state = self.state.get_mut();
+        let stage = mem::replace(&mut state.stage, Stage::Taken);
+        let waker = state.waker.take();
+        unwind::drop_quietly((stage, waker));
+    }
+}
+
 impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
     fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> RunResult {
         let env = &RunEnv {
@@ -281,12 +303,11 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
                 }
             }
         };
-        let step = match panic::catch_unwind(AssertUnwindSafe(|| body.call(env))) {
+        let step = match unwind::catch(|| body.call(env)) {
             Ok(step) => step,
             Err(payload) => {
                 let error = TaskError::panicked(&*payload);
-                // A payload whose destructor panics is dropped inside the guard too.
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                unwind::forget_payload(payload);
                 body.panicked(error, env)
             }
         };
@@ -294,7 +315,7 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
         // sees the result also sees the closure's captures released.
         let body = match step {
             Step::Done(_) => {
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
+                unwind::drop_quietly(body);
                 None
             }
             _ => Some(body),
@@ -304,7 +325,7 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
             // Cancelled or timed out while it ran: the handle has its answer already.
             Self::count_uncounted(&mut state, counters);
             drop(state);
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop((body, step))));
+            unwind::drop_quietly((body, step));
             return RunResult::Ended;
         }
         match (step, body) {
@@ -472,7 +493,7 @@ impl<T> Task<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError>, Task<T>> {
-        let deadline = self.clock.now() + timeout;
+        let deadline = self.clock.after(timeout);
         match self.cell.wait_until(Some((&self.clock, deadline))) {
             Some(result) => Ok(result),
             None => Err(self),

@@ -3,11 +3,40 @@
 //! never has one.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::shared::{Inner, Phase, Shared};
 use crate::sync::{thread, MutexGuard};
 use crate::task::Runnable;
+use crate::unwind;
+
+/// The timer's bookkeeping on its way out. The loop hands it the lock when it exits; if the
+/// timer unwinds instead, `Drop` takes the lock and does the same, so that a dead timer never
+/// stays marked running and makes every shutdown wait for it.
+struct TimerExit<'a> {
+    shared: &'a Shared,
+    done: bool,
+}
+
+impl TimerExit<'_> {
+    fn finish(&mut self, mut inner: MutexGuard<'_, Inner>) {
+        self.done = true;
+        inner.timer_running = false;
+        inner.timer_next = None;
+        inner.timer_thread = None;
+        drop(inner);
+        self.shared.event_cv.notify_all();
+    }
+}
+
+impl Drop for TimerExit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let inner = self.shared.inner.lock();
+            self.finish(inner);
+        }
+    }
+}
 
 impl Shared {
     pub(crate) fn spawn_timer(
@@ -24,7 +53,14 @@ impl Shared {
     }
 
     fn timer_main(self: Arc<Self>) {
+        // Declared before the lock guard, so that an unwinding timer releases the lock
+        // before its exit takes it again.
+        let mut exit = TimerExit {
+            shared: &self,
+            done: false,
+        };
         let mut inner = self.inner.lock();
+        inner.timer_thread = Some(thread::current().id());
         loop {
             if inner.phase == Phase::Stopped {
                 break;
@@ -65,10 +101,9 @@ impl Shared {
                 None => self.timer_cv.wait(&mut inner),
             }
         }
-        inner.timer_running = false;
-        inner.timer_next = None;
-        drop(inner);
-        self.event_cv.notify_all();
+        // Under the same hold of the lock that decided to stop, so that no job can be filed
+        // for a timer that has stopped looking.
+        exit.finish(inner);
     }
 
     /// Resolves each job as timed out (with the lock released: waking its waiters may run
@@ -80,15 +115,22 @@ impl Shared {
         jobs: Vec<Arc<dyn Runnable>>,
     ) -> MutexGuard<'a, Inner> {
         drop(inner);
-        let running: Vec<Arc<dyn Runnable>> = jobs.into_iter().filter(|job| job.expire()).collect();
+        // Only weak references to the running ones are kept: the jobs themselves are let go
+        // of with the lock released, since this may be the last reference to a job whose
+        // result nobody will take, and its destructor is user code. A weak reference keeps
+        // the address from being reused, so it still identifies the worker's job.
+        let running: Vec<Weak<dyn Runnable>> = jobs
+            .iter()
+            .filter(|job| job.expire())
+            .map(Arc::downgrade)
+            .collect();
+        unwind::drop_quietly(jobs);
         let mut inner = self.inner.lock();
-        for job in running {
-            let target = Arc::as_ptr(&job).cast::<()>();
-            let worker = inner.threads.values_mut().find(|w| {
-                w.current
-                    .as_ref()
-                    .is_some_and(|c| Arc::as_ptr(c).cast::<()>() == target)
-            });
+        for target in running {
+            let worker = inner
+                .threads
+                .values_mut()
+                .find(|w| w.current.as_ref().is_some_and(|c| Weak::ptr_eq(c, &target)));
             if let Some(worker) = worker {
                 if !worker.overdue {
                     worker.overdue = true;

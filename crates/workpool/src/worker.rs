@@ -5,17 +5,18 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::clock::later;
 use crate::limit::rate::Bucket;
 use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
 use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, RunResult};
+use crate::unwind;
 
 /// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
 /// (`None` for its first job since it took the lock-free path). Back to back, one job's end
@@ -51,6 +52,55 @@ struct Local {
     taken: VecDeque<FastEntry>,
     /// When the last group of prioritized jobs was taken, in ticks, and how many it held.
     last_take: Option<(u64, usize)>,
+}
+
+/// A worker's bookkeeping on its way out. The loop hands it the lock when it exits; if the
+/// worker unwinds instead, `Drop` takes the lock and does the same, so that a dead worker
+/// never stays counted and makes every shutdown wait for it.
+struct WorkerExit<'a> {
+    shared: &'a Shared,
+    id: u64,
+    done: bool,
+    latencies: Option<Arc<Mutex<Latencies>>>,
+}
+
+impl WorkerExit<'_> {
+    /// Removes the worker from the pool's books. A worker that exits because of a shutdown
+    /// leaves its handle for the shutdown to join; a retiring one detaches.
+    fn finish(&mut self, mut inner: MutexGuard<'_, Inner>, by_shutdown: bool) {
+        self.done = true;
+        let shared = self.shared;
+        inner.workers -= 1;
+        let me = inner.threads.remove(&self.id);
+        if me.as_ref().is_some_and(|m| m.overdue) {
+            inner.overdue -= 1;
+        }
+        if by_shutdown {
+            if let Some(handle) = me.and_then(|m| m.handle) {
+                inner.exited.push(handle);
+            }
+        }
+        drop(inner);
+        if let Some(latencies) = &self.latencies {
+            shared.metrics.retire(latencies);
+        }
+        shared.event_cv.notify_all();
+        shared.timer_cv.notify_all();
+    }
+}
+
+impl Drop for WorkerExit<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let inner = self.shared.inner.lock();
+        // An unwinding worker is joined by a shutdown if one has begun.
+        let by_shutdown = inner.phase != Phase::Open;
+        self.finish(inner, by_shutdown);
+        // Someone must take over the queue a dead worker leaves behind.
+        self.shared.work_cv.notify_all();
+    }
 }
 
 /// The most prioritized jobs a worker takes under one lock of the priority lanes.
@@ -127,7 +177,7 @@ impl Shared {
                 return Next::Run(entry);
             }
             if let Some(key) = &entry.rate_key {
-                if let Some(bucket) = self.key_bucket(inner, key) {
+                if let Some(bucket) = self.key_bucket(inner, key, now) {
                     if let Err(at) = bucket.check(now) {
                         self.metrics.counters.note_rate_limited();
                         inner.delayed.push(at, entry);
@@ -146,8 +196,20 @@ impl Shared {
 
     /// The bucket for `key`, made on first use from the configured limits; `None` if no
     /// limit applies to it.
-    fn key_bucket<'a>(&self, inner: &'a mut Inner, key: &Arc<str>) -> Option<&'a mut Bucket> {
+    fn key_bucket<'a>(
+        &self,
+        inner: &'a mut Inner,
+        key: &Arc<str>,
+        now: Instant,
+    ) -> Option<&'a mut Bucket> {
         if !inner.key_rates.contains_key(key) {
+            // A bucket whose tokens are all back is the same as no bucket: once the map has
+            // doubled since it was last cleaned, those go, so a stream of distinct keys does
+            // not grow it for ever. Amortized O(1) per new key.
+            if inner.key_rates.len() >= inner.key_rates_floor.saturating_mul(2).max(64) {
+                inner.key_rates.retain(|_, bucket| !bucket.is_full(now));
+                inner.key_rates_floor = inner.key_rates.len();
+            }
             let limit = self
                 .rates
                 .keys
@@ -160,15 +222,25 @@ impl Shared {
     }
 
     fn worker_main(self: Arc<Self>, id: u64, slot: Slot) {
+        // Declared before the lock guard, so that on any way out, unwinding included, the
+        // lock is released first and the bookkeeping below runs after it.
+        let mut exit = WorkerExit {
+            shared: &self,
+            id,
+            done: false,
+            latencies: None,
+        };
+        let (latencies, counts) = self.metrics.register();
         let mut local = Local {
             id,
             worker_id: usize::try_from(id).unwrap_or(usize::MAX),
             slot,
-            latencies: self.metrics.register(),
-            batch: Batch::new(),
+            latencies,
+            batch: Batch::new(counts),
             taken: VecDeque::with_capacity(MAX_TAKE),
             last_take: None,
         };
+        exit.latencies = Some(Arc::clone(&local.latencies));
         let mut inner = self.inner.lock();
         if let Some(me) = inner.threads.get_mut(&id) {
             me.thread = Some(thread::current().id());
@@ -224,7 +296,7 @@ impl Shared {
                 break true;
             }
             let since = *idle_since.get_or_insert(now);
-            let retire_at = since + inner.keep_alive;
+            let retire_at = later(since, inner.keep_alive);
             let above_min = inner.workers > inner.min;
             if above_min && now >= retire_at && throttled_until.is_none() {
                 break false;
@@ -264,21 +336,9 @@ impl Shared {
             spun = false;
         };
 
-        inner.workers -= 1;
-        let me = inner.threads.remove(&id);
-        if me.as_ref().is_some_and(|m| m.overdue) {
-            inner.overdue -= 1;
-        }
-        if by_shutdown {
-            if let Some(handle) = me.and_then(|m| m.handle) {
-                inner.exited.push(handle);
-            }
-        }
-        // A retiring worker's handle is dropped: the thread detaches and ends on its own.
-        drop(inner);
-        self.metrics.retire(&local.latencies);
-        self.event_cv.notify_all();
-        self.timer_cv.notify_all();
+        // Under the same hold of the lock that decided to exit: a worker that has left the
+        // loop must not be counted as one that could still take a job.
+        exit.finish(inner, by_shutdown);
     }
 
     /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
@@ -293,12 +353,14 @@ impl Shared {
         self: &'a Arc<Self>,
         mut inner: MutexGuard<'a, Inner>,
         local: &Local,
-        mut entry: Entry,
+        entry: Entry,
     ) -> MutexGuard<'a, Inner> {
         let id = local.id;
         self.running.fetch_add(1, Ordering::SeqCst);
         if let Some(me) = inner.threads.get_mut(&id) {
-            me.current = Some(Arc::clone(&entry.job));
+            // Weak, so that the worker's own reference is the last one it lets go of, and it
+            // lets go of it with the lock released (see below).
+            me.current = Some(Arc::downgrade(&entry.job));
         }
         // Producers blocked on a full queue are woken only once an eighth of it is free:
         // waking one per pop would cost a context switch per job, each refilling one slot.
@@ -324,6 +386,17 @@ impl Shared {
                 .lock()
                 .record(started - entry.enqueued, ended - started);
         }
+        // A job that is over is let go of before the lock is taken again: if its `Task` was
+        // dropped, this is the last reference, and the result's destructor is user code that
+        // may panic or call back into the pool.
+        let (mut entry, again) = match result {
+            RunResult::Ended => {
+                unwind::drop_quietly(entry);
+                (None, None)
+            }
+            RunResult::Retry(at) => (Some(entry), Some((at, false))),
+            RunResult::Repeat(at) => (Some(entry), Some((at, true))),
+        };
 
         let mut inner = self.inner.lock();
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -334,30 +407,26 @@ impl Shared {
                 inner.overdue -= 1;
             }
         }
-        let again = match result {
-            RunResult::Ended => None,
-            RunResult::Retry(at) => Some(at),
-            RunResult::Repeat(at) if inner.phase == Phase::Open => Some(at),
-            RunResult::Repeat(_) => {
-                // A periodic series ends with the pool's intake.
+        if let (Some(job), Some((at, periodic))) = (entry.take(), again) {
+            // A periodic series ends with the pool's intake; nothing runs again once the
+            // queue was handed back.
+            let ends = match periodic {
+                true => inner.phase != Phase::Open,
+                false => inner.phase == Phase::Stopped,
+            };
+            if ends {
                 drop(inner);
-                entry.job.abandon(&self.metrics.counters);
-                inner = self.inner.lock();
-                None
-            }
-        };
-        if let Some(at) = again {
-            if inner.phase == Phase::Stopped {
-                drop(inner);
-                entry.job.abandon(&self.metrics.counters);
+                job.job.abandon(&self.metrics.counters);
+                unwind::drop_quietly(job);
                 inner = self.inner.lock();
             } else {
-                entry.enqueued = at;
-                inner.delayed.push(at, entry);
+                let mut job = job;
+                job.enqueued = at;
+                inner.delayed.push(at, job);
                 self.wake_timer(&mut inner, at);
             }
         }
-        if self.running.load(Ordering::SeqCst) == 0 && self.ready_len(&inner) == 0 {
+        if self.note_if_idle(&mut inner) {
             self.event_cv.notify_all();
         }
         inner
@@ -478,9 +547,7 @@ impl Shared {
 
     /// Publishes the worker's batch of counts and latencies.
     fn publish(&self, local: &mut Local) {
-        local
-            .batch
-            .publish(&self.metrics.counters, &local.latencies);
+        local.batch.publish(&local.latencies);
     }
 
     /// Runs one fast-lane job that started at `started` (in ticks), with no lock held;
@@ -496,11 +563,10 @@ impl Shared {
                     return started;
                 }
                 let mut f = f;
-                let panicked = match panic::catch_unwind(AssertUnwindSafe(|| f.run())) {
+                let panicked = match unwind::catch(|| f.run()) {
                     Ok(()) => false,
                     Err(payload) => {
-                        // A payload whose destructor panics is dropped inside the guard too.
-                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                        unwind::forget_payload(payload);
                         true
                     }
                 };

@@ -170,3 +170,31 @@ fn a_job_can_submit_more_work_through_a_captured_handle() {
     let inner = outer.wait().unwrap();
     assert_eq!(inner.wait().unwrap(), 42);
 }
+
+#[test]
+fn a_worker_submitting_into_its_own_full_queue_gets_the_job_back() {
+    let pool = Pool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let outcome = pool
+        .submit(move || {
+            // The queue's one place is taken; the only worker that could empty it is this one.
+            let queued = inner.submit(|| "queued").unwrap();
+            let refused = inner.submit(|| "refused").unwrap_err();
+            (
+                queued,
+                refused.is_full(),
+                refused.to_string(),
+                refused.into_inner()(),
+            )
+        })
+        .unwrap();
+    let (queued, full, message, job) = outcome.wait().unwrap();
+    assert!(full);
+    assert!(message.contains("every worker"), "{message}");
+    assert_eq!(job, "refused", "the job came back");
+    assert_eq!(queued.wait().unwrap(), "queued");
+}

@@ -170,3 +170,22 @@ fn jittered_backoff_stays_within_its_band() {
     let second = attempts.lock().unwrap()[1].1;
     assert!(second >= 50 * MS && second <= 150 * MS, "{second:?}");
 }
+
+#[test]
+fn a_job_cancelled_while_it_waits_for_a_retry_counts_its_run_and_frees_its_place() {
+    let (pool, _clock) = manual_pool(1);
+    let task = pool
+        .spawn(
+            Job::new(|_: &JobContext| Err::<(), _>("fails"))
+                .retry(Retry::constant(3, Duration::from_secs(3600))),
+        )
+        .unwrap();
+    eventually("the first run failed", || pool.stats().retried == 1);
+    assert!(task.cancel());
+    let err = task.wait().unwrap_err();
+    assert_eq!(err.kind(), TaskErrorKind::Cancelled);
+    assert_eq!(err.attempts(), 1, "it ran once before the cancel");
+    let stats = pool.stats();
+    assert_eq!(stats.scheduled, 0, "{stats:?}");
+    assert_eq!(stats.cancelled, 1, "{stats:?}");
+}

@@ -125,3 +125,34 @@ fn shutdown_timeout_hands_back_delayed_jobs_at_its_deadline() {
     assert!(task.wait().unwrap_err().is_not_run());
     assert_eq!(report.never_started, 1);
 }
+
+#[test]
+fn cancelled_delayed_jobs_give_back_their_places_at_once() {
+    let clock = workpool::ManualClock::new();
+    let pool = workpool::Pool::builder()
+        .workers(1)
+        .queue_capacity(4)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let delayed: Vec<_> = (0..4)
+        .map(|i| {
+            pool.spawn(
+                workpool::Job::new(move |_: &workpool::JobContext| Ok::<_, ()>(i)).delay(hour),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(pool.try_submit(|| ()).unwrap_err().is_full());
+    for task in &delayed {
+        assert!(task.cancel());
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.scheduled, 0, "{stats:?}");
+    assert_eq!(stats.cancelled, 4, "{stats:?}");
+    assert_eq!(pool.try_submit(|| 5).unwrap().wait().unwrap(), 5);
+    for task in delayed {
+        assert!(task.wait().unwrap_err().is_cancelled());
+    }
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::clock::later;
+
 /// A token-bucket rate limit: on average `rate` job starts per period, with up to `burst`
 /// starts at once after a quiet spell.
 ///
@@ -126,7 +128,9 @@ impl Bucket {
     }
 
     fn tolerance(&self) -> Duration {
-        self.limit.interval * (self.limit.burst - 1)
+        self.limit
+            .interval
+            .saturating_mul(self.limit.burst.saturating_sub(1))
     }
 
     /// `Ok` if a token is available at `now`, else the instant when one will be.
@@ -135,9 +139,14 @@ impl Bucket {
             None => Ok(()),
             // Written as `now + tolerance` so that no instant is ever moved back past the
             // clock's origin.
-            Some(tat) if now + self.tolerance() >= tat => Ok(()),
+            Some(tat) if later(now, self.tolerance()) >= tat => Ok(()),
             Some(tat) => Err(tat - self.tolerance()),
         }
+    }
+
+    /// `true` if every token is back at `now`: the bucket then behaves as a new one.
+    pub(crate) fn is_full(&self, now: Instant) -> bool {
+        self.tat.is_none_or(|tat| tat <= now)
     }
 
     /// Takes a token; call only after [`check`](Self::check) said yes at `now`.
@@ -146,7 +155,7 @@ impl Bucket {
             Some(tat) if tat > now => tat,
             _ => now,
         };
-        self.tat = Some(base + self.limit.interval);
+        self.tat = Some(later(base, self.limit.interval));
     }
 }
 

@@ -152,7 +152,10 @@ impl<E> Retry<E> {
         let base = self.base_delay(run);
         let jittered = if self.jitter > 0.0 {
             let u = fastrand::Rng::with_seed(seed).f64() * 2.0 - 1.0;
-            base.mul_f64((1.0 + self.jitter * u).max(0.0))
+            // Saturating: an exponential schedule reaches Duration::MAX after 32 doublings,
+            // and jitter must not overflow it before the cap applies.
+            let factor = (1.0 + self.jitter * u).max(0.0);
+            Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
         } else {
             base
         };
@@ -264,5 +267,17 @@ mod tests {
         let r: Retry<()> =
             Retry::exponential(100, Duration::from_secs(1)).max_delay(Duration::from_secs(60));
         assert_eq!(r.delay_after(90, 0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn jitter_on_a_saturated_delay_is_capped_instead_of_overflowing() {
+        let r: Retry<()> = Retry::exponential(40, MS).jitter(0.2).max_delay(2 * MS);
+        for run in 30..40 {
+            for seed in 0..50 {
+                assert!(r.delay_after(run, seed) <= 2 * MS);
+            }
+        }
+        let uncapped: Retry<()> = Retry::exponential(40, MS).jitter(1.0);
+        assert!(uncapped.delay_after(39, 7) > Duration::from_secs(3600));
     }
 }
