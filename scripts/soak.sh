@@ -9,8 +9,9 @@
 #   scripts/soak.sh --quick    about 20 seconds
 #
 # Environment: CARGO (default cargo; e.g. CARGO=cargo-locked), SOAK_JOBS, SOAK_PHASES,
-# SOAK_RSS_FACTOR, SOAK_SEED (see examples/soak.rs), FUZZ_CASES (fuzz cases: 1500, quick 48),
-# FUZZ_OFF (hostile categories to leave out, see tests/fuzz_ops.rs).
+# SOAK_RSS_FACTOR, SOAK_SEED, SOAK_MIN_SECS (see examples/soak.rs; the full run soaks for at
+# least 480 s), FUZZ_SECS (the fuzz run's length: 90 s, quick 15 s), FUZZ_OFF (hostile
+# categories to leave out), FUZZ_SEED (see tests/fuzz_ops.rs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +26,10 @@ for arg in "$@"; do
 done
 if [ "$quick" = 1 ]; then
     soak_args=(--quick "${soak_args[@]}")
-    cases=${FUZZ_CASES:-48}
+    fuzz_secs=${FUZZ_SECS:-15}
 else
-    cases=${FUZZ_CASES:-1500}
+    soak_args=(--min-secs "${SOAK_MIN_SECS:-480}" "${soak_args[@]}")
+    fuzz_secs=${FUZZ_SECS:-90}
 fi
 
 log=$(mktemp -d)
@@ -38,8 +40,8 @@ echo "== soak: $cargo run --release -p workpool --example soak -- ${soak_args[*]
 $cargo run --release -q -p workpool --example soak -- "${soak_args[@]}" 2>&1 | tee "$log/soak"
 soak_status=${PIPESTATUS[0]}
 
-echo "== fuzz model: PROPTEST_CASES=$cases $cargo test --release -p workpool --test fuzz_ops"
-PROPTEST_CASES=$cases FUZZ_SUMMARY=1 $cargo test --release -q -p workpool --test fuzz_ops \
+echo "== fuzz model: FUZZ_MAX_SECS=$fuzz_secs $cargo test --release -p workpool --test fuzz_ops"
+PROPTEST_CASES=1000000 FUZZ_MAX_SECS=$fuzz_secs FUZZ_SUMMARY=1 $cargo test --release -q -p workpool --test fuzz_ops \
     -- --nocapture 2>&1 | tee "$log/fuzz" | grep -E '^fuzz_ops|broken promise|HANG|panicked at'
 fuzz_status=${PIPESTATUS[0]}
 

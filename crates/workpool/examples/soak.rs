@@ -285,7 +285,7 @@ impl Producer {
                     black_box(plain());
                 };
                 let priority = Priority::new(self.rng.u8(..));
-                let res = if seed % 2 == 0 {
+                let res = if seed.is_multiple_of(2) {
                     self.pool().execute(job)
                 } else {
                     self.pool().execute_with_priority(priority, job)

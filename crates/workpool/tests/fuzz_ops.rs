@@ -26,7 +26,10 @@
 //!   plain operations.
 //! - `FUZZ_HANG_SECS`: the watchdog's bound; `FUZZ_HANG_STACKS=1` holds a hung process for a
 //!   debugger.
-//! - `FUZZ_SUMMARY=1`: prints the cases and operations run.
+//! - `FUZZ_SUMMARY=1`: prints the cases and operations run; `FUZZ_MAX_SECS`: skips the cases
+//!   left after that many seconds (for a long run of fixed length).
+//! - `FUZZ_SEED`: the seed of the case generator (default: from the time); a failure prints
+//!   it, and the same seed regenerates the same cases.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -40,7 +43,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use workpool::{
     Job, JobContext, ManualClock, Pool, Priority, RateLimit, Retry, ShutdownReport, Task,
     TaskError, TaskErrorKind,
@@ -962,15 +965,18 @@ impl Model {
         }
         let pool = self.pool().clone();
         if try_ {
-            match self.call("try_spawn", false, move || pool.try_spawn(job))? {
+            // The refusal hands the whole job back: boxed, so that the result stays small.
+            match self.call("try_spawn", false, move || {
+                pool.try_spawn(job).map_err(Box::new)
+            })? {
                 Ok(task) => self.accept(i, probe, Some(task), runs, far),
                 Err(e) => {
                     check!(e.is_full(), "op {i}: try_spawn closed on an open pool");
-                    self.reject(i, probe, e.into_inner());
+                    self.reject(i, probe, (*e).into_inner());
                 }
             }
         } else {
-            match self.call("spawn", true, move || pool.spawn(job))? {
+            match self.call("spawn", true, move || pool.spawn(job).map_err(Box::new))? {
                 Ok(task) => self.accept(i, probe, Some(task), runs, far),
                 Err(e) => return Err(format!("op {i}: spawn refused on an open pool: {e:?}")),
             }
@@ -1240,6 +1246,19 @@ fn model(case: &Case, progress: Arc<Mutex<String>>) -> Checked<u64> {
     Ok(m.ops_run + 1)
 }
 
+/// With `FUZZ_MAX_SECS`, cases after that many seconds are rejected (and not counted), which
+/// ends the run, so that a long run has a fixed length whatever the machine.
+fn past_time_budget() -> bool {
+    static START: OnceLock<(Instant, Option<u64>)> = OnceLock::new();
+    let (start, budget) = START.get_or_init(|| {
+        let budget = std::env::var("FUZZ_MAX_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        (Instant::now(), budget)
+    });
+    budget.is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs))
+}
+
 static OPS_RUN: AtomicU64 = AtomicU64::new(0);
 static CASES_RUN: AtomicU64 = AtomicU64::new(0);
 
@@ -1247,6 +1266,10 @@ static CASES_RUN: AtomicU64 = AtomicU64::new(0);
 /// failure is reported either way.
 fn watched(case: &Case) -> Result<(), TestCaseError> {
     quiet_panics();
+    if past_time_budget() {
+        // Rejected cases end the run once proptest's reject limit is reached.
+        return Err(TestCaseError::reject("past FUZZ_MAX_SECS"));
+    }
     let hang = Duration::from_secs(env_u64("FUZZ_HANG_SECS", 60));
     let progress = Arc::new(Mutex::new(String::from("starting")));
     let (tx, rx) = mpsc::channel();
@@ -1308,8 +1331,24 @@ fn random_operation_sequences_keep_every_promise() {
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&case(), |case| watched(&case));
+    // A fixed seed regenerates the same cases (thread timing still varies); a failure prints
+    // the seed it ran with.
+    let seed = std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let mut result = runner.run(&case(), |case| watched(&case));
+    if matches!(result, Err(TestError::Abort(_))) && past_time_budget() {
+        result = Ok(());
+    }
     if std::env::var_os("FUZZ_SUMMARY").is_some() {
         let off: Vec<&str> = ALL_HOSTILE
             .iter()
@@ -1327,7 +1366,9 @@ fn random_operation_sequences_keep_every_promise() {
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, case)) => {
-            panic!("fuzz_ops found a broken promise: {why}\nminimal case: {case:?}")
+            panic!(
+                "fuzz_ops found a broken promise (FUZZ_SEED={seed}): {why}\nminimal case: {case:?}"
+            )
         }
         Err(TestError::Abort(why)) => panic!("fuzz_ops aborted: {why}"),
     }
