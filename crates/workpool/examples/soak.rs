@@ -572,6 +572,12 @@ fn main() -> ExitCode {
                     last = (jobs, Instant::now());
                 } else if last.1.elapsed() > HANG {
                     eprintln!("HANG: no phase ended for {HANG:?}; giving up");
+                    // The figures so far, in the form scripts/soak.sh reads.
+                    println!(
+                        "soak: operations {jobs} (or more), jobs accepted {jobs}, hung after {:.1}s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    println!("soak: findings 1 (a hang)");
                     std::process::exit(3);
                 }
             }
