@@ -12,6 +12,7 @@ use crate::limit::retry::Retry;
 use crate::shared::Shared;
 use crate::sync::{Condvar, Mutex};
 use crate::task::{Body, RunEnv, Step};
+use crate::unwind;
 
 /// A job's priority: higher runs first, FIFO within a level.
 ///
@@ -419,7 +420,16 @@ where
             Err(error) => {
                 let run = self.attempts;
                 if let Some(policy) = &self.job.retry {
-                    if policy.retries_error(run, &error) {
+                    // The predicate is user code too: one that panics is not the job's own
+                    // panic. It retries nothing, and the job ends with the error it judged.
+                    let retries = match unwind::catch(|| policy.retries_error(run, &error)) {
+                        Ok(retries) => retries,
+                        Err(payload) => {
+                            unwind::forget_payload(payload);
+                            false
+                        }
+                    };
+                    if retries {
                         self.last_error = Some(format!("{error:?}"));
                         return Step::Retry(later(
                             now,

@@ -33,8 +33,14 @@
 //!   every submission hands the job back as `Closed(job)`.
 //! - **Exactly once.** An accepted job runs at most once, and its [`Task`] resolves exactly
 //!   once: to its value, or to a [`TaskError`] saying it panicked, was cancelled, or never ran
-//!   because the pool shut down. At any quiet moment,
-//!   `submitted = completed + failed + cancelled + never_started`.
+//!   because the pool shut down. Every [`ShutdownReport`] balances:
+//!   `submitted = completed + failed + cancelled + timed_out + never_started + still_running
+//!   + still_queued`, the last two being zero once a shutdown has waited for every worker.
+//! - **Hostile user code.** A job, a result or capture destructor, a `Waker` or a retry
+//!   predicate that panics or calls back into the pool never kills a worker or the timer,
+//!   never runs under the pool's lock, and never hangs a shutdown; a huge duration means
+//!   "never". The README's "Guarantees under failure" lists each case; `tests/hostile.rs`
+//!   checks them.
 //! - **Panics.** A panicking job never kills a worker or the pool; the panic message becomes
 //!   the job's error and is counted.
 //! - **Shutdown.** [`Pool::shutdown`] drains, [`Pool::shutdown_timeout`] drains until a

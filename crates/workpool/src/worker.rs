@@ -180,6 +180,7 @@ impl Shared {
                 if let Some(bucket) = self.key_bucket(inner, key, now) {
                     if let Err(at) = bucket.check(now) {
                         self.metrics.counters.note_rate_limited();
+                        let at = bucket.reserve(at);
                         inner.delayed.push(at, entry);
                         self.wake_timer(inner, at);
                         continue;

@@ -156,3 +156,38 @@ fn an_unlimited_pool_limit_never_holds_a_job_back() {
     let s = pool.stats();
     assert_eq!((s.completed, s.rate_limited), (200, 0));
 }
+
+#[test]
+fn keyed_jobs_waiting_for_tokens_are_not_re_examined_at_every_start() {
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .rate_limit_for("api", RateLimit::per_second(1_000))
+        .build()
+        .unwrap();
+    let jobs = 200;
+    let tasks: Vec<_> = (0..jobs)
+        .map(|i| {
+            pool.spawn(Job::new(move |_: &JobContext| Ok::<_, Infallible>(i)).rate_key("api"))
+                .unwrap()
+        })
+        .collect();
+    // One token a millisecond: move time a millisecond at a time, once the job whose token
+    // came has run, so that time never runs ahead of the pool.
+    eventually("the first job ran", || pool.stats().completed == 1);
+    for done in 2..=jobs as u64 {
+        clock.advance(Duration::from_millis(1));
+        eventually("the next job ran", || pool.stats().completed == done);
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.wait().unwrap(), i);
+    }
+    // Each waiting job is promised its own token: refused about once, not once per start
+    // of every job ahead of it (about 20,000 refusals for 200 jobs).
+    let refusals = pool.stats().rate_limited;
+    assert!(
+        refusals <= 2 * jobs as u64,
+        "{refusals} refusals for {jobs} jobs"
+    );
+}

@@ -189,3 +189,24 @@ fn a_job_cancelled_while_it_waits_for_a_retry_counts_its_run_and_frees_its_place
     assert_eq!(stats.scheduled, 0, "{stats:?}");
     assert_eq!(stats.cancelled, 1, "{stats:?}");
 }
+
+#[test]
+fn a_panicking_retry_predicate_ends_the_job_with_its_own_error() {
+    common::quiet_panics();
+    let (pool, _clock) = manual_pool(1);
+    let task = pool
+        .spawn(
+            Job::new(|_: &JobContext| Err::<(), _>("the job's error")).retry(
+                Retry::constant(3, Duration::ZERO)
+                    .retry_if(|_: &&str| panic!("predicate panics on purpose"))
+                    .retry_panics(true),
+            ),
+        )
+        .unwrap();
+    let err = task.wait().unwrap_err();
+    assert_eq!(err.kind(), TaskErrorKind::Failed, "{err}");
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(pool.stats().panicked, 0);
+    // The worker survived it.
+    assert_eq!(pool.submit(|| 1).unwrap().wait().unwrap(), 1);
+}

@@ -115,7 +115,8 @@ impl<E> Retry<E> {
     }
 
     /// Retries only the errors for which `predicate` returns `true`; others end the job at
-    /// once. Default: every error is retried.
+    /// once. Default: every error is retried. A predicate that panics counts as `false`: the
+    /// job ends with the error it was judging, not as a panic of its own.
     pub fn retry_if(mut self, predicate: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
         self.retry_if = Some(Arc::new(predicate));
         self
