@@ -886,6 +886,8 @@ impl Shared {
         self.space_cv.notify_all();
         self.event_cv.notify_all();
         self.timer_cv.notify_all();
+        // An emptied delay queue may end a drain.
+        self.work_cv.notify_all();
     }
 
     /// Moves to `Stopped`: hands back the queue and the delay queue (their handles resolve as

@@ -26,6 +26,8 @@ impl TimerExit<'_> {
         inner.timer_thread = None;
         drop(inner);
         self.shared.event_cv.notify_all();
+        // The drain may be over: parked workers look again.
+        self.shared.work_cv.notify_all();
     }
 }
 

@@ -86,6 +86,9 @@ impl WorkerExit<'_> {
         }
         shared.event_cv.notify_all();
         shared.timer_cv.notify_all();
+        // A worker leaving a drain may have run its last job: the parked ones must look
+        // again, or a graceful shutdown waits on a worker that waits for nothing.
+        shared.work_cv.notify_all();
     }
 }
 
@@ -98,10 +101,11 @@ impl Drop for WorkerExit<'_> {
         // An unwinding worker is joined by a shutdown if one has begun.
         let by_shutdown = inner.phase != Phase::Open;
         self.finish(inner, by_shutdown);
-        // Someone must take over the queue a dead worker leaves behind.
-        self.shared.work_cv.notify_all();
     }
 }
+
+/// How often a parked worker looks at a draining pool on its own.
+const DRAIN_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The most prioritized jobs a worker takes under one lock of the priority lanes.
 const MAX_TAKE: usize = 8;
@@ -315,10 +319,21 @@ impl Shared {
                 continue;
             }
             let wake_at = match (throttled_until, above_min) {
-                (Some(at), true) => Some(at.min(retire_at)),
-                (Some(at), false) => Some(at),
+                // A throttled worker does not retire (jobs are ready), so a retire time
+                // already past must not make its wait return at once: it would spin with
+                // the lock held until the token came.
+                (Some(at), true) if retire_at > now => Some(at.min(retire_at)),
+                (Some(at), _) => Some(at),
                 (None, true) => Some(retire_at),
                 (None, false) => None,
+            };
+            // While draining, look again now and then as well: the drain's end is announced
+            // to parked workers, and this bounds the cost of any announcement missed.
+            let wake_at = match inner.phase {
+                Phase::Open => wake_at,
+                _ => Some(
+                    wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK))),
+                ),
             };
             inner.idle += 1;
             self.sleepers.fetch_add(1, Ordering::SeqCst);

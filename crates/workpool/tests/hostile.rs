@@ -395,3 +395,48 @@ fn a_shutdown_from_inside_a_job_reports_what_it_left_queued() {
         }
     });
 }
+
+#[test]
+fn captures_that_panic_on_drop_and_panicking_periodic_jobs_leave_the_pool_whole() {
+    finishes("panicking captures and series", || {
+        quiet_panics();
+        for pool in [fixed(1), elastic()] {
+            // FnOnce closures drop their captures as they return: the job panicked.
+            let capture = PanicOnDrop;
+            let submitted = pool
+                .submit(move || {
+                    let _capture = capture;
+                    1
+                })
+                .unwrap();
+            assert!(submitted.wait().unwrap_err().is_panic());
+            let capture = PanicOnDrop;
+            pool.execute(move || drop(capture)).unwrap();
+            // A Job's closure may run again: it is dropped once the outcome is decided.
+            let capture = PanicOnDrop;
+            let spawned = pool
+                .spawn(Job::new(move |_: &JobContext| {
+                    let _held = &capture;
+                    Ok::<_, ()>(2)
+                }))
+                .unwrap();
+            assert_eq!(spawned.wait().unwrap(), 2);
+            // A periodic job that panics ends its series with the panic.
+            let series = pool
+                .spawn(
+                    Job::new(|_: &JobContext| -> Result<(), ()> {
+                        panic!("periodic job panics on purpose")
+                    })
+                    .every(Duration::from_millis(1)),
+                )
+                .unwrap();
+            assert!(series.wait().unwrap_err().is_panic());
+            assert_eq!(pool.submit(|| 3).unwrap().wait().unwrap(), 3);
+            pool.wait_idle();
+            let report = pool.shutdown();
+            assert_eq!(report.panicked, 3, "{report:?}");
+            assert_eq!(report.completed, 2, "{report:?}");
+            assert_eq!(report.still_running + report.still_queued, 0, "{report:?}");
+        }
+    });
+}

@@ -191,3 +191,29 @@ fn keyed_jobs_waiting_for_tokens_are_not_re_examined_at_every_start() {
         "{refusals} refusals for {jobs} jobs"
     );
 }
+
+#[test]
+fn a_throttled_worker_past_its_keep_alive_waits_without_holding_the_pool() {
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .min_workers(0)
+        .max_workers(1)
+        .keep_alive(Duration::ZERO)
+        .rate_limit(RateLimit::per_second(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let a = pool.submit(|| 1).unwrap();
+    let b = pool.submit(|| 2).unwrap();
+    assert_eq!(a.wait().unwrap(), 1);
+    // The worker waits for the next token, a second away; the pool must stay usable.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let probe = pool.clone();
+    std::thread::spawn(move || tx.send(probe.stats().queued).unwrap());
+    let queued = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("stats() blocked behind a throttled worker");
+    assert_eq!(queued, 1);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.wait().unwrap(), 2);
+}
