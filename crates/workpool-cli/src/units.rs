@@ -186,9 +186,82 @@ pub fn fmt_duration_arg(d: Duration) -> String {
     }
 }
 
+/// A `-j` value, as GNU parallel takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobsArg {
+    /// `N`: exactly N; 0 for as many as the machine allows.
+    Count(u32),
+    /// `+N`: the number of cores plus N.
+    Plus(u32),
+    /// `-N`: the number of cores minus N (at least 1).
+    Minus(u32),
+    /// `P%`: P percent of the cores (at least 1).
+    Percent(u32),
+}
+
+impl JobsArg {
+    /// The number of jobs at once on a machine with `cores` cores; `None` for "as many as
+    /// the machine allows".
+    pub fn resolve(self, cores: usize) -> Option<usize> {
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        match self {
+            JobsArg::Count(0) => None,
+            JobsArg::Count(v) => Some(n(v)),
+            JobsArg::Plus(v) => Some(cores.saturating_add(n(v))),
+            JobsArg::Minus(v) => Some(cores.saturating_sub(n(v)).max(1)),
+            JobsArg::Percent(p) => Some((cores.saturating_mul(n(p)) / 100).max(1)),
+        }
+    }
+}
+
+/// Parses a `-j` value: `N`, `+N`, `-N` or `P%`.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_jobs(text: &str) -> Result<JobsArg, String> {
+    let bad = || {
+        format!("invalid number of jobs \"{text}\" (expected N, +N, -N or P%, N a whole number)")
+    };
+    let number = |digits: &str| -> Result<u32, String> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse::<u32>().map_err(|_| {
+            format!(
+                "number of jobs \"{text}\" is too large (at most {})",
+                u32::MAX
+            )
+        })
+    };
+    if let Some(rest) = text.strip_prefix('+') {
+        Ok(JobsArg::Plus(number(rest)?))
+    } else if let Some(rest) = text.strip_prefix('-') {
+        Ok(JobsArg::Minus(number(rest)?))
+    } else if let Some(rest) = text.strip_suffix('%') {
+        Ok(JobsArg::Percent(number(rest)?))
+    } else {
+        Ok(JobsArg::Count(number(text)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jobs_take_gnu_parallels_forms() {
+        assert_eq!(parse_jobs("4"), Ok(JobsArg::Count(4)));
+        assert_eq!(parse_jobs("+1").map(|j| j.resolve(2)), Ok(Some(3)));
+        assert_eq!(parse_jobs("-1").map(|j| j.resolve(2)), Ok(Some(1)));
+        assert_eq!(parse_jobs("-5").map(|j| j.resolve(2)), Ok(Some(1)));
+        assert_eq!(parse_jobs("50%").map(|j| j.resolve(4)), Ok(Some(2)));
+        assert_eq!(parse_jobs("0").map(|j| j.resolve(4)), Ok(None));
+        for bad in ["", "x", "+", "1.5", "-x", "%"] {
+            assert!(parse_jobs(bad).is_err(), "{bad}");
+        }
+        assert!(parse_jobs("99999999999").unwrap_err().contains("too large"));
+    }
 
     const MS: Duration = Duration::from_millis(1);
 
