@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::units::{
-    parse_backoff, parse_duration, parse_jobs, parse_rate, parse_size, Backoff, JobsArg, Rate,
+    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size, Backoff,
+    HaltFlag, JobsArg, Rate,
 };
 
 /// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
@@ -83,6 +84,15 @@ pub struct RunArgs {
     /// Start at most this many jobs per second, minute or hour: 10/s, 30/m, 100/h.
     #[arg(long, value_name = "N/PERIOD", value_parser = parse_rate)]
     pub rate: Option<Rate>,
+
+    /// Start jobs at least DURATION apart (as --rate 1 per DURATION).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "rate")]
+    pub delay: Option<Duration>,
+
+    /// Stop early: `now|soon,fail|success|done=N` or `=P%` (now ends the running jobs, soon
+    /// lets them finish); `never` is the default.
+    #[arg(long, value_name = "WHEN,WHAT=N", value_parser = parse_halt_flag)]
+    pub halt: Option<HaltFlag>,
 
     /// With --rate: allow up to N starts at once after a quiet spell.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "rate",

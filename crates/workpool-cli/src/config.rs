@@ -12,7 +12,7 @@ use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
 use crate::sources::Input;
-use crate::units::{Backoff, Rate};
+use crate::units::{Backoff, Halt, Rate};
 
 /// How many workers a pool has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,8 @@ pub struct RunConfig {
     pub verbose: bool,
     /// Prefix output lines.
     pub tag: Option<Tag>,
+    /// When to stop early.
+    pub halt: Option<Halt>,
 }
 
 /// What `--tag` and `--tagstring` put before each line of output.
@@ -210,7 +212,12 @@ impl RunConfig {
         Ok(RunConfig {
             input,
             sizing,
-            rate: args.rate.map(|rate| rate_limit(rate, args.burst)),
+            rate: match (args.rate, args.delay.filter(|d| !d.is_zero())) {
+                (Some(rate), _) => Some(rate_limit(rate, args.burst)),
+                (None, Some(delay)) => Some(RateLimit::per(1, delay).burst(1)),
+                (None, None) => None,
+            },
+            halt: args.halt.and_then(|flag| flag.0),
             retry: RetryConfig {
                 runs: args.retries.max(1),
                 backoff: args.backoff,

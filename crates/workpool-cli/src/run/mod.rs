@@ -41,7 +41,7 @@ use crate::config::{Resume, RunConfig};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input::{priority_name, JobSpec};
-use crate::units::fmt_duration_arg;
+use crate::units::{fmt_duration_arg, Halt, HaltOn};
 
 use self::groups::Groups;
 use self::joblog::{History, JobLog, Outcome, Recorded};
@@ -127,6 +127,8 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         feed: Mutex::new(Feed::default()),
         live: Mutex::new(HashMap::new()),
         job_slots: slot::JobSlots::default(),
+        halt: config.halt,
+        ended: [AtomicUsize::new(0), AtomicUsize::new(0)],
     });
     signals::spawn(Arc::clone(&shared))?;
     let progress = Progress::new(config.progress, 0);
@@ -159,6 +161,15 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         Ending::InputError(err) => {
             eprintln!("workpool: error: {err}");
             Exit::Usage
+        }
+        Ending::Halted(halt) => {
+            let c = &reporter.summary.counts;
+            match halt.on {
+                HaltOn::Fail => Exit::JobsFailed,
+                HaltOn::Success => Exit::Success,
+                HaltOn::Done if c.failed + c.timed_out > 0 => Exit::JobsFailed,
+                HaltOn::Done => Exit::Success,
+            }
         }
         Ending::Done if reporter.summary.counts.unsuccessful() > 0 => Exit::JobsFailed,
         Ending::Done => Exit::Success,
@@ -204,6 +215,14 @@ fn wait_for_printer(inbox: &Receiver<Event>, ending: &mut Ending) {
     }
 }
 
+fn halt_word(on: HaltOn) -> &'static str {
+    match on {
+        HaltOn::Fail => "did not succeed",
+        HaltOn::Success => "succeeded",
+        HaltOn::Done => "are done",
+    }
+}
+
 /// How the collection ended.
 #[derive(Debug)]
 enum Ending {
@@ -215,6 +234,8 @@ enum Ending {
     Signalled(Signal),
     /// Standard output closed: the running jobs were ended.
     StdoutClosed,
+    /// `--halt` said so.
+    Halted(Halt),
     /// A bad input item: the jobs before it ran, none after it.
     InputError(CliError),
 }
@@ -224,7 +245,7 @@ impl Ending {
         matches!(
             self,
             Ending::Interrupted { twice: true } | Ending::Signalled(_) | Ending::StdoutClosed
-        )
+        ) || matches!(self, Ending::Halted(halt) if halt.now)
     }
 }
 
@@ -323,6 +344,30 @@ fn collect(
             Some(Event::Finished(slot, done)) => {
                 reported += 1;
                 record(config, shared, reporter, printer, &slot, *done);
+                if let (Some(halt), Ending::Done) = (config.halt, &ending) {
+                    let c = &reporter.summary.counts;
+                    let n = match halt.on {
+                        HaltOn::Fail => c.unsuccessful(),
+                        HaltOn::Success => c.ok,
+                        HaltOn::Done => c.ran(),
+                    };
+                    if halt.threshold.reached(n, submitted) {
+                        let running = shared.running.load(Ordering::Relaxed);
+                        if halt.now {
+                            progress.note(&format!(
+                                "workpool: --halt: {n} jobs {}: ending {running} running jobs",
+                                halt_word(halt.on)
+                            ));
+                        } else {
+                            progress.note(&format!(
+                                "workpool: --halt: {n} jobs {}: starting no more jobs, waiting for {running} running",
+                                halt_word(halt.on)
+                            ));
+                        }
+                        ending = Ending::Halted(halt);
+                        stop = true;
+                    }
+                }
             }
             Some(Event::Signal(Signal::SIGINT)) => {
                 interrupts += 1;

@@ -30,6 +30,7 @@ use crate::input::JobSpec;
 use crate::run::groups::Groups;
 use crate::run::joblog::Outcome;
 use crate::run::process::{run_once, Attempt, Captured, Ending, Status, Supervision};
+use crate::units::{Halt, HaltOn, Threshold};
 
 /// What the collector hears.
 #[derive(Debug)]
@@ -101,6 +102,45 @@ pub struct RunShared {
     pub live: Mutex<HashMap<usize, Arc<Slot>>>,
     /// The job slots (`{%}`) free.
     pub job_slots: JobSlots,
+    /// `--halt`, checked by the worker that ends a job, before it could start another.
+    pub halt: Option<Halt>,
+    /// Jobs ended so far: succeeded, did not succeed.
+    pub ended: [AtomicUsize; 2],
+}
+
+impl RunShared {
+    /// Counts a job's end and, if `--halt` is reached, stops new starts (and with `now`,
+    /// ends the running jobs) at once; the collector says so when the report reaches it.
+    fn tally(&self, outcome: Outcome) {
+        let Some(halt) = self.halt else {
+            return;
+        };
+        let ok = usize::from(outcome == Outcome::Ok);
+        let ended = [
+            self.ended[0].fetch_add(ok, Ordering::SeqCst) + ok,
+            self.ended[1].fetch_add(1 - ok, Ordering::SeqCst) + 1 - ok,
+        ];
+        let n = match halt.on {
+            HaltOn::Success => ended[0],
+            HaltOn::Fail => ended[1],
+            HaltOn::Done => ended[0] + ended[1],
+        };
+        let submitted = match halt.threshold {
+            Threshold::Count(_) => 0,
+            Threshold::Percent(_) => {
+                self.feed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .submitted
+            }
+        };
+        if halt.threshold.reached(n, submitted) {
+            self.stop.store(true, Ordering::SeqCst);
+            if halt.now {
+                self.kill.store(true, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 /// GNU parallel's job slots: each running job that asks for one (`{%}`) holds the smallest
@@ -318,6 +358,7 @@ impl Slot {
         };
         *state = State::Done;
         drop(state);
+        shared.tally(outcome);
         self.report(shared, finished(outcome, runs, Some(first), Some(attempt)));
         if ok {
             Ok(())
