@@ -365,7 +365,7 @@ mod tests {
         assert!(!halt.threshold.reached(1, 10));
         assert!(halt.threshold.reached(2, 10));
         assert_eq!(parse_halt("never"), Ok(None));
-        assert_eq!(parse_halt("2").unwrap().unwrap().now, true);
+        assert!(parse_halt("2").unwrap().unwrap().now);
         for bad in [
             "",
             "now",
