@@ -165,6 +165,11 @@ pub struct RunArgs {
     #[arg(short = '0', long)]
     pub null: bool,
 
+    /// Let jobs write straight to stdout and stderr, uncaptured: output comes at once but
+    /// may be mixed mid-line; --tag and --results get none of it.
+    #[arg(short = 'u', long, conflicts_with_all = ["keep_order", "tag", "tagstring"])]
+    pub ungroup: bool,
+
     /// Print each job's command on standard output before its output.
     #[arg(short = 'v', long)]
     pub verbose: bool,

@@ -158,6 +158,8 @@ pub struct RunConfig {
     pub tag: Option<Tag>,
     /// When to stop early.
     pub halt: Option<Halt>,
+    /// Jobs write straight to stdout and stderr.
+    pub ungroup: bool,
 }
 
 /// What `--tag` and `--tagstring` put before each line of output.
@@ -218,6 +220,7 @@ impl RunConfig {
                 (None, None) => None,
             },
             halt: args.halt.and_then(|flag| flag.0),
+            ungroup: args.ungroup,
             retry: RetryConfig {
                 runs: args.retries.max(1),
                 backoff: args.backoff,

@@ -115,3 +115,28 @@ fn delay_spaces_the_starts() {
     // delay could hide; without the delay they would start together.
     assert!(starts[2] - starts[0] >= 0.1, "{starts:?}");
 }
+
+#[test]
+fn ungroup_lets_a_job_write_before_it_ends() {
+    let s = Scratch::new();
+    let root = s.root();
+    // The job prints, then waits until the test has seen the print: only an uncaptured
+    // output can be seen before the job ends.
+    let mut child = common::workpool_process([
+        "run",
+        "-q",
+        "--ungroup",
+        &format!("echo early; while [ ! -e {root}/seen ]; do sleep 0.01; done; echo late"),
+        ":::",
+        "x",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "early\n");
+    std::fs::write(s.path("seen"), "").unwrap();
+    assert_eq!(common::exit_code(&mut child), Some(0));
+}

@@ -121,6 +121,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         watch: Supervision {
             timeout: config.timeout,
             kill_grace: config.kill_grace,
+            ungroup: config.ungroup,
         },
         events: events.clone(),
         groups: Groups::with_guard(),

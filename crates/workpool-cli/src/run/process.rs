@@ -230,6 +230,8 @@ pub struct Supervision {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// `--ungroup`: the job writes straight to workpool's stdout and stderr, uncaptured.
+    pub ungroup: bool,
 }
 
 /// Runs `job` once in job slot `slot` (its `{%}`): starts it, waits for it while watching
@@ -259,7 +261,7 @@ pub fn run_once(
             return attempt(Ending::Exited, status, Captured::Empty, Captured::Empty);
         }
     };
-    let spawned = spawn(job, &job.command_in_slot(slot), &out, &err);
+    let spawned = spawn(job, &job.command_in_slot(slot), &out, &err, watch.ungroup);
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -290,13 +292,18 @@ pub fn run_once(
     )
 }
 
-fn spawn(job: &JobSpec, command: &str, out: &File, err: &File) -> io::Result<Child> {
+fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) -> io::Result<Child> {
+    let (stdout, stderr) = if ungroup {
+        (Stdio::inherit(), Stdio::inherit())
+    } else {
+        (out.try_clone()?.into(), err.try_clone()?.into())
+    };
     let mut cmd = Command::new(SHELL);
     cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(err.try_clone()?)
+        .stdout(stdout)
+        .stderr(stderr)
         // Its own process group: a terminal's Ctrl-C reaches only workpool, which decides,
         // and killpg reaches everything the command started.
         .process_group(0);
