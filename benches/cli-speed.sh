@@ -24,7 +24,7 @@ trap 'rm -rf "$tmp"' EXIT
 seq 2000 | sed "s/.*/true/" >"$tmp/jobs.txt"
 
 hyperfine --warmup 1 --runs "${RUNS:-5}" --export-csv "$tmp/times.csv" \
-    -n workpool "$bin run -j 2 --quiet $tmp/jobs.txt" \
+    -n workpool "$bin run -j 2 --quiet -a $tmp/jobs.txt" \
     -n xargs "xargs -P 2 -I{} sh -c {} <$tmp/jobs.txt" \
     -n parallel "parallel --will-cite -j 2 <$tmp/jobs.txt"
 

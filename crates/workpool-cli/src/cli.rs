@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::units::{parse_backoff, parse_duration, parse_rate, parse_size, Backoff, Rate};
+use crate::units::{
+    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size, Backoff,
+    HaltFlag, JobsArg, Rate,
+};
 
 /// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
 #[derive(Debug, Parser)]
@@ -18,6 +21,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run shell commands in parallel, one per input line (plain or JSON Lines).
@@ -30,24 +35,45 @@ pub enum Command {
 }
 
 const RUN_AFTER_HELP: &str = "\
-Input: one shell command per line, run with `sh -c`, or a JSON object per line with the fields
-cmd (required), id, priority (0-255 or \"low\", \"normal\", \"high\"), timeout (\"30s\"),
-retries, env (an object) and cwd. Blank lines and lines starting with # are skipped.
+As GNU parallel: workpool run [OPTIONS] [COMMAND [ARGS...]] [::: ARGS... | :::: FILES...]...
 
-Exit status: 0 every job succeeded, 1 some job failed, 2 usage or input error, 130 interrupted.
-Ctrl-C once stops starting jobs and waits for the running ones; twice ends them.";
+With a COMMAND, each input item fills its replacement strings, quoted for the shell: {} {.}
+{/} {//} {/.} {#} (job number) {%} (job slot) {1} {2} {1.} ...; without any, the item is
+appended. Sources: ::: ARGS, :::: FILES, -a FILE, else standard input; several multiply,
+:::+ and ::::+ link to the one before.
+
+Without a COMMAND, each item is a shell command, run with `sh -c`, or a JSON object with the
+fields cmd (required), id, priority (0-255 or \"low\", \"normal\", \"high\"), timeout
+(\"30s\"), retries (runs after the first), env (an object) and cwd. Blank lines and lines
+starting with # are skipped.
+
+Exit status: 0 every job succeeded, 1 some job failed, 2 usage or input error, 128+N after
+signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 standard output closed). Ctrl-C once
+stops starting jobs and waits for the running ones; twice ends them; SIGTERM and SIGHUP end
+them at once.";
 
 /// `workpool run`: the parallel command runner.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job list; standard input when absent or "-".
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// The command template, then its input sources: `::: ARGS...`, `:::: FILES...`,
+    /// `:::+`/`::::+` to link; without a command, each input item is a command.
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..)]
+    pub command: Vec<String>,
 
-    /// Run N jobs at once [default: the number of cores].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
-          conflicts_with_all = ["min", "max"])]
-    pub jobs: Option<u32>,
+    /// Read input items from FILE, one per line (`-`: standard input); repeatable, each an
+    /// input source.
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    pub arg_file: Vec<PathBuf>,
+
+    /// Split each input line at matches of REGEX into the arguments {1} {2} ...
+    #[arg(long, value_name = "REGEX")]
+    pub colsep: Option<String>,
+
+    /// Run N jobs at once [default: the number of cores]. `+N`/`-N`: the cores plus or minus
+    /// N; `P%`: that share of the cores; 0: as many as the machine allows.
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs,
+          conflicts_with_all = ["min", "max"], allow_hyphen_values = true)]
+    pub jobs: Option<JobsArg>,
 
     /// Dynamic sizing: keep at least N workers [default: 1 with --max].
     #[arg(long, value_name = "N")]
@@ -61,13 +87,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "N/PERIOD", value_parser = parse_rate)]
     pub rate: Option<Rate>,
 
+    /// Start jobs at least DURATION apart (as --rate 1 per DURATION).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "rate")]
+    pub delay: Option<Duration>,
+
+    /// Stop early: `now|soon,fail|success|done=N` or `=P%` (now ends the running jobs, soon
+    /// lets them finish); `never` is the default.
+    #[arg(long, value_name = "WHEN,WHAT=N", value_parser = parse_halt_flag)]
+    pub halt: Option<HaltFlag>,
+
     /// With --rate: allow up to N starts at once after a quiet spell.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "rate",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: u32,
 
-    /// Run a failed job up to N more times (a JSON "retries" field overrides it).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Run a failing job up to N times in all, as GNU parallel counts (0 and 1: once). A
+    /// JSON "retries" field, which counts the runs after the first, overrides it.
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub retries: u32,
 
     /// Delay between runs: exponential from the first to the cap, with 20% jitter.
@@ -119,6 +155,32 @@ pub struct RunArgs {
     /// Print the plan (id, priority, timeout, retries, command) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Read and check the whole input before the first job starts (a bad line then stops
+    /// the run before anything runs); by default jobs start as the input arrives.
+    #[arg(long)]
+    pub check_first: bool,
+
+    /// Input items end with a NUL byte, not a newline (as `find -print0` writes them).
+    #[arg(short = '0', long)]
+    pub null: bool,
+
+    /// Let jobs write straight to stdout and stderr, uncaptured: output comes at once but
+    /// may be mixed mid-line; --tag and --results get none of it.
+    #[arg(short = 'u', long, conflicts_with_all = ["keep_order", "tag", "tagstring"])]
+    pub ungroup: bool,
+
+    /// Print each job's command on standard output before its output.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Prefix each line of output with the job's arguments and a tab.
+    #[arg(long)]
+    pub tag: bool,
+
+    /// Prefix each line of output with STR (replacement strings are expanded) and a tab.
+    #[arg(long, value_name = "STR")]
+    pub tagstring: Option<String>,
 }
 
 /// `workpool demo`: a live demonstration of a pool.
@@ -231,31 +293,45 @@ mod tests {
             "1,2,75",
             "--timeout",
             "30s",
+            "-a",
             "jobs.txt",
         ])
         .expect("valid command line");
         let Command::Run(args) = cli.command else {
             panic!("expected run");
         };
-        assert_eq!(args.jobs, Some(3));
+        assert_eq!(args.jobs, Some(JobsArg::Count(3)));
         assert_eq!(args.rate.map(|r| r.count), Some(10));
         assert_eq!(args.burst, 4);
         assert_eq!(args.retry_on, [1, 2, 75]);
         assert_eq!(args.timeout, Some(Duration::from_secs(30)));
         assert_eq!(args.kill_grace, Duration::from_secs(2));
         assert_eq!(args.max_output, 1 << 20);
-        assert_eq!(args.file, Some(PathBuf::from("jobs.txt")));
+        assert_eq!(args.arg_file, [PathBuf::from("jobs.txt")]);
     }
 
     #[test]
-    fn a_list_flag_does_not_swallow_the_file() {
-        let cli = Cli::try_parse_from(["workpool", "run", "--retry-on", "1,2", "jobs.txt"])
+    fn a_list_flag_does_not_swallow_the_command() {
+        let cli = Cli::try_parse_from(["workpool", "run", "--retry-on", "1,2", "gzip", "-9"])
             .expect("valid command line");
         let Command::Run(args) = cli.command else {
             panic!("expected run");
         };
         assert_eq!(args.retry_on, [1, 2]);
-        assert_eq!(args.file, Some(PathBuf::from("jobs.txt")));
+        assert_eq!(args.command, ["gzip", "-9"]);
+    }
+
+    #[test]
+    fn flags_after_the_command_belong_to_it() {
+        let cli = Cli::try_parse_from([
+            "workpool", "run", "-j", "2", "echo", "-n", "{}", ":::", "-a",
+        ])
+        .expect("valid command line");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.command, ["echo", "-n", "{}", ":::", "-a"]);
+        assert!(args.arg_file.is_empty());
     }
 
     #[test]
@@ -272,7 +348,7 @@ mod tests {
                 "--resume-failed",
             ],
             &["workpool", "run", "--burst", "3"],
-            &["workpool", "run", "-j", "0"],
+            &["workpool", "run", "-j", "x"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }

@@ -1,7 +1,9 @@
 //! Typed configuration: the command line after every cross-flag check and machine default,
 //! ready for the subcommands to use without re-checking anything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
 use std::time::Duration;
 
 use workpool::{Builder, RateLimit};
@@ -9,7 +11,8 @@ use workpool::{Builder, RateLimit};
 use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
-use crate::units::{Backoff, Rate};
+use crate::sources::Input;
+use crate::units::{Backoff, Halt, Rate};
 
 /// How many workers a pool has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +31,14 @@ pub enum Sizing {
 impl Sizing {
     /// Reads `-j`, `--min` and `--max`; `fixed` is the size when none of them is given.
     fn from_flags(
-        jobs: Option<u32>,
+        jobs: Option<usize>,
         min: Option<u32>,
         max: Option<u32>,
         fixed: usize,
     ) -> Result<Self, CliError> {
         let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         match (jobs, min, max) {
-            (Some(n), _, _) => Ok(Sizing::Fixed(size(n))),
+            (Some(n), _, _) => Ok(Sizing::Fixed(n)),
             (None, None, None) => Ok(Sizing::Fixed(fixed)),
             (None, min, max) => {
                 let min = min.map_or(1, size);
@@ -47,6 +50,38 @@ impl Sizing {
                 }
                 Ok(Sizing::Dynamic { min, max })
             }
+        }
+    }
+
+    /// The same sizing with no bound above `limit` (the most this machine can run, and why),
+    /// with a warning for each bound cut, unless `quietly` (`-j 0` asks for the limit).
+    pub fn capped(self, (limit, why): (usize, String), quietly: bool) -> Self {
+        let cap = |flag: &str, n: usize| {
+            if n <= limit {
+                return n;
+            }
+            if !quietly {
+                eprintln!(
+                    "workpool: warning: {flag} {n} is more jobs at once than this machine allows ({why} allows {limit}); running at most {limit}"
+                );
+            }
+            limit
+        };
+        match self {
+            Sizing::Fixed(n) => Sizing::Fixed(cap("-j", n)),
+            Sizing::Dynamic { min, max } => Sizing::Dynamic {
+                min: cap("--min", min),
+                max: cap("--max", max),
+            },
+        }
+    }
+
+    /// Sets the builder's worker bounds, starting workers only as jobs wait for them: a
+    /// fixed size of N is a pool of at most N that keeps at least as many as there are cores.
+    pub fn apply_lazily(self, builder: Builder) -> Builder {
+        match self {
+            Sizing::Fixed(n) => builder.min_workers(n.min(cores())).max_workers(n),
+            Sizing::Dynamic { min, max } => builder.min_workers(min).max_workers(max),
         }
     }
 
@@ -73,8 +108,9 @@ pub enum Resume {
 /// When and how often a failed job runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
-    /// Extra runs after the first (a job's JSON `retries` overrides it).
-    pub retries: u32,
+    /// Runs in all, at least 1 (`--retries N`, as GNU parallel means it; a job's JSON
+    /// `retries`, which counts the runs after the first, overrides it).
+    pub runs: u32,
     /// Exponential backoff from `base` to `cap`, with 20% jitter.
     pub backoff: Backoff,
     /// Only these exit codes are retried; `None` retries every failure, timeouts included.
@@ -84,8 +120,8 @@ pub struct RetryConfig {
 /// Everything `workpool run` needs to know.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// The job list, or `None` for standard input.
-    pub input: Option<PathBuf>,
+    /// The command template and the input sources.
+    pub input: Input,
     /// Pool size.
     pub sizing: Sizing,
     /// A limit on job starts.
@@ -114,6 +150,35 @@ pub struct RunConfig {
     pub quiet: bool,
     /// Print the plan only.
     pub dry_run: bool,
+    /// Read and check the whole input before starting.
+    pub check_first: bool,
+    /// Print each command before its output.
+    pub verbose: bool,
+    /// Prefix output lines.
+    pub tag: Option<Tag>,
+    /// When to stop early.
+    pub halt: Option<Halt>,
+    /// Jobs write straight to stdout and stderr.
+    pub ungroup: bool,
+}
+
+/// What `--tag` and `--tagstring` put before each line of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    /// `--tag`: the job's arguments, separated by spaces, then a tab.
+    Args,
+    /// `--tagstring STR`: STR with its replacement strings expanded, then a tab.
+    Template(String),
+}
+
+impl Tag {
+    /// The prefix for `spec`'s lines.
+    pub fn render(&self, spec: &crate::input::JobSpec) -> String {
+        match self {
+            Tag::Args => format!("{}\t", spec.args.join(" ")),
+            Tag::Template(text) => format!("{}\t", crate::template::expand_unquoted(text, spec)),
+        }
+    }
 }
 
 impl RunConfig {
@@ -123,18 +188,41 @@ impl RunConfig {
     ///
     /// [`CliError::Usage`] for flags that cannot work together.
     pub fn from_args(args: RunArgs, stderr_is_terminal: bool) -> Result<Self, CliError> {
-        let sizing = Sizing::from_flags(args.jobs, args.min, args.max, cores())?;
+        let jobs = match args.jobs.map(|j| j.resolve(cores())) {
+            None => None,
+            Some(Some(n)) => Some(n),
+            Some(None) => Some(usize::MAX),
+        };
+        let sizing = Sizing::from_flags(jobs, args.min, args.max, cores())?;
+        let sizing = sizing.capped(
+            machine_limit(),
+            args.jobs == Some(crate::units::JobsArg::Count(0)),
+        );
         let resume = match (args.resume, args.resume_failed) {
             (true, _) => Resume::SkipFinished,
             (false, true) => Resume::SkipSucceeded,
             (false, false) => Resume::Off,
         };
+        let colsep = match &args.colsep {
+            Some(text) => Some(Regex::new(text).map_err(|e| {
+                CliError::usage(format!("--colsep: invalid regular expression: {e}"))
+            })?),
+            None => None,
+        };
+        let input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
+        check_outputs(&input, args.joblog.as_deref(), args.results.as_deref())?;
         Ok(RunConfig {
-            input: args.file.filter(|path| path.as_os_str() != "-"),
+            input,
             sizing,
-            rate: args.rate.map(|rate| rate_limit(rate, args.burst)),
+            rate: match (args.rate, args.delay.filter(|d| !d.is_zero())) {
+                (Some(rate), _) => Some(rate_limit(rate, args.burst)),
+                (None, Some(delay)) => Some(RateLimit::per(1, delay).burst(1)),
+                (None, None) => None,
+            },
+            halt: args.halt.and_then(|flag| flag.0),
+            ungroup: args.ungroup,
             retry: RetryConfig {
-                retries: args.retries,
+                runs: args.retries.max(1),
                 backoff: args.backoff,
                 retry_on: (!args.retry_on.is_empty()).then_some(args.retry_on),
             },
@@ -149,6 +237,13 @@ impl RunConfig {
             summary: !args.quiet && !args.dry_run,
             quiet: args.quiet,
             dry_run: args.dry_run,
+            check_first: args.check_first,
+            verbose: args.verbose,
+            tag: match (args.tagstring, args.tag) {
+                (Some(text), _) => Some(Tag::Template(text)),
+                (None, true) => Some(Tag::Args),
+                (None, false) => None,
+            },
         })
     }
 }
@@ -268,6 +363,89 @@ impl BenchConfig {
 pub fn rate_limit(rate: Rate, burst: u32) -> RateLimit {
     // Both were checked by the parsers (count >= 1, period > 0, burst >= 1).
     RateLimit::per(rate.count, rate.period).burst(burst.max(1))
+}
+
+/// Refuses output files that are an input file or each other: writing them would destroy
+/// what is read, or garble both.
+fn check_outputs(
+    input: &Input,
+    joblog: Option<&Path>,
+    results: Option<&Path>,
+) -> Result<(), CliError> {
+    let outputs: Vec<(&str, &Path)> = [("--joblog", joblog), ("--results", results)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path?)))
+        .collect();
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        for input in input.files() {
+            if same_file(out, input) {
+                return Err(CliError::usage(format!(
+                    "{flag} {} is also an input file; refusing to overwrite it",
+                    out.display()
+                )));
+            }
+        }
+        for (other_flag, other) in &outputs[i + 1..] {
+            if same_file(out, other) {
+                return Err(CliError::usage(format!(
+                    "{flag} and {other_flag} are the same file ({}); give each its own",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `true` if `a` and `b` name the same file: the same inode if both exist, else the same
+/// absolute path once their directories are resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+            _ => std::env::current_dir().ok()?,
+        };
+        Some(dir.join(p.file_name()?))
+    };
+    match (resolve(a), resolve(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The most jobs this machine lets one process run at once, and the limit that decides it:
+/// each running job holds a worker thread, a process or more, and up to six file descriptors.
+pub fn machine_limit() -> (usize, String) {
+    use nix::sys::resource::{getrlimit, Resource};
+    let mut limit = (usize::MAX, String::new());
+    let mut cap = |n: u64, why: String| {
+        let n = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        if n < limit.0 {
+            limit = (n, why);
+        }
+    };
+    if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        cap(
+            soft.saturating_sub(16) / 6,
+            format!("the open files limit of {soft}"),
+        );
+    }
+    if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NPROC) {
+        cap(soft / 4, format!("the processes limit of {soft}"));
+    }
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    if let Some(n) = read("/proc/sys/vm/max_map_count") {
+        cap(n / 8, format!("vm.max_map_count of {n}"));
+    }
+    if let Some(n) = read("/proc/sys/kernel/threads-max") {
+        cap(n / 4, format!("kernel.threads-max of {n}"));
+    }
+    limit
 }
 
 /// The number of cores, the default pool size.

@@ -13,6 +13,9 @@ pub enum Exit {
     Usage,
     /// 130: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted,
+    /// 128 + N: ended by signal N (SIGTERM 143, SIGHUP 129; 141 when standard output was
+    /// closed, as if by SIGPIPE).
+    Signalled(i32),
 }
 
 impl Exit {
@@ -23,6 +26,7 @@ impl Exit {
             Exit::JobsFailed => 1,
             Exit::Usage => 2,
             Exit::Interrupted => 130,
+            Exit::Signalled(signal) => u8::try_from(128 + signal.clamp(0, 127)).unwrap_or(255),
         }
     }
 }
@@ -44,8 +48,10 @@ mod tests {
             Exit::JobsFailed,
             Exit::Usage,
             Exit::Interrupted,
+            Exit::Signalled(15),
+            Exit::Signalled(1),
         ]
         .map(Exit::code);
-        assert_eq!(codes, [0, 1, 2, 130]);
+        assert_eq!(codes, [0, 1, 2, 130, 143, 129]);
     }
 }

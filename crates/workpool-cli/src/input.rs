@@ -1,9 +1,9 @@
 //! The job list: one shell command per line, or one JSON object per line, told apart line by
-//! line (a line starting with `{` is JSON).
+//! line (a line whose first character is `{` followed by a `"` or a `}`, spaces aside, is
+//! JSON; `{ echo a; } > f` is a shell command).
 //!
-//! The whole list is read and checked before anything runs, so that a bad line stops the
-//! command with its line number before the first job starts, and the progress bar knows the
-//! total.
+//! [`JobReader`] reads the list one job at a time, so that jobs can start while the rest is
+//! still arriving; [`read_jobs`] reads and checks it whole first.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -21,7 +21,10 @@ use crate::units::parse_duration;
 pub struct JobSpec {
     /// Its 1-based line number in the input.
     pub line: usize,
-    /// Its id: the JSON `id`, or the line number.
+    /// Its 1-based number among the jobs (GNU parallel's `{#}`; comments and blank lines do
+    /// not count).
+    pub seq: usize,
+    /// Its id: the JSON `id`, or `seq`.
     pub id: String,
     /// The shell command, run with `sh -c`.
     pub cmd: String,
@@ -35,6 +38,136 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// Its working directory.
     pub cwd: Option<PathBuf>,
+    /// The input arguments the command was made from (for `--tag` and `--results DIR`);
+    /// a whole-command line is its own one argument.
+    pub args: Vec<String>,
+    /// Byte offsets in `cmd` where the job slot number (`{%}`) goes when the job starts.
+    pub slot_at: Vec<usize>,
+}
+
+impl JobSpec {
+    /// The command to run in job slot `slot` (`{%}` filled in).
+    pub fn command_in_slot(&self, slot: usize) -> std::borrow::Cow<'_, str> {
+        if self.slot_at.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.cmd);
+        }
+        let mut cmd = String::with_capacity(self.cmd.len() + 4 * self.slot_at.len());
+        let mut from = 0;
+        for &at in &self.slot_at {
+            cmd.push_str(&self.cmd[from..at]);
+            cmd.push_str(&slot.to_string());
+            from = at;
+        }
+        cmd.push_str(&self.cmd[from..]);
+        std::borrow::Cow::Owned(cmd)
+    }
+}
+
+/// The longest single argument Linux passes to a program (`MAX_ARG_STRLEN`, 32 pages): a
+/// longer command cannot be given to `sh -c`.
+pub const MAX_COMMAND: usize = 32 * 4096 - 1;
+
+/// Checks what the kernel would refuse at start: a NUL byte, a command too long.
+///
+/// # Errors
+///
+/// What is wrong, as a message.
+pub fn check_command(cmd: &str) -> Result<(), String> {
+    if cmd.contains('\0') {
+        return Err("a NUL character cannot be passed to a command".to_owned());
+    }
+    if cmd.len() > MAX_COMMAND {
+        return Err(format!(
+            "the command is {} bytes, more than the {MAX_COMMAND} one argument may have",
+            cmd.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a job list one job at a time: each item is the next job, or the error that ends
+/// the list.
+#[derive(Debug)]
+pub struct JobReader<R> {
+    reader: R,
+    source: String,
+    delimiter: u8,
+    line: usize,
+    seq: usize,
+    first_line_of: HashMap<String, usize>,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl<R: BufRead> JobReader<R> {
+    /// A reader of `reader`, named `source` in errors; lines end with a newline.
+    pub fn new(reader: R, source: &str) -> Self {
+        JobReader {
+            reader,
+            source: source.to_owned(),
+            delimiter: b'\n',
+            line: 0,
+            seq: 0,
+            first_line_of: HashMap::new(),
+            buf: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Lines end with a NUL byte instead (`-0`).
+    pub fn null_separated(mut self, null: bool) -> Self {
+        self.delimiter = if null { 0 } else { b'\n' };
+        self
+    }
+
+    fn next_job(&mut self) -> Result<Option<JobSpec>, CliError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(self.delimiter, &mut self.buf)
+                .map_err(|err| CliError::io("cannot read", self.source.as_ref(), err))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let line = self.line;
+            let text = std::str::from_utf8(&self.buf)
+                .map_err(|_| CliError::input(line, "not valid UTF-8"))?;
+            let text = text.strip_suffix(self.delimiter as char).unwrap_or(text);
+            let text = if self.delimiter == 0 {
+                text
+            } else {
+                text.trim()
+            };
+            if text.trim().is_empty() || (self.delimiter != 0 && text.starts_with('#')) {
+                continue;
+            }
+            self.seq += 1;
+            let job = parse_line(line, self.seq, text)
+                .map_err(|message| CliError::input(line, message))?;
+            if let Some(first) = self.first_line_of.insert(job.id.clone(), line) {
+                return Err(CliError::input(
+                    line,
+                    format!("duplicate id \"{}\" (first used on line {first})", job.id),
+                ));
+            }
+            return Ok(Some(job));
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JobReader<R> {
+    type Item = Result<JobSpec, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.next_job();
+        self.failed = next.is_err();
+        next.transpose()
+    }
 }
 
 /// The fields a JSON job line may have.
@@ -46,51 +179,36 @@ const FIELDS: [&str; 7] = ["cmd", "id", "priority", "timeout", "retries", "env",
 ///
 /// [`CliError::Input`] naming the first bad line and what is wrong with it, or
 /// [`CliError::Io`] if the input cannot be read.
-pub fn read_jobs(mut reader: impl BufRead, source: &str) -> Result<Vec<JobSpec>, CliError> {
-    let mut jobs = Vec::new();
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|err| CliError::io("cannot read", source.as_ref(), err))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| CliError::input(line, "not valid UTF-8"))?
-            .trim();
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
-        let job = parse_line(line, text).map_err(|message| CliError::input(line, message))?;
-        if let Some(first) = first_line_of.insert(job.id.clone(), line) {
-            return Err(CliError::input(
-                line,
-                format!("duplicate id \"{}\" (first used on line {first})", job.id),
-            ));
-        }
-        jobs.push(job);
-    }
-    Ok(jobs)
+// For the subcommands that take a whole list at once; `run` streams through `JobReader`.
+#[allow(dead_code)]
+pub fn read_jobs(reader: impl BufRead, source: &str) -> Result<Vec<JobSpec>, CliError> {
+    JobReader::new(reader, source).collect()
+}
+
+/// `true` if `text` is a JSON object rather than a shell command: `{` then, spaces aside,
+/// `"` or `}`. A shell's `{ cmd; }` group has a space and a word after the brace.
+pub fn looks_like_json(text: &str) -> bool {
+    text.strip_prefix('{')
+        .map(|rest| rest.trim_start())
+        .is_some_and(|rest| rest.starts_with('"') || rest.starts_with('}'))
 }
 
 /// Parses one non-blank, non-comment line.
-fn parse_line(line: usize, text: &str) -> Result<JobSpec, String> {
+pub fn parse_line(line: usize, seq: usize, text: &str) -> Result<JobSpec, String> {
     let mut job = JobSpec {
         line,
-        id: line.to_string(),
+        seq,
+        id: seq.to_string(),
         cmd: text.to_owned(),
         priority: Priority::NORMAL.level(),
         timeout: None,
         retries: None,
         env: Vec::new(),
         cwd: None,
+        args: Vec::new(),
+        slot_at: Vec::new(),
     };
-    if text.starts_with('{') {
+    if looks_like_json(text) {
         let value: Value = serde_json::from_str(text)
             .map_err(|err| format!("invalid JSON: {}", json_error(&err)))?;
         let Value::Object(fields) = value else {
@@ -98,6 +216,8 @@ fn parse_line(line: usize, text: &str) -> Result<JobSpec, String> {
         };
         read_fields(&mut job, fields)?;
     }
+    check_command(&job.cmd)?;
+    job.args = vec![job.cmd.clone()];
     Ok(job)
 }
 
@@ -191,10 +311,15 @@ fn read_fields(job: &mut JobSpec, mut fields: Map<String, Value>) -> Result<(), 
     }
     match fields.remove("cwd") {
         None | Some(Value::Null) => {}
-        Some(Value::String(dir)) if !dir.is_empty() => job.cwd = Some(PathBuf::from(dir)),
+        Some(Value::String(dir)) if !dir.is_empty() => {
+            if !std::path::Path::new(&dir).is_dir() {
+                return Err(format!("\"cwd\": no such directory {dir}"));
+            }
+            job.cwd = Some(PathBuf::from(dir));
+        }
         Some(other) => return Err(format!("\"cwd\" must be a directory path, got {other}")),
     }
-    if job.cmd.contains('\0') || job.env.iter().any(|(_, v)| v.contains('\0')) {
+    if job.env.iter().any(|(_, v)| v.contains('\0')) {
         return Err("a NUL character cannot be passed to a command".to_owned());
     }
     Ok(())
@@ -248,11 +373,13 @@ mod tests {
     }
 
     #[test]
-    fn plain_lines_are_commands_with_their_line_number_as_id() {
-        let jobs = read("echo a\n\n# a comment\n  echo b  \r\n").unwrap();
-        assert_eq!(jobs.len(), 2);
+    fn plain_lines_are_commands_with_their_job_number_as_id() {
+        let jobs = read("echo a\n\n# a comment\n  echo b  \r\n{ echo c; } >&2\n").unwrap();
+        assert_eq!(jobs.len(), 3);
         assert_eq!((jobs[0].id.as_str(), jobs[0].cmd.as_str()), ("1", "echo a"));
-        assert_eq!((jobs[1].id.as_str(), jobs[1].cmd.as_str()), ("4", "echo b"));
+        // Comments and blank lines do not count: adding one shifts no id.
+        assert_eq!((jobs[1].id.as_str(), jobs[1].cmd.as_str()), ("2", "echo b"));
+        assert_eq!((jobs[1].line, jobs[2].cmd.as_str()), (4, "{ echo c; } >&2"));
         assert_eq!(jobs[1].priority, 128);
     }
 
@@ -320,6 +447,14 @@ mod tests {
             (
                 "{\"cmd\": \"x\", \"cwd\": 3}",
                 "input line 1: \"cwd\" must be a directory path",
+            ),
+            (
+                "{\"cmd\": \"x\", \"cwd\": \"/no/such/dir\"}",
+                "input line 1: \"cwd\": no such directory /no/such/dir",
+            ),
+            (
+                "{\"cmd\": \"a\\u0000b\"}",
+                "input line 1: a NUL character cannot be passed to a command",
             ),
             (
                 "{\"cmd\": \"x\", \"id\": [1]}",

@@ -14,7 +14,9 @@ mod error;
 mod exit;
 mod input;
 mod run;
+mod sources;
 mod svg;
+mod template;
 mod units;
 
 use std::io::IsTerminal;

@@ -186,9 +186,212 @@ pub fn fmt_duration_arg(d: Duration) -> String {
     }
 }
 
+/// A `-j` value, as GNU parallel takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobsArg {
+    /// `N`: exactly N; 0 for as many as the machine allows.
+    Count(u32),
+    /// `+N`: the number of cores plus N.
+    Plus(u32),
+    /// `-N`: the number of cores minus N (at least 1).
+    Minus(u32),
+    /// `P%`: P percent of the cores (at least 1).
+    Percent(u32),
+}
+
+impl JobsArg {
+    /// The number of jobs at once on a machine with `cores` cores; `None` for "as many as
+    /// the machine allows".
+    pub fn resolve(self, cores: usize) -> Option<usize> {
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        match self {
+            JobsArg::Count(0) => None,
+            JobsArg::Count(v) => Some(n(v)),
+            JobsArg::Plus(v) => Some(cores.saturating_add(n(v))),
+            JobsArg::Minus(v) => Some(cores.saturating_sub(n(v)).max(1)),
+            JobsArg::Percent(p) => Some((cores.saturating_mul(n(p)) / 100).max(1)),
+        }
+    }
+}
+
+/// Parses a `-j` value: `N`, `+N`, `-N` or `P%`.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_jobs(text: &str) -> Result<JobsArg, String> {
+    let bad = || {
+        format!("invalid number of jobs \"{text}\" (expected N, +N, -N or P%, N a whole number)")
+    };
+    let number = |digits: &str| -> Result<u32, String> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse::<u32>().map_err(|_| {
+            format!(
+                "number of jobs \"{text}\" is too large (at most {})",
+                u32::MAX
+            )
+        })
+    };
+    if let Some(rest) = text.strip_prefix('+') {
+        Ok(JobsArg::Plus(number(rest)?))
+    } else if let Some(rest) = text.strip_prefix('-') {
+        Ok(JobsArg::Minus(number(rest)?))
+    } else if let Some(rest) = text.strip_suffix('%') {
+        Ok(JobsArg::Percent(number(rest)?))
+    } else {
+        Ok(JobsArg::Count(number(text)?))
+    }
+}
+
+/// `--halt`: when a run stops early, as GNU parallel says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Halt {
+    /// `now`: end the running jobs too; `soon`: let them finish.
+    pub now: bool,
+    /// What is counted.
+    pub on: HaltOn,
+    /// How many: a count, or a percentage of the jobs so far.
+    pub threshold: Threshold,
+}
+
+/// What `--halt` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltOn {
+    /// Jobs that did not succeed.
+    Fail,
+    /// Jobs that succeeded.
+    Success,
+    /// Jobs that ended either way.
+    Done,
+}
+
+/// How many jobs `--halt` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    /// This many.
+    Count(u32),
+    /// This percentage of the jobs handed to the pool so far.
+    Percent(u32),
+}
+
+impl Threshold {
+    /// `true` once `n` of `total` jobs reach it.
+    pub fn reached(self, n: usize, total: usize) -> bool {
+        match self {
+            Threshold::Count(c) => n >= usize::try_from(c).unwrap_or(usize::MAX),
+            Threshold::Percent(p) => {
+                n > 0 && n.saturating_mul(100) >= total.saturating_mul(p as usize)
+            }
+        }
+    }
+}
+
+/// A `--halt` value: a halt, or `None` for `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaltFlag(pub Option<Halt>);
+
+/// Parses `--halt` for the command line.
+///
+/// # Errors
+///
+/// As [`parse_halt`].
+pub fn parse_halt_flag(text: &str) -> Result<HaltFlag, String> {
+    parse_halt(text).map(HaltFlag)
+}
+
+/// Parses `--halt`: `now|soon,fail|success|done=N|P%` (also GNU parallel's `never`, and the
+/// old `0`, `1`, `2`: never, soon,fail=1, now,fail=1). `never` is `None`.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
+    let bad = || {
+        format!(
+            "invalid --halt \"{text}\" (expected now|soon,fail|success|done=N or =P%, or never)"
+        )
+    };
+    let fail1 = |now| Halt {
+        now,
+        on: HaltOn::Fail,
+        threshold: Threshold::Count(1),
+    };
+    match text {
+        "never" | "0" => return Ok(None),
+        "1" => return Ok(Some(fail1(false))),
+        "2" => return Ok(Some(fail1(true))),
+        _ => {}
+    }
+    let (when, rest) = text.split_once(',').ok_or_else(bad)?;
+    let now = match when {
+        "now" => true,
+        "soon" => false,
+        _ => return Err(bad()),
+    };
+    let (what, n) = rest.split_once('=').ok_or_else(bad)?;
+    let on = match what {
+        "fail" => HaltOn::Fail,
+        "success" => HaltOn::Success,
+        "done" => HaltOn::Done,
+        _ => return Err(bad()),
+    };
+    let number = |digits: &str| {
+        digits
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(bad)
+    };
+    let threshold = match n.strip_suffix('%') {
+        Some(p) => Threshold::Percent(number(p)?.min(100)),
+        None => Threshold::Count(number(n)?),
+    };
+    Ok(Some(Halt { now, on, threshold }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halt_takes_gnu_parallels_forms() {
+        let halt = parse_halt("now,fail=1").unwrap().unwrap();
+        assert_eq!((halt.now, halt.on), (true, HaltOn::Fail));
+        assert!(halt.threshold.reached(1, 10));
+        let halt = parse_halt("soon,success=20%").unwrap().unwrap();
+        assert_eq!((halt.now, halt.on), (false, HaltOn::Success));
+        assert!(!halt.threshold.reached(1, 10));
+        assert!(halt.threshold.reached(2, 10));
+        assert_eq!(parse_halt("never"), Ok(None));
+        assert!(parse_halt("2").unwrap().unwrap().now);
+        for bad in [
+            "",
+            "now",
+            "now,fail",
+            "later,fail=1",
+            "now,oops=1",
+            "now,fail=0",
+            "now,fail=x%",
+        ] {
+            assert!(parse_halt(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jobs_take_gnu_parallels_forms() {
+        assert_eq!(parse_jobs("4"), Ok(JobsArg::Count(4)));
+        assert_eq!(parse_jobs("+1").map(|j| j.resolve(2)), Ok(Some(3)));
+        assert_eq!(parse_jobs("-1").map(|j| j.resolve(2)), Ok(Some(1)));
+        assert_eq!(parse_jobs("-5").map(|j| j.resolve(2)), Ok(Some(1)));
+        assert_eq!(parse_jobs("50%").map(|j| j.resolve(4)), Ok(Some(2)));
+        assert_eq!(parse_jobs("0").map(|j| j.resolve(4)), Ok(None));
+        for bad in ["", "x", "+", "1.5", "-x", "%"] {
+            assert!(parse_jobs(bad).is_err(), "{bad}");
+        }
+        assert!(parse_jobs("99999999999").unwrap_err().contains("too large"));
+    }
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -71,7 +71,15 @@ fn the_first_ctrl_c_starts_nothing_new_and_waits_for_running_jobs() {
         ],
     );
     let log = s.path("log");
-    let (mut child, inbox) = start(&["run", "-j", "1", &file, "--joblog", log.to_str().unwrap()]);
+    let (mut child, inbox) = start(&[
+        "run",
+        "-j",
+        "1",
+        "-a",
+        &file,
+        "--joblog",
+        log.to_str().unwrap(),
+    ]);
     wait_for("job 1 to start", || s.path("started").exists());
     interrupt(&child);
     expect_line(&inbox, "interrupted: starting no more jobs");
@@ -105,7 +113,15 @@ fn the_second_ctrl_c_ends_running_jobs_and_their_process_groups() {
         ],
     );
     let log = s.path("log");
-    let (mut child, inbox) = start(&["run", "-j", "2", &file, "--joblog", log.to_str().unwrap()]);
+    let (mut child, inbox) = start(&[
+        "run",
+        "-j",
+        "2",
+        "-a",
+        &file,
+        "--joblog",
+        log.to_str().unwrap(),
+    ]);
     wait_for("jobs 1 and 2 to start", || {
         s.path("child1").exists() && s.path("pid2").exists()
     });

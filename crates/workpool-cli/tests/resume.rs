@@ -6,8 +6,8 @@ mod common;
 use std::collections::HashMap;
 use std::process::Stdio;
 
-use common::{joblog, pid_in, wait_for, workpool, workpool_process, Scratch};
-use nix::sys::signal::{kill, killpg, Signal};
+use common::{joblog, pid_in, running, wait_for, workpool, workpool_process, Scratch};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 #[test]
@@ -33,10 +33,12 @@ fn a_run_killed_with_sigkill_resumes_without_losing_or_repeating_a_job() {
     let log = s.path("log");
     let log_arg = log.to_str().unwrap();
 
-    let mut first = workpool_process(["run", "-j", "2", "--quiet", &file, "--joblog", log_arg])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = workpool_process([
+        "run", "-j", "2", "--quiet", "-a", &file, "--joblog", log_arg,
+    ])
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     // Six successes logged, and both workers stuck in jobs 7 and 8.
     wait_for("six logged successes", || joblog(&log).len() == 6);
     wait_for("jobs 7 and 8 to block", || {
@@ -44,19 +46,22 @@ fn a_run_killed_with_sigkill_resumes_without_losing_or_repeating_a_job() {
     });
     kill(Pid::from_raw(first.id() as i32), Signal::SIGKILL).unwrap();
     first.wait().unwrap();
+    // The running jobs die with workpool: nothing of them runs on unlogged.
     for n in [7, 8] {
-        let pgid = pid_in(&s.path(&format!("pg{n}")));
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        let pid = pid_in(&s.path(&format!("pg{n}")));
+        wait_for("a killed run's job to end", || !running(pid));
     }
     assert!(joblog(&log).iter().all(|e| e[7] == "ok"));
 
     std::fs::write(s.path("gate"), "").unwrap();
-    workpool(["run", "-j", "2", "--resume", &file, "--joblog", log_arg])
-        .assert()
-        .success()
-        .stderr(predicates::str::contains(
-            "4 ok, 0 failed, 0 timed out, 0 cancelled, 0 not run, 6 skipped",
-        ));
+    workpool([
+        "run", "-j", "2", "--resume", "-a", &file, "--joblog", log_arg,
+    ])
+    .assert()
+    .success()
+    .stderr(predicates::str::contains(
+        "4 ok, 0 failed, 0 timed out, 0 cancelled, 0 not run, 6 skipped",
+    ));
 
     for n in 1..=10 {
         assert_eq!(
@@ -88,13 +93,13 @@ fn resume_skips_finished_jobs_and_resume_failed_reruns_failures() {
     );
     let log = s.path("log");
     let log_arg = log.to_str().unwrap();
-    workpool(["run", &file, "--joblog", log_arg])
+    workpool(["run", "-a", &file, "--joblog", log_arg])
         .assert()
         .code(1);
     assert_eq!(joblog(&log).len(), 3);
 
     // Every job finished (one failed): --resume runs nothing.
-    workpool(["run", &file, "--joblog", log_arg, "--resume"])
+    workpool(["run", "-a", &file, "--joblog", log_arg, "--resume"])
         .assert()
         .success()
         .stderr(predicates::str::contains("3 skipped"));
@@ -104,7 +109,7 @@ fn resume_skips_finished_jobs_and_resume_failed_reruns_failures() {
     );
 
     // --resume-failed runs the failed one again, and only it.
-    workpool(["run", &file, "--joblog", log_arg, "--resume-failed"])
+    workpool(["run", "-a", &file, "--joblog", log_arg, "--resume-failed"])
         .assert()
         .code(1);
     assert_eq!(
@@ -116,6 +121,7 @@ fn resume_skips_finished_jobs_and_resume_failed_reruns_failures() {
     // The plan shows what a resume would run.
     workpool([
         "run",
+        "-a",
         &file,
         "--joblog",
         log_arg,
@@ -127,8 +133,146 @@ fn resume_skips_finished_jobs_and_resume_failed_reruns_failures() {
     .stdout(format!("b\tnormal\t-\t0\techo x >> {root}/b; exit 1\n"));
 
     // Without --resume the log starts afresh.
-    workpool(["run", &file, "--joblog", log_arg])
+    workpool(["run", "-a", &file, "--joblog", log_arg])
         .assert()
         .code(1);
     assert_eq!(joblog(&log).len(), 3);
+}
+
+#[test]
+fn after_kill_9_the_jobs_and_their_children_end_and_resume_runs_each_job_once() {
+    let s = Scratch::new();
+    let root = s.root();
+    // Each job starts a background process and waits for it; until the gate exists, that
+    // process records its pid and waits for the gate, then appends to the job's marker.
+    let jobs: Vec<String> = (1..=4)
+        .map(|n| {
+            format!(
+                "(echo $(sh -c 'echo $PPID') > {root}/bg{n}; \
+                  while [ ! -e {root}/gate ]; do sleep 0.01; done; echo run >> {root}/m{n}) & wait"
+            )
+        })
+        .collect();
+    let file = s.jobs("jobs", &jobs);
+    let log = s.path("log");
+    let log_arg = log.to_str().unwrap();
+    let mut first = workpool_process(["run", "-j", "4", "-q", "-a", &file, "--joblog", log_arg])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("four jobs to start", || {
+        (1..=4).all(|n| s.path(&format!("bg{n}")).exists())
+    });
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGKILL).unwrap();
+    first.wait().unwrap();
+    for n in 1..=4 {
+        let pid = pid_in(&s.path(&format!("bg{n}")));
+        wait_for("a killed run's background process to end", || !running(pid));
+    }
+    std::fs::write(s.path("gate"), "").unwrap();
+    workpool([
+        "run", "-j", "4", "--resume", "-a", &file, "--joblog", log_arg,
+    ])
+    .assert()
+    .success();
+    for n in 1..=4 {
+        assert_eq!(s.read(&format!("m{n}")), "run\n", "job {n} ran once");
+    }
+}
+
+#[test]
+fn resume_matches_id_and_command_and_says_what_did_not_match() {
+    let s = Scratch::new();
+    let log = s.path("log");
+    let log_arg = log.to_str().unwrap();
+    let first = s.jobs("first", &["echo a".to_owned(), "echo b".to_owned()]);
+    workpool(["run", "-a", &first, "--joblog", log_arg])
+        .assert()
+        .success();
+    // Another list: the same ids, other commands. Nothing is skipped, and each is named.
+    let other = s.jobs("other", &["echo x".to_owned(), "echo y".to_owned()]);
+    workpool(["run", "-k", "-a", &other, "--joblog", log_arg, "--resume"])
+        .assert()
+        .success()
+        .stdout("x\ny\n")
+        .stderr(predicates::str::contains(
+            "--resume: job 1 is `echo a` in the job log but `echo x` in the input; running it",
+        ))
+        .stderr(predicates::str::contains("0 skipped"));
+    // A comment added to the first list shifts no id: both are still skipped.
+    let commented = s.jobs(
+        "commented",
+        &[
+            "# a comment".to_owned(),
+            "echo a".to_owned(),
+            "echo b".to_owned(),
+        ],
+    );
+    workpool(["run", "-a", &commented, "--joblog", log_arg, "--resume"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicates::str::contains("2 skipped"));
+}
+
+#[test]
+fn resume_refuses_a_file_that_is_not_a_job_log() {
+    let s = Scratch::new();
+    let file = s.jobs("jobs", &["true".to_owned()]);
+    for (name, contents) in [
+        (
+            "results.jsonl",
+            &b"{\"id\": \"1\", \"cmd\": \"true\"}\n"[..],
+        ),
+        ("random", &[0xff, 0x00, 0x17, 0x80, b'\n', 0x01][..]),
+    ] {
+        let path = s.path(name);
+        std::fs::write(&path, contents).unwrap();
+        workpool([
+            "run",
+            "-a",
+            &file,
+            "--joblog",
+            path.to_str().unwrap(),
+            "--resume",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is not a job log"));
+        assert_eq!(std::fs::read(&path).unwrap(), contents, "left as it was");
+    }
+}
+
+#[test]
+fn resume_reads_gnu_parallels_job_log() {
+    let s = Scratch::new();
+    let log = s.path("log");
+    std::fs::write(
+        &log,
+        "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n\
+         1\t:\t1700000000.000\t     0.001\t0\t2\t0\t0\techo a\n\
+         2\t:\t1700000000.000\t     0.001\t0\t2\t1\t0\techo b\n",
+    )
+    .unwrap();
+    let log_arg = log.to_str().unwrap();
+    workpool([
+        "run", "-k", "--joblog", log_arg, "--resume", "echo", ":::", "a", "b", "c",
+    ])
+    .assert()
+    .success()
+    .stdout("c\n");
+    workpool([
+        "run",
+        "--joblog",
+        log_arg,
+        "--resume-failed",
+        "echo",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ])
+    .assert()
+    .success()
+    .stdout("b\n");
 }

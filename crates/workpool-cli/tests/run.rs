@@ -2,10 +2,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::Stdio;
-
-use common::{exit_code, joblog, workpool, workpool_process, Scratch};
+use common::{joblog, workpool, Scratch};
 use predicates::str::contains;
 
 fn lines(items: &[&str]) -> Vec<String> {
@@ -16,7 +13,7 @@ fn lines(items: &[&str]) -> Vec<String> {
 fn every_job_succeeding_exits_0_and_prints_each_output() {
     let s = Scratch::new();
     let file = s.jobs("jobs", &lines(&["echo one", "", "# a comment", "echo two"]));
-    let out = workpool(["run", "-j", "2", &file]).assert().success();
+    let out = workpool(["run", "-j", "2", "-a", &file]).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let mut got: Vec<&str> = stdout.lines().collect();
     got.sort_unstable();
@@ -27,7 +24,7 @@ fn every_job_succeeding_exits_0_and_prints_each_output() {
 fn a_failed_job_exits_1_and_is_named_in_the_summary() {
     let s = Scratch::new();
     let file = s.jobs("jobs", &lines(&["true", "exit 3", "echo ok"]));
-    workpool(["run", "-j", "2", &file])
+    workpool(["run", "-j", "2", "-a", &file])
         .assert()
         .code(1)
         .stderr(contains(
@@ -43,7 +40,7 @@ fn jobs_come_from_standard_input_without_a_file() {
         .assert()
         .success()
         .stdout("from-stdin\n");
-    workpool(["run", "-j", "1", "-"])
+    workpool(["run", "-j", "1", "-a", "-"])
         .write_stdin("echo dash\n")
         .assert()
         .success()
@@ -76,7 +73,7 @@ fn bad_input_lines_exit_2_naming_the_line_and_run_nothing() {
     ];
     for (bad, message) in cases {
         let file = s.jobs("jobs", &[first.clone(), "true".to_owned(), bad.to_owned()]);
-        workpool(["run", &file])
+        workpool(["run", "--check-first", "-a", &file])
             .assert()
             .code(2)
             .stderr(contains(message));
@@ -89,19 +86,19 @@ fn usage_errors_exit_2() {
     let s = Scratch::new();
     let file = s.jobs("jobs", &lines(&["true"]));
     for args in [
-        vec!["run", "--min", "3", "--max", "1", &file],
-        vec!["run", "--rate", "0/s", &file],
-        vec!["run", "--rate", "10/fortnight", &file],
-        vec!["run", "--timeout", "soon", &file],
-        vec!["run", "--backoff", "10s..1s", &file],
-        vec!["run", "--resume", &file],
-        vec!["run", "-j", "2", "--max", "4", &file],
+        vec!["run", "--min", "3", "--max", "1", "-a", &file],
+        vec!["run", "--rate", "0/s", "-a", &file],
+        vec!["run", "--rate", "10/fortnight", "-a", &file],
+        vec!["run", "--timeout", "soon", "-a", &file],
+        vec!["run", "--backoff", "10s..1s", "-a", &file],
+        vec!["run", "--resume", "-a", &file],
+        vec!["run", "-j", "2", "--max", "4", "-a", &file],
         vec!["run", "--no-such-flag"],
         vec!["frobnicate"],
     ] {
         workpool(&args).assert().code(2);
     }
-    workpool(["run", "/no/such/job/list"])
+    workpool(["run", "-a", "/no/such/job/list"])
         .assert()
         .code(2)
         .stderr(contains("cannot open /no/such/job/list"));
@@ -123,7 +120,7 @@ fn json_lines_set_id_env_and_cwd() {
         )],
     );
     let log = s.path("log");
-    workpool(["run", &file, "--joblog", log.to_str().unwrap()])
+    workpool(["run", "-a", &file, "--joblog", log.to_str().unwrap()])
         .assert()
         .success()
         .stdout(format!("hi\n{root}\n"));
@@ -135,15 +132,50 @@ fn json_lines_set_id_env_and_cwd() {
 
 #[test]
 fn a_job_that_cannot_start_fails_with_a_message() {
+    // The directory exists when the list is read and checked, and is gone when the second
+    // job starts.
     let s = Scratch::new();
+    let dir = s.path("dir");
+    std::fs::create_dir(&dir).unwrap();
     let file = s.jobs(
         "jobs",
-        &lines(&[r#"{"cmd": "true", "cwd": "/no/such/dir"}"#]),
+        &[
+            format!("rmdir {}", dir.display()),
+            format!(r#"{{"cmd": "true", "cwd": "{}"}}"#, dir.display()),
+        ],
     );
-    workpool(["run", &file])
+    workpool(["run", "-j", "1", "--check-first", "-a", &file])
         .assert()
         .code(1)
-        .stderr(contains("cannot start the command in /no/such/dir"));
+        .stderr(contains(format!(
+            "cannot start the command in {}",
+            dir.display()
+        )));
+}
+
+#[test]
+fn a_missing_cwd_a_nul_or_a_command_too_long_is_refused_before_anything_runs() {
+    let s = Scratch::new();
+    let marker = s.path("ran");
+    let long = format!(r#"{{"cmd": "echo {}"}}"#, "x".repeat(200_000));
+    for (bad, message) in [
+        (
+            r#"{"cmd": "true", "cwd": "/no/such/dir"}"#.to_owned(),
+            "input line 2: \"cwd\": no such directory /no/such/dir",
+        ),
+        (
+            r#"{"cmd": "a\u0000b"}"#.to_owned(),
+            "input line 2: a NUL character",
+        ),
+        (long, "input line 2: the command is 200005 bytes"),
+    ] {
+        let file = s.jobs("jobs", &[format!("touch {}", marker.display()), bad]);
+        workpool(["run", "--check-first", "-a", &file])
+            .assert()
+            .code(2)
+            .stderr(contains(message));
+        assert!(!marker.exists(), "nothing runs");
+    }
 }
 
 #[test]
@@ -158,7 +190,7 @@ fn keep_order_prints_in_input_order_whatever_finishes_first() {
             "echo d >&2",
         ]),
     );
-    workpool(["run", "-j", "4", "--keep-order", &file])
+    workpool(["run", "-j", "4", "--keep-order", "-a", &file])
         .assert()
         .success()
         .stdout("a\nb\nc\n");
@@ -172,7 +204,7 @@ fn one_jobs_output_is_never_interleaved_with_anothers() {
         .map(|c| format!("for i in $(seq 300); do echo {c}$i; done"))
         .collect();
     let file = s.jobs("jobs", &jobs);
-    let out = workpool(["run", "-j", "4", &file]).assert().success();
+    let out = workpool(["run", "-j", "4", "-a", &file]).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let got: Vec<&str> = stdout.lines().collect();
     assert_eq!(got.len(), 1200);
@@ -192,9 +224,17 @@ fn the_joblog_has_a_line_per_job_with_every_field() {
     let s = Scratch::new();
     let file = s.jobs("jobs", &lines(&["true", "exit 4", "kill -TERM $$"]));
     let log = s.path("log");
-    workpool(["run", "-j", "1", &file, "--joblog", log.to_str().unwrap()])
-        .assert()
-        .code(1);
+    workpool([
+        "run",
+        "-j",
+        "1",
+        "-a",
+        &file,
+        "--joblog",
+        log.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
     let mut entries = joblog(&log);
     entries.sort();
     assert_eq!(entries.len(), 3);
@@ -215,7 +255,8 @@ fn the_joblog_has_a_line_per_job_with_every_field() {
         [
             ("1", "true", "0", "0", "1", "ok"),
             ("2", "exit 4", "4", "0", "1", "failed"),
-            ("3", "kill -TERM $$", "-1", "15", "1", "failed"),
+            // As GNU parallel writes it: exit value 0, and the signal.
+            ("3", "kill -TERM $$", "0", "15", "1", "failed"),
         ]
     );
 }
@@ -235,6 +276,7 @@ fn the_results_file_has_outputs_cut_at_max_output() {
         "run",
         "-j",
         "1",
+        "-a",
         &file,
         "--results",
         results.to_str().unwrap(),
@@ -283,7 +325,8 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         "--timeout",
         "30s",
         "--retries",
-        "1",
+        "2",
+        "-a",
         &file,
     ])
     .assert()
@@ -299,13 +342,13 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
 fn quiet_prints_no_summary_and_no_progress_off_a_terminal() {
     let s = Scratch::new();
     let file = s.jobs("jobs", &lines(&["echo out", "true"]));
-    workpool(["run", "--quiet", &file])
+    workpool(["run", "--quiet", "-a", &file])
         .assert()
         .success()
         .stdout("out\n")
         .stderr("");
     // Not a terminal: the summary only, no progress lines.
-    let out = workpool(["run", &file]).assert().success();
+    let out = workpool(["run", "-a", &file]).assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.starts_with("workpool: 2 jobs: 2 ok"), "{stderr}");
     assert!(stderr.contains("job durations: p50"));
@@ -328,9 +371,11 @@ fn retries_rerun_a_failing_job_until_it_succeeds() {
     let log_arg = log.to_str().unwrap();
     workpool([
         "run",
+        "-a",
         &file,
+        // Three runs in all, as GNU parallel counts them.
         "--retries",
-        "2",
+        "3",
         "--backoff",
         "1ms..5ms",
         "--joblog",
@@ -343,9 +388,10 @@ fn retries_rerun_a_failing_job_until_it_succeeds() {
     std::fs::remove_file(&count).unwrap();
     workpool([
         "run",
+        "-a",
         &file,
         "--retries",
-        "1",
+        "2",
         "--backoff",
         "1ms",
         "--joblog",
@@ -371,9 +417,10 @@ fn retry_on_retries_only_the_listed_exit_codes() {
     let log = s.path("log");
     workpool([
         "run",
+        "-a",
         &file,
         "--retries",
-        "3",
+        "4",
         "--backoff",
         "1ms..2ms",
         "--retry-on",
@@ -413,7 +460,7 @@ fn priorities_order_the_queue() {
             r#"{"cmd": "echo high", "priority": 255}"#,
         ]),
     );
-    workpool(["run", "-j", "1", &file])
+    workpool(["run", "-j", "1", "-a", &file])
         .assert()
         .success()
         .stdout("high\nnormal\nlow\n");
@@ -432,6 +479,7 @@ fn a_rate_limit_spaces_the_starts() {
         "20/s",
         "--burst",
         "1",
+        "-a",
         &file,
         "--joblog",
         log.to_str().unwrap(),
@@ -451,7 +499,7 @@ fn dynamic_sizing_runs_every_job() {
     let s = Scratch::new();
     let jobs: Vec<String> = (0..12).map(|i| format!("echo {i}")).collect();
     let file = s.jobs("jobs", &jobs);
-    let out = workpool(["run", "--min", "1", "--max", "3", &file])
+    let out = workpool(["run", "--min", "1", "--max", "3", "-a", &file])
         .assert()
         .success();
     assert_eq!(
@@ -460,7 +508,9 @@ fn dynamic_sizing_runs_every_job() {
             .count(),
         12
     );
-    workpool(["run", "--max", "2", &file]).assert().success();
+    workpool(["run", "--max", "2", "-a", &file])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -474,15 +524,63 @@ fn an_empty_job_list_succeeds() {
 }
 
 #[test]
-fn output_to_a_closed_pipe_does_not_fail_the_run() {
+fn output_files_that_are_an_input_or_each_other_are_refused() {
     let s = Scratch::new();
-    let file = s.jobs("jobs", &lines(&["seq 100000", "seq 100000"]));
-    let mut child = workpool_process(["run", "-q", "-j", "2", &file])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read a little, then close the pipe, as `| head -1` does.
-    let mut first = [0u8; 2];
-    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
-    assert_eq!(exit_code(&mut child), Some(0));
+    let file = s.jobs("jobs.txt", &lines(&["echo hi"]));
+    let before = s.read("jobs.txt");
+    workpool(["run", "-a", &file, "--joblog", &file])
+        .assert()
+        .code(2)
+        .stderr(contains("--joblog"))
+        .stderr(contains("is also an input file"));
+    workpool(["run", "--results", &file, "cat", "::::", &file])
+        .assert()
+        .code(2)
+        .stderr(contains("is also an input file"));
+    assert_eq!(s.read("jobs.txt"), before, "the job list is untouched");
+    let x = s.path("x");
+    workpool([
+        "run",
+        "-a",
+        &file,
+        "--joblog",
+        x.to_str().unwrap(),
+        "--results",
+        x.to_str().unwrap(),
+    ])
+    .assert()
+    .code(2)
+    .stderr(contains("--joblog and --results are the same file"));
+}
+
+#[test]
+fn a_shell_group_is_a_command_and_a_zero_json_timeout_is_none() {
+    let s = Scratch::new();
+    let out = s.path("out");
+    let file = s.jobs(
+        "jobs",
+        &[
+            format!("{{ echo a; echo b; }} > {}", out.display()),
+            r#"{"cmd": "sleep 0.3; echo slow", "timeout": "0s"}"#.to_owned(),
+        ],
+    );
+    workpool(["run", "-q", "--timeout", "100ms", "-a", &file])
+        .assert()
+        .success()
+        .stdout("slow\n");
+    assert_eq!(s.read("out"), "a\nb\n");
+}
+
+#[test]
+fn a_bad_line_met_while_jobs_run_stops_new_starts_and_exits_2() {
+    let s = Scratch::new();
+    let file = s.jobs(
+        "jobs",
+        &lines(&["echo before", r#"{"cmd": "x", "color": 1}"#, "echo after"]),
+    );
+    workpool(["run", "-j", "1", "-a", &file])
+        .assert()
+        .code(2)
+        .stdout("before\n")
+        .stderr(contains("input line 2: unknown field \"color\""));
 }

@@ -19,6 +19,7 @@ fn a_timeout_ends_the_job_and_its_background_children() {
     let log = s.path("log");
     workpool([
         "run",
+        "-a",
         &file,
         "--timeout",
         "200ms",
@@ -33,10 +34,7 @@ fn a_timeout_ends_the_job_and_its_background_children() {
     let child = pid_in(&pid_file);
     assert!(!alive(child), "the background child {child} is gone");
     let entry = &joblog(&log)[0];
-    assert_eq!(
-        (&*entry[2], &*entry[3], &*entry[7]),
-        ("-1", "15", "timeout")
-    );
+    assert_eq!((&*entry[2], &*entry[3], &*entry[7]), ("0", "15", "timeout"));
 }
 
 #[test]
@@ -50,9 +48,17 @@ fn a_child_that_ignores_sigterm_gets_sigkill_after_the_grace() {
             pid_file.display()
         )],
     );
-    workpool(["run", &file, "--timeout", "100ms", "--kill-grace", "100ms"])
-        .assert()
-        .code(1);
+    workpool([
+        "run",
+        "-a",
+        &file,
+        "--timeout",
+        "100ms",
+        "--kill-grace",
+        "100ms",
+    ])
+    .assert()
+    .code(1);
     let child = pid_in(&pid_file);
     assert!(!alive(child), "the TERM-proof child {child} is gone");
 }
@@ -70,6 +76,7 @@ fn a_jobs_own_timeout_overrides_the_flag_and_fast_jobs_are_untouched() {
     let log = s.path("log");
     workpool([
         "run",
+        "-a",
         &file,
         "--timeout",
         "1h",
@@ -101,13 +108,14 @@ fn timed_out_runs_are_retried_unless_retry_on_excludes_them() {
     let log_arg = log.to_str().unwrap();
     let base = [
         "run",
+        "-a",
         &file,
         "--timeout",
         "50ms",
         "--kill-grace",
         "1s",
         "--retries",
-        "1",
+        "2",
     ];
     let backoff = ["--backoff", "1ms", "--joblog", log_arg];
     workpool(base.iter().chain(&backoff)).assert().code(1);

@@ -1,16 +1,24 @@
-//! The job log: a tab-separated line per finished job, written in one `write` and flushed as
-//! soon as the job ends, so that a run killed at any moment leaves a log that a rerun with
-//! `--resume` can trust.
+//! The job log: a tab-separated line per finished job, written in one `write` as soon as the
+//! job ends, so that a run killed at any moment leaves a log that a rerun with `--resume` can
+//! trust.
+//!
+//! The columns are GNU parallel's, so that tools reading its logs read ours, then three of
+//! workpool's own:
 //!
 //! ```text
-//! id  cmd  exit  signal  attempts  start  duration  outcome
+//! Seq  Host  Starttime  JobRuntime  Send  Receive  Exitval  Signal  Command  Id  Attempts  Outcome
 //! ```
 //!
-//! `exit` is the exit code (-1 if the command did not exit on its own), `signal` the signal
-//! that ended it (0 if none), `start` the first run's start in unix seconds, `duration` the
-//! seconds from that start to the end of the last run, `outcome` one of `ok`, `failed`,
-//! `timeout`, `cancelled`. Tabs, newlines and backslashes in ids and commands are escaped as
-//! `\t`, `\n`, `\r` and `\\`.
+//! `Seq` is the job's number in the input (`{#}`), `Host` is `:` (this machine), `Starttime`
+//! the first run's start in unix seconds, `JobRuntime` the seconds from there to the end of the
+//! last run, `Send` 0 (jobs get no input), `Receive` the bytes of output, `Exitval` the exit
+//! code (0 when a signal ended the job, as GNU parallel writes it, -1 if it could not start),
+//! `Signal` the signal that ended it (0 if none). `Id` is the JSON `id`, or `Seq`; `Outcome` is
+//! `ok`, `failed`, `timeout` or `cancelled`. Tabs, newlines and backslashes in ids and commands
+//! are escaped as `\t`, `\n`, `\r` and `\\`.
+//!
+//! [`History`] reads this format, GNU parallel's own (the first nine columns) and workpool's
+//! earlier one (`id cmd exit signal attempts start duration outcome`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -21,7 +29,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::error::CliError;
 
 /// The header line.
-pub const HEADER: &str = "id\tcmd\texit\tsignal\tattempts\tstart\tduration\toutcome";
+pub const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tId\tAttempts\tOutcome";
+/// The header of GNU parallel's job log: ours starts with it.
+const GNU_HEADER: &str =
+    "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand";
+/// The header of workpool's earlier job log.
+const OLD_HEADER: &str = "id\tcmd\texit\tsignal\tattempts\tstart\tduration\toutcome";
 
 /// How a job ended, as the job log, the results file and the summary name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +78,8 @@ impl Outcome {
 /// One line of the job log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'a> {
+    /// The job's number in the input, from 1.
+    pub seq: usize,
     /// The job's id.
     pub id: &'a str,
     /// Its command.
@@ -79,6 +94,8 @@ pub struct Entry<'a> {
     pub start: SystemTime,
     /// From that start to the end of its last run.
     pub duration: Duration,
+    /// The bytes of output of its last run.
+    pub received: u64,
     /// How it ended.
     pub outcome: Outcome,
 }
@@ -90,14 +107,20 @@ impl Entry<'_> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
+        let exit = match (self.exit, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(_)) => 0,
+            (None, None) => -1,
+        };
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{start:.3}\t{:.3}\t{}\n",
-            escape(self.id),
-            escape(self.cmd),
-            self.exit.unwrap_or(-1),
-            self.signal.unwrap_or(0),
-            self.attempts,
+            "{}\t:\t{start:.3}\t{:10.3}\t0\t{}\t{exit}\t{}\t{}\t{}\t{}\t{}\n",
+            self.seq,
             self.duration.as_secs_f64(),
+            self.received,
+            self.signal.unwrap_or(0),
+            escape(self.cmd),
+            escape(self.id),
+            self.attempts,
             self.outcome.name(),
         )
     }
@@ -158,19 +181,39 @@ impl JobLog {
     }
 }
 
-/// What an earlier run's job log says about each id: the best outcome seen (ok over anything).
+/// What an earlier run's job log says about each id: for each command it had under that id,
+/// the best outcome seen (ok over anything).
 #[derive(Debug, Default)]
 pub struct History {
-    outcomes: HashMap<String, Outcome>,
+    outcomes: HashMap<String, Vec<(String, Outcome)>>,
+}
+
+/// What the job log says about one job of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Nothing under its id.
+    Nothing,
+    /// Its id with the same command, and the best outcome seen.
+    Same(Outcome),
+    /// Its id, but with another command (the first one logged).
+    OtherCommand(String),
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Ours,
+    Gnu,
+    Old,
 }
 
 impl History {
-    /// Reads the job log at `path`; a missing file is an empty history. Lines cut short by a
-    /// killed run, and lines that do not parse, are ignored: those jobs run again.
+    /// Reads the job log at `path`; a missing or empty file is an empty history. Lines cut
+    /// short by a killed run, and lines that do not parse, are ignored: those jobs run again.
     ///
     /// # Errors
     ///
-    /// [`CliError::Io`] if the file exists but cannot be read.
+    /// [`CliError::Io`] if the file exists but cannot be read, [`CliError::Usage`] if it is not
+    /// a job log (its first line is none of the known headers).
     pub fn read(path: &Path) -> Result<Self, CliError> {
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -178,44 +221,114 @@ impl History {
             Err(e) => return Err(CliError::io("cannot read job log", path, e)),
         };
         let mut history = History::default();
+        if text.is_empty() {
+            return Ok(history);
+        }
+        let header = text.lines().next().unwrap_or_default();
+        if !(header.starts_with(GNU_HEADER) || header == OLD_HEADER) {
+            return Err(CliError::usage(format!(
+                "--joblog {} is not a job log (its first line is not a job log's header); \
+                 refusing to resume from it or append to it",
+                path.display()
+            )));
+        }
         let complete = match text.rfind('\n') {
             Some(end) => &text[..end],
             None => "",
         };
-        for line in complete.lines() {
-            if line == HEADER {
-                continue;
-            }
-            if let Some((id, outcome)) = parse_line(line) {
-                let best = history.outcomes.entry(id).or_insert(outcome);
-                if outcome == Outcome::Ok || *best != Outcome::Ok {
-                    *best = outcome;
+        for line in complete.lines().skip(1) {
+            if let Some((id, cmd, outcome)) = parse_line(line) {
+                let commands = history.outcomes.entry(id).or_default();
+                match commands.iter_mut().find(|(c, _)| *c == cmd) {
+                    Some((_, best)) => {
+                        if outcome == Outcome::Ok || *best != Outcome::Ok {
+                            *best = outcome;
+                        }
+                    }
+                    None => commands.push((cmd, outcome)),
                 }
             }
         }
         Ok(history)
     }
 
-    /// The outcome recorded for `id`, if any.
+    /// What the log says about the job with this id and command.
+    pub fn recorded(&self, id: &str, cmd: &str) -> Recorded {
+        match self.outcomes.get(id) {
+            None => Recorded::Nothing,
+            Some(commands) => match commands.iter().find(|(c, _)| c == cmd) {
+                Some((_, outcome)) => Recorded::Same(*outcome),
+                None => Recorded::OtherCommand(commands[0].0.clone()),
+            },
+        }
+    }
+
+    /// The best outcome recorded for `id` with any command, if any.
+    #[cfg(test)]
     pub fn outcome(&self, id: &str) -> Option<Outcome> {
-        self.outcomes.get(id).copied()
+        let commands = self.outcomes.get(id)?;
+        commands
+            .iter()
+            .map(|(_, o)| *o)
+            .find(|o| *o == Outcome::Ok)
+            .or_else(|| commands.first().map(|(_, o)| *o))
+    }
+
+    /// The ids in the log.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.outcomes.keys().map(String::as_str)
     }
 }
 
-fn parse_line(line: &str) -> Option<(String, Outcome)> {
+/// One line of any of the three formats, told apart line by line: a resumed run appends
+/// lines of today's format to an older log.
+fn parse_line(line: &str) -> Option<(String, String, Outcome)> {
     let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() < 7 {
-        return None;
-    }
-    let exit: i32 = fields[2].parse().ok()?;
-    let signal: i32 = fields[3].parse().ok()?;
-    let outcome = match fields.get(7) {
-        Some(name) => Outcome::from_name(name)?,
-        // A log without the outcome column: exit status alone decides.
-        None if exit == 0 && signal == 0 => Outcome::Ok,
-        None => Outcome::Failed,
+    let format = if fields.len() >= 9 && fields[1] == ":" {
+        if fields.len() == 12 && Outcome::from_name(fields[11]).is_some() {
+            Format::Ours
+        } else {
+            Format::Gnu
+        }
+    } else {
+        Format::Old
     };
-    Some((unescape(fields[0]), outcome))
+    let by_status = |exit: i32, signal: i32| {
+        if exit == 0 && signal == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
+    };
+    match format {
+        Format::Ours | Format::Gnu => {
+            if fields.len() < 9 {
+                return None;
+            }
+            let seq: usize = fields[0].parse().ok()?;
+            let exit: i32 = fields[6].trim().parse().ok()?;
+            let signal: i32 = fields[7].trim().parse().ok()?;
+            if let Format::Ours = format {
+                let outcome = Outcome::from_name(fields[11])?;
+                return Some((unescape(fields[9]), unescape(fields[8]), outcome));
+            }
+            // GNU parallel's command is the rest of the line, tabs and all.
+            let cmd = fields[8..].join("\t");
+            Some((seq.to_string(), unescape(&cmd), by_status(exit, signal)))
+        }
+        Format::Old => {
+            if fields.len() < 7 {
+                return None;
+            }
+            let exit: i32 = fields[2].parse().ok()?;
+            let signal: i32 = fields[3].parse().ok()?;
+            let outcome = match fields.get(7) {
+                Some(name) => Outcome::from_name(name)?,
+                None => by_status(exit, signal),
+            };
+            Some((unescape(fields[0]), unescape(fields[1]), outcome))
+        }
+    }
 }
 
 /// Escapes what would break a tab-separated line.
@@ -258,6 +371,7 @@ mod tests {
 
     fn entry<'a>(id: &'a str, outcome: Outcome) -> Entry<'a> {
         Entry {
+            seq: 7,
             id,
             cmd: "echo\t\"a\\b\"\nx",
             exit: Some(if outcome == Outcome::Ok { 0 } else { 1 }),
@@ -265,16 +379,17 @@ mod tests {
             attempts: 1,
             start: UNIX_EPOCH + Duration::from_millis(1_700_000_000_250),
             duration: Duration::from_millis(1_500),
+            received: 12,
             outcome,
         }
     }
 
     #[test]
-    fn a_line_has_eight_tab_separated_fields_with_escapes() {
+    fn a_line_has_gnu_parallels_columns_then_ours_with_escapes() {
         let line = entry("a\tb", Outcome::Ok).to_line();
         assert_eq!(
             line,
-            "a\\tb\techo\\t\"a\\\\b\"\\nx\t0\t0\t1\t1700000000.250\t1.500\tok\n"
+            "7\t:\t1700000000.250\t     1.500\t0\t12\t0\t0\techo\\t\"a\\\\b\"\\nx\ta\\tb\t1\tok\n"
         );
         assert_eq!(unescape("a\\tb"), "a\tb");
         assert_eq!(unescape(&escape("x\\n\ty\r\n")), "x\\n\ty\r\n");
@@ -293,7 +408,7 @@ mod tests {
         drop(log);
         // A run killed in the middle of a write.
         let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str("4\ttrue\t0\t0\t1\t17");
+        text.push_str("4\t:\t17");
         std::fs::write(&path, &text).unwrap();
 
         let history = History::read(&path).unwrap();
@@ -313,6 +428,37 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().next(), Some(HEADER));
         assert_eq!(text.matches(HEADER).count(), 1);
+    }
+
+    #[test]
+    fn gnu_parallels_and_the_earlier_logs_are_read_and_other_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(
+            &path,
+            format!("{GNU_HEADER}\n1\t:\t1.0\t0.1\t0\t0\t0\t0\techo a\n2\t:\t1.0\t0.1\t0\t0\t0\t15\techo\tb\n"),
+        )
+        .unwrap();
+        let history = History::read(&path).unwrap();
+        assert_eq!(history.recorded("1", "echo a"), Recorded::Same(Outcome::Ok));
+        assert_eq!(
+            history.recorded("2", "echo\tb"),
+            Recorded::Same(Outcome::Failed)
+        );
+        assert_eq!(
+            history.recorded("1", "echo z"),
+            Recorded::OtherCommand("echo a".to_owned())
+        );
+        std::fs::write(
+            &path,
+            format!("{OLD_HEADER}\nx\ttrue\t0\t0\t1\t1.0\t0.1\tok\n"),
+        )
+        .unwrap();
+        let history = History::read(&path).unwrap();
+        assert_eq!(history.recorded("x", "true"), Recorded::Same(Outcome::Ok));
+        std::fs::write(&path, "{\"id\": 1}\n").unwrap();
+        let err = History::read(&path).unwrap_err().to_string();
+        assert!(err.contains("is not a job log"), "{err}");
     }
 
     #[test]

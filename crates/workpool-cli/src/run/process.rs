@@ -20,14 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use workpool::JobContext;
 
 use crate::input::JobSpec;
+use crate::run::groups::{group_is_gone, reap_group, Groups};
 
 /// Output up to this size is read into memory; larger output stays in its file until printed.
 const INLINE_OUTPUT: u64 = 64 * 1024;
@@ -110,10 +109,12 @@ pub enum Captured {
     Empty,
     /// Small output, read into memory.
     Memory(Vec<u8>),
-    /// Large output, left in its (unlinked) file, rewound.
+    /// Large output, moved to a named temporary file that is deleted when this is dropped.
+    /// It holds no file descriptor, so that any number of outputs can wait to be printed
+    /// (`--keep-order` behind a slow job) without running out of them.
     File {
-        /// The file, positioned at its start.
-        file: File,
+        /// The file's path.
+        path: tempfile::TempPath,
         /// Its length.
         len: u64,
     },
@@ -131,8 +132,10 @@ impl Captured {
                 file.read_to_end(&mut data)?;
                 Ok(Captured::Memory(data))
             } else {
+                let mut named = tempfile::NamedTempFile::new()?;
+                io::copy(file, named.as_file_mut())?;
                 Ok(Captured::File {
-                    file: file.try_clone()?,
+                    path: named.into_temp_path(),
                     len,
                 })
             }
@@ -167,9 +170,9 @@ impl Captured {
         match self {
             Captured::Empty => Ok(()),
             Captured::Memory(data) => out.write_all(data),
-            Captured::File { file, .. } => {
-                file.seek(SeekFrom::Start(0))?;
-                io::copy(file, out).map(drop)
+            Captured::File { path, .. } => {
+                let mut file = File::open(&**path)?;
+                io::copy(&mut file, out).map(drop)
             }
         }
     }
@@ -182,11 +185,10 @@ impl Captured {
             Captured::Memory(data) => {
                 data[..data.len().min(usize::try_from(limit).unwrap_or(usize::MAX))].to_vec()
             }
-            Captured::File { file, .. } => {
+            Captured::File { path, .. } => {
                 let mut data = Vec::new();
-                let read = file
-                    .seek(SeekFrom::Start(0))
-                    .and_then(|_| file.take(limit).read_to_end(&mut data));
+                let read =
+                    File::open(&**path).and_then(|file| file.take(limit).read_to_end(&mut data));
                 if let Err(err) = read {
                     data = format!("workpool: cannot read the captured output: {err}").into_bytes();
                 }
@@ -228,11 +230,20 @@ pub struct Supervision {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// `--ungroup`: the job writes straight to workpool's stdout and stderr, uncaptured.
+    pub ungroup: bool,
 }
 
-/// Runs `job` once: starts it, waits for it while watching `ctx` and `kill`, and ends its
-/// whole process group on timeout or cancel.
-pub fn run_once(job: &JobSpec, watch: Supervision, ctx: &JobContext, kill: &AtomicBool) -> Attempt {
+/// Runs `job` once in job slot `slot` (its `{%}`): starts it, waits for it while watching
+/// `ctx` and `kill`, and ends its whole process group on timeout or cancel.
+pub fn run_once(
+    job: &JobSpec,
+    watch: Supervision,
+    ctx: &JobContext,
+    kill: &AtomicBool,
+    groups: &Groups,
+    slot: usize,
+) -> Attempt {
     let started_at = Instant::now();
     let attempt = |ending, status, stdout, stderr| Attempt {
         started_at,
@@ -250,7 +261,7 @@ pub fn run_once(job: &JobSpec, watch: Supervision, ctx: &JobContext, kill: &Atom
             return attempt(Ending::Exited, status, Captured::Empty, Captured::Empty);
         }
     };
-    let spawned = spawn(job, &out, &err);
+    let spawned = spawn(job, &job.command_in_slot(slot), &out, &err, watch.ungroup);
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -267,8 +278,12 @@ pub fn run_once(job: &JobSpec, watch: Supervision, ctx: &JobContext, kill: &Atom
             );
         }
     };
-    let timeout = job.timeout.or(watch.timeout);
+    // A zero timeout, from the flag or the job, means none.
+    let timeout = job.timeout.or(watch.timeout).filter(|t| !t.is_zero());
+    let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    groups.started(pgid);
     let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill);
+    groups.ended(pgid);
     attempt(
         ending,
         status,
@@ -277,13 +292,18 @@ pub fn run_once(job: &JobSpec, watch: Supervision, ctx: &JobContext, kill: &Atom
     )
 }
 
-fn spawn(job: &JobSpec, out: &File, err: &File) -> io::Result<Child> {
+fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) -> io::Result<Child> {
+    let (stdout, stderr) = if ungroup {
+        (Stdio::inherit(), Stdio::inherit())
+    } else {
+        (out.try_clone()?.into(), err.try_clone()?.into())
+    };
     let mut cmd = Command::new(SHELL);
     cmd.arg("-c")
-        .arg(&job.cmd)
+        .arg(command)
         .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(err.try_clone()?)
+        .stdout(stdout)
+        .stderr(stderr)
         // Its own process group: a terminal's Ctrl-C reaches only workpool, which decides,
         // and killpg reaches everything the command started.
         .process_group(0);
@@ -316,7 +336,6 @@ fn supervise(
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                reap_group(pgid);
                 return (Ending::Exited, Status::of(status));
             }
             Ok(None) => {}
@@ -371,8 +390,8 @@ fn end_group(child: &mut Child, pgid: Pid, grace: Duration) -> Option<Status> {
         }
         // The leader is reaped before the rest of the group, or waitpid(-pgid) could take it.
         if status.is_some() {
-            reap_group(pgid);
-            if group_is_gone(pgid) {
+            reap_group(pgid.as_raw());
+            if group_is_gone(pgid.as_raw()) {
                 return status.map(Status::of);
             }
         }
@@ -389,8 +408,8 @@ fn end_group(child: &mut Child, pgid: Pid, grace: Duration) -> Option<Status> {
     };
     let until = Instant::now() + KILL_WAIT;
     loop {
-        reap_group(pgid);
-        if group_is_gone(pgid) || Instant::now() >= until {
+        reap_group(pgid.as_raw());
+        if group_is_gone(pgid.as_raw()) || Instant::now() >= until {
             return status.map(Status::of);
         }
         thread::sleep(END_POLL);
@@ -405,19 +424,4 @@ fn wait_readable(fd: &OwnedFd, timeout: Duration) {
     };
     let mut fds = [PollFd::new(fd, PollFlags::IN)];
     let _ = poll(&mut fds, Some(&timeout));
-}
-
-/// Reaps the group's orphans that came back to this process (see [`become_subreaper`]).
-fn reap_group(pgid: Pid) {
-    let group = Pid::from_raw(-pgid.as_raw());
-    while let Ok(status) = waitpid(group, Some(WaitPidFlag::WNOHANG)) {
-        if status == WaitStatus::StillAlive {
-            break;
-        }
-    }
-}
-
-/// `true` once no process is left in the group (zombies count as left).
-fn group_is_gone(pgid: Pid) -> bool {
-    killpg(pgid, None) == Err(Errno::ESRCH)
 }

@@ -10,7 +10,7 @@ use crate::run::summary::Counts;
 const TEMPLATE: &str = "{elapsed:>4} [{bar:20}] {pos}/{len} {msg} eta {eta}";
 
 /// A progress bar, or nothing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
     start: Instant,
@@ -30,6 +30,13 @@ impl Progress {
         Progress {
             bar,
             start: Instant::now(),
+        }
+    }
+
+    /// Sets the number of jobs known so far (the input may still be arriving).
+    pub fn set_total(&self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
         }
     }
 

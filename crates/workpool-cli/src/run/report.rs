@@ -1,11 +1,7 @@
-//! Where finished jobs go: the job log first (so that a kill right after loses nothing), then
-//! the results file, then the job's captured output, printed in one piece (in input order with
-//! `--keep-order`), then the summary's tallies.
-//!
-//! Everything here runs on the collector thread, one job at a time: that alone is what keeps
-//! one job's output from being interleaved with another's.
+//! Where finished jobs are recorded: the job log first (so that a kill right after loses
+//! nothing), then the results file, then the summary's tallies. Everything here runs on the
+//! collector thread, which never writes to standard output: the printer does.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +12,6 @@ use serde::Serialize;
 use crate::error::CliError;
 use crate::run::joblog::{Entry, JobLog, Outcome};
 use crate::run::process::Captured;
-use crate::run::progress::Progress;
 use crate::run::slot::{Finished, Slot};
 use crate::run::summary::Summary;
 
@@ -97,17 +92,12 @@ struct ResultLine<'a> {
     truncated: bool,
 }
 
-/// Takes finished jobs and sends them everywhere they go.
+/// Takes finished jobs and writes them to the logs and the summary's tallies; their outputs
+/// go on to the [printer](crate::run::printer).
 #[derive(Debug)]
 pub struct Reporter {
     joblog: Option<JobLog>,
     results: Option<ResultsFile>,
-    keep_order: bool,
-    /// With `--keep-order`: the next slot to print, and outputs waiting for it.
-    next: usize,
-    waiting: BTreeMap<usize, (Captured, Captured)>,
-    /// Set once standard output is closed (`| head`); outputs are dropped from then on.
-    stdout_closed: bool,
     /// The first log that could not be written; the run ends with exit 2.
     error: Option<CliError>,
     /// The tallies for the summary.
@@ -116,24 +106,21 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter writing to the given logs.
-    pub fn new(joblog: Option<JobLog>, results: Option<ResultsFile>, keep_order: bool) -> Self {
+    pub fn new(joblog: Option<JobLog>, results: Option<ResultsFile>) -> Self {
         Reporter {
             joblog,
             results,
-            keep_order,
-            next: 0,
-            waiting: BTreeMap::new(),
-            stdout_closed: false,
             error: None,
             summary: Summary::default(),
         }
     }
 
-    /// Records one finished job.
-    pub fn record(&mut self, slot: &Slot, mut done: Finished, progress: &Progress) {
+    /// Records one finished job in the logs and the tallies, and hands back its outputs.
+    pub fn record(&mut self, slot: &Slot, mut done: Finished) -> (Captured, Captured) {
         if done.outcome != Outcome::NotRun {
             if let (Some(log), Some(start)) = (&mut self.joblog, done.start) {
                 let entry = Entry {
+                    seq: slot.spec.seq,
                     id: &slot.spec.id,
                     cmd: &slot.spec.cmd,
                     exit: done.status.as_ref().and_then(|s| s.code()),
@@ -141,6 +128,7 @@ impl Reporter {
                     attempts: done.runs,
                     start,
                     duration: done.duration,
+                    received: done.stdout.len() + done.stderr.len(),
                     outcome: done.outcome,
                 };
                 if let Err(err) = log.write(&entry) {
@@ -154,38 +142,7 @@ impl Reporter {
             }
         }
         self.summary.add(slot, &done);
-        let output = (done.stdout, done.stderr);
-        if !self.keep_order {
-            self.print(output, progress);
-            return;
-        }
-        self.waiting.insert(slot.index, output);
-        while let Some(output) = self.waiting.remove(&self.next) {
-            self.next += 1;
-            self.print(output, progress);
-        }
-    }
-
-    fn print(&mut self, (mut stdout, mut stderr): (Captured, Captured), progress: &Progress) {
-        if stdout.is_empty() && stderr.is_empty() {
-            return;
-        }
-        progress.suspend(|| {
-            if !self.stdout_closed && !stdout.is_empty() {
-                let mut out = io::stdout().lock();
-                if stdout
-                    .write_to(&mut out)
-                    .and_then(|()| out.flush())
-                    .is_err()
-                {
-                    self.stdout_closed = true;
-                }
-            }
-            if !stderr.is_empty() {
-                let mut err = io::stderr().lock();
-                let _ = stderr.write_to(&mut err).and_then(|()| err.flush());
-            }
-        });
+        (done.stdout, done.stderr)
     }
 
     /// The first error writing a log, if any.

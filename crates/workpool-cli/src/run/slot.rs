@@ -13,26 +13,40 @@
 //! running (queued, not yet submitted, or waiting for a retry) without a race with the
 //! workers, and the collector can count reports until every slot has sent one.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use nix::sys::signal::Signal;
 use workpool::{Job, JobContext, Priority, Retry};
 
 use crate::config::RetryConfig;
+use crate::error::CliError;
 use crate::input::JobSpec;
+use crate::run::groups::Groups;
 use crate::run::joblog::Outcome;
 use crate::run::process::{run_once, Attempt, Captured, Ending, Status, Supervision};
+use crate::units::{Halt, HaltOn, Threshold};
 
 /// What the collector hears.
 #[derive(Debug)]
 pub enum Event {
-    /// The job in slot `.0` is over.
-    Finished(usize, Box<Finished>),
-    /// Ctrl-C was pressed.
-    Interrupt,
+    /// The job in this slot is over.
+    Finished(Arc<Slot>, Box<Finished>),
+    /// A signal arrived (the signal thread has already acted on it).
+    Signal(Signal),
+    /// Standard output is closed: nobody reads the outputs any more.
+    StdoutClosed,
+    /// The input has a bad line, or cannot be read: start nothing more.
+    InputError(CliError),
+    /// The feeder has handed every job of the input to the pool, or stopped.
+    InputEnded,
+    /// The printer has printed every output.
+    Printed,
 }
 
 /// A job's final report.
@@ -54,6 +68,19 @@ pub struct Finished {
     pub stderr: Captured,
 }
 
+/// What the feeder has done so far; the collector reads it under the same lock that the
+/// feeder holds between its look at `stop` and its count of a new job, so that once `stop` is
+/// set, `submitted` is final.
+#[derive(Debug, Default)]
+pub struct Feed {
+    /// Jobs handed to the pool (or about to be).
+    pub submitted: usize,
+    /// Jobs skipped by `--resume`.
+    pub skipped: usize,
+    /// The feeder is done: the input is over, or it stopped.
+    pub ended: bool,
+}
+
 /// What every job of one `workpool run` shares.
 #[derive(Debug)]
 pub struct RunShared {
@@ -67,6 +94,80 @@ pub struct RunShared {
     pub watch: Supervision,
     /// Where reports go.
     pub events: Sender<Event>,
+    /// The jobs' process groups.
+    pub groups: Groups,
+    /// What the feeder has done.
+    pub feed: Mutex<Feed>,
+    /// The jobs handed to the pool and not yet reported, by index.
+    pub live: Mutex<HashMap<usize, Arc<Slot>>>,
+    /// The job slots (`{%}`) free.
+    pub job_slots: JobSlots,
+    /// `--halt`, checked by the worker that ends a job, before it could start another.
+    pub halt: Option<Halt>,
+    /// Jobs ended so far: succeeded, did not succeed.
+    pub ended: [AtomicUsize; 2],
+}
+
+impl RunShared {
+    /// Counts a job's end and, if `--halt` is reached, stops new starts (and with `now`,
+    /// ends the running jobs) at once; the collector says so when the report reaches it.
+    fn tally(&self, outcome: Outcome) {
+        let Some(halt) = self.halt else {
+            return;
+        };
+        let ok = usize::from(outcome == Outcome::Ok);
+        let ended = [
+            self.ended[0].fetch_add(ok, Ordering::SeqCst) + ok,
+            self.ended[1].fetch_add(1 - ok, Ordering::SeqCst) + 1 - ok,
+        ];
+        let n = match halt.on {
+            HaltOn::Success => ended[0],
+            HaltOn::Fail => ended[1],
+            HaltOn::Done => ended[0] + ended[1],
+        };
+        let submitted = match halt.threshold {
+            Threshold::Count(_) => 0,
+            Threshold::Percent(_) => {
+                self.feed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .submitted
+            }
+        };
+        if halt.threshold.reached(n, submitted) {
+            self.stop.store(true, Ordering::SeqCst);
+            if halt.now {
+                self.kill.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// GNU parallel's job slots: each running job that asks for one (`{%}`) holds the smallest
+/// number free, from 1.
+#[derive(Debug, Default)]
+pub struct JobSlots {
+    free: Mutex<(BinaryHeap<Reverse<usize>>, usize)>,
+}
+
+impl JobSlots {
+    /// Takes the smallest free slot number.
+    pub fn take(&self) -> usize {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        match free.0.pop() {
+            Some(Reverse(n)) => n,
+            None => {
+                free.1 += 1;
+                free.1
+            }
+        }
+    }
+
+    /// Gives a slot number back.
+    pub fn give_back(&self, n: usize) {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        free.0.push(Reverse(n));
+    }
 }
 
 /// The error a failed run hands the pool: whether the retry policy should run it again.
@@ -99,12 +200,12 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// A slot for `spec`, which runs at most `1 + retries` times.
-    pub fn new(index: usize, spec: JobSpec, retries: u32) -> Self {
+    /// A slot for `spec`, which runs at most `runs` times (at least once).
+    pub fn new(index: usize, spec: JobSpec, runs: u32) -> Self {
         Slot {
             index,
             spec,
-            max_runs: retries.saturating_add(1),
+            max_runs: runs.max(1),
             state: Mutex::new(State::Waiting {
                 runs: 0,
                 first: None,
@@ -154,7 +255,7 @@ impl Slot {
 
     /// One run, called by a worker.
     fn run(
-        &self,
+        self: &Arc<Self>,
         ctx: &JobContext,
         shared: &RunShared,
         retry_on: Option<&[i32]>,
@@ -182,8 +283,20 @@ impl Slot {
         let started_at = Instant::now();
         // A panic here would be a bug in workpool itself; caught, it fails this run instead
         // of leaving the slot running forever and the collector waiting for its report.
+        let job_slot = if self.spec.slot_at.is_empty() {
+            0
+        } else {
+            shared.job_slots.take()
+        };
         let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
-            run_once(&self.spec, shared.watch, ctx, &shared.kill)
+            run_once(
+                &self.spec,
+                shared.watch,
+                ctx,
+                &shared.kill,
+                &shared.groups,
+                job_slot,
+            )
         }))
         .unwrap_or_else(|payload| {
             let message = payload
@@ -200,6 +313,9 @@ impl Slot {
                 stderr: Captured::Empty,
             }
         });
+        if job_slot > 0 {
+            shared.job_slots.give_back(job_slot);
+        }
         shared.running.fetch_sub(1, Ordering::Relaxed);
 
         let ok = attempt.succeeded();
@@ -242,6 +358,7 @@ impl Slot {
         };
         *state = State::Done;
         drop(state);
+        shared.tally(outcome);
         self.report(shared, finished(outcome, runs, Some(first), Some(attempt)));
         if ok {
             Ok(())
@@ -250,11 +367,12 @@ impl Slot {
         }
     }
 
-    fn report(&self, shared: &RunShared, report: Finished) {
+    /// Sends this slot's final report to the collector.
+    pub fn report(self: &Arc<Self>, shared: &RunShared, report: Finished) {
         // The collector outlives every job it waits for; if it is gone, so is the run.
         let _ = shared
             .events
-            .send(Event::Finished(self.index, Box::new(report)));
+            .send(Event::Finished(Arc::clone(self), Box::new(report)));
     }
 }
 

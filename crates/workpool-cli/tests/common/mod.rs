@@ -74,18 +74,33 @@ impl Scratch {
     }
 }
 
-/// The job log's lines after the header, each split into its fields.
-pub fn joblog(path: &Path) -> Vec<Vec<String>> {
+/// The job log's header: GNU parallel's columns, then workpool's.
+pub const JOBLOG_HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tId\tAttempts\tOutcome";
+
+/// The job log's lines after the header, each split into its twelve fields.
+pub fn joblog_raw(path: &Path) -> Vec<Vec<String>> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut lines = text.lines();
     if let Some(header) = lines.next() {
-        assert_eq!(
-            header,
-            "id\tcmd\texit\tsignal\tattempts\tstart\tduration\toutcome"
-        );
+        assert_eq!(header, JOBLOG_HEADER);
     }
     lines
         .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The job log's lines after the header, as `id cmd exit signal attempts start duration
+/// outcome`.
+pub fn joblog(path: &Path) -> Vec<Vec<String>> {
+    joblog_raw(path)
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.len(), 12, "{e:?}");
+            [9, 8, 6, 7, 10, 2, 3, 11]
+                .iter()
+                .map(|&i| e[i].trim().to_owned())
+                .collect()
+        })
         .collect()
 }
 
@@ -119,11 +134,27 @@ pub fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
-/// Reads a pid written by a job.
+/// `true` if a process with this pid exists and is not a zombie: after `workpool` is killed,
+/// its jobs' processes belong to an init that may be slow to reap them.
+pub fn running(pid: i32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.trim_start().chars().next());
+    matches!(state, Some(s) if s != 'Z' && s != 'X')
+}
+
+/// Reads a pid written by a job, waiting until the whole line is there (the shell creates
+/// the file before it writes to it).
 pub fn pid_in(path: &Path) -> i32 {
-    fs::read_to_string(path)
-        .expect("the job wrote its pid")
-        .trim()
-        .parse()
-        .expect("a pid")
+    let mut pid = None;
+    wait_for("a job to write its pid", || {
+        pid = fs::read_to_string(path)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.expect("a pid")
 }
