@@ -13,11 +13,11 @@
 //! exactly once).
 
 mod joblog;
-mod process;
-mod progress;
+pub(crate) mod process;
+pub(crate) mod progress;
 mod report;
 mod slot;
-mod summary;
+pub(crate) mod summary;
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
