@@ -123,8 +123,8 @@ pub(crate) fn claim(
                 "WITH rescued AS (
                     UPDATE workpool_jobs SET
                         state = CASE WHEN cancel_requested THEN 'cancelled'
-                                     WHEN attempt >= max_attempts THEN 'failed' ELSE 'available' END,
-                        finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ", now!(), " END,
+                                     WHEN attempt >= max_attempts + 3 THEN 'failed' ELSE 'available' END,
+                        finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts + 3 THEN ", now!(), " END,
                         last_error = 'the lease of attempt ' || attempt || ' expired: its worker stopped or lost the database',
                         run_at = ", now!(), ", lease_until = NULL, worker = NULL
                     WHERE queue = $1 AND state = 'running' AND lease_until < ", now!(), "

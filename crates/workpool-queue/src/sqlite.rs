@@ -86,10 +86,12 @@ pub(crate) fn claim(
 }
 
 /// Jobs whose lease expired become available again at once, or end if they cannot run again.
+/// A lost lease is not the job's failure (its worker died or lost the database), so it does
+/// not spend the job's attempts; only a job that lost three leases beyond its attempts (one that kills every worker that runs it) is failed.
 const RESCUE: &str = "UPDATE workpool_jobs SET
         state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
-                     WHEN attempt >= max_attempts THEN 'failed' ELSE 'available' END,
-        finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ?2 END,
+                     WHEN attempt >= max_attempts + 3 THEN 'failed' ELSE 'available' END,
+        finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts + 3 THEN ?2 END,
         last_error = 'the lease of attempt ' || attempt || ' expired: its worker stopped or lost the database',
         run_at = ?2, lease_until = NULL, worker = NULL
     WHERE queue = ?1 AND state = 'running' AND lease_until < ?2";
