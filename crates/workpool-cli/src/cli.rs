@@ -70,7 +70,12 @@ Exit status: 0, or 1 if a job failed here (with --exit-when-empty), 2 on a datab
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
-    #[arg(long, value_name = "URL", env = "WORKPOOL_DB", default_value = "sqlite:workpool.db")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WORKPOOL_DB",
+        default_value = "sqlite:workpool.db"
+    )]
     pub db: String,
 
     /// The queue: one database holds many, told apart by name.
@@ -177,7 +182,11 @@ pub struct RetryArgs {
     pub db: DbArgs,
 
     /// The job: its id (unique key) in the queue, or its number in the database.
-    #[arg(value_name = "ID", required_unless_present = "failed", conflicts_with = "failed")]
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "failed",
+        conflicts_with = "failed"
+    )]
     pub id: Option<String>,
 
     /// Every failed job of the queue.

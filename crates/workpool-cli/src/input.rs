@@ -150,7 +150,8 @@ fn read_fields(
     mut fields: Map<String, Value>,
     dialect: Dialect,
 ) -> Result<(), String> {
-    let known = |k: &str| FIELDS.contains(&k) || (dialect == Dialect::Submit && SUBMIT_FIELDS.contains(&k));
+    let known =
+        |k: &str| FIELDS.contains(&k) || (dialect == Dialect::Submit && SUBMIT_FIELDS.contains(&k));
     if let Some(unknown) = fields.keys().find(|k| !known(k)) {
         let extra = match dialect {
             Dialect::Run if SUBMIT_FIELDS.contains(&unknown.as_str()) => {
@@ -278,11 +279,17 @@ fn read_submit_fields(job: &mut JobSpec, fields: &mut Map<String, Value>) -> Res
         (None, Some(Value::Number(n))) => {
             match n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
                 Some(d) => Some(Due::Delay(d)),
-                None => return Err(format!("\"delay\" must be a duration like \"30s\", got {n}")),
+                None => {
+                    return Err(format!(
+                        "\"delay\" must be a duration like \"30s\", got {n}"
+                    ))
+                }
             }
         }
         (None, Some(other)) => {
-            return Err(format!("\"delay\" must be a duration like \"30s\", got {other}"))
+            return Err(format!(
+                "\"delay\" must be a duration like \"30s\", got {other}"
+            ))
         }
         (None, None) => None,
     };
@@ -292,7 +299,9 @@ fn read_submit_fields(job: &mut JobSpec, fields: &mut Map<String, Value>) -> Res
 /// A JSON `run_at`: unix seconds, or an RFC 3339 time like `2026-12-01T08:00:00Z`.
 fn parse_run_at(value: &Value) -> Result<SystemTime, String> {
     let bad = || {
-        format!("\"run_at\" must be unix seconds or a time like \"2026-12-01T08:00:00Z\", got {value}")
+        format!(
+            "\"run_at\" must be unix seconds or a time like \"2026-12-01T08:00:00Z\", got {value}"
+        )
     };
     match value {
         Value::Number(n) => n
@@ -316,11 +325,18 @@ fn rfc3339(text: &str) -> Option<SystemTime> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = text.get(range)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -516,13 +532,28 @@ echo d"#[..],
         assert_eq!(jobs[0].due, Some(Due::Delay(Duration::from_secs(90))));
         let at = UNIX_EPOCH + Duration::from_millis(1_796_108_400_500);
         assert_eq!(jobs[1].due, Some(Due::At(at)));
-        assert_eq!(jobs[2].due, Some(Due::At(UNIX_EPOCH + Duration::from_secs(1_800_000_000))));
+        assert_eq!(
+            jobs[2].due,
+            Some(Due::At(UNIX_EPOCH + Duration::from_secs(1_800_000_000)))
+        );
         assert!(!jobs[3].explicit_id);
         for (line, expected) in [
-            (r#"{"cmd": "a", "run_at": "tomorrow"}"#, "input line 1: \"run_at\" must be"),
-            (r#"{"cmd": "a", "run_at": 1, "delay": "1s"}"#, "input line 1: give \"run_at\" or \"delay\""),
-            (r#"{"cmd": "a", "delay": -1}"#, "input line 1: \"delay\" must be"),
-            (r#"{"cmd": "a", "queue": 3}"#, "input line 1: \"queue\" must be"),
+            (
+                r#"{"cmd": "a", "run_at": "tomorrow"}"#,
+                "input line 1: \"run_at\" must be",
+            ),
+            (
+                r#"{"cmd": "a", "run_at": 1, "delay": "1s"}"#,
+                "input line 1: give \"run_at\" or \"delay\"",
+            ),
+            (
+                r#"{"cmd": "a", "delay": -1}"#,
+                "input line 1: \"delay\" must be",
+            ),
+            (
+                r#"{"cmd": "a", "queue": 3}"#,
+                "input line 1: \"queue\" must be",
+            ),
         ] {
             let err = read_jobs_as(line.as_bytes(), "test", Dialect::Submit).unwrap_err();
             assert!(err.to_string().starts_with(expected), "{line}: {err}");

@@ -29,12 +29,18 @@ pub fn submit(args: &SubmitArgs) -> Result<Exit, CliError> {
     let specs = match args.file.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             let file = File::open(path).map_err(|e| CliError::io("cannot open", path, e))?;
-            read_jobs_as(BufReader::new(file), &path.display().to_string(), Dialect::Submit)?
+            read_jobs_as(
+                BufReader::new(file),
+                &path.display().to_string(),
+                Dialect::Submit,
+            )?
         }
         None => read_jobs_as(io::stdin().lock(), "standard input", Dialect::Submit)?,
     };
     let queue = open(&args.db)?;
-    let jobs = specs.iter().map(|spec| new_job(spec, &args.db.queue, args.retries));
+    let jobs = specs
+        .iter()
+        .map(|spec| new_job(spec, &args.db.queue, args.retries));
     let report = queue.enqueue_many(jobs)?;
     println!(
         "added {} jobs, {} already there (queue {})",
@@ -49,8 +55,11 @@ fn new_job(spec: &JobSpec, queue: &str, retries: u32) -> NewJob {
     let mut job_args = Map::new();
     job_args.insert("cmd".into(), json!(spec.cmd));
     if !spec.env.is_empty() {
-        let env: Map<String, Value> =
-            spec.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let env: Map<String, Value> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
         job_args.insert("env".into(), Value::Object(env));
     }
     if let Some(cwd) = &spec.cwd {
@@ -59,7 +68,11 @@ fn new_job(spec: &JobSpec, queue: &str, retries: u32) -> NewJob {
     if let Some(timeout) = spec.timeout {
         job_args.insert("timeout_ms".into(), json!(timeout.as_millis() as u64));
     }
-    let key = if spec.explicit_id { &spec.id } else { &spec.cmd };
+    let key = if spec.explicit_id {
+        &spec.id
+    } else {
+        &spec.cmd
+    };
     let attempts = spec.retries.unwrap_or(retries).saturating_add(1);
     let job = NewJob::new(COMMAND_KIND, Value::Object(job_args))
         .queue(spec.queue.as_deref().unwrap_or(queue))
@@ -105,7 +118,10 @@ fn render_status(s: &QueueStatus, url: &str) -> String {
     );
     if let Some(age) = s.oldest_queued_age_ms {
         let age = std::time::Duration::from_millis(u64::try_from(age).unwrap_or(0));
-        text.push_str(&format!("  oldest queued job waiting {}\n", fmt_duration(age)));
+        text.push_str(&format!(
+            "  oldest queued job waiting {}\n",
+            fmt_duration(age)
+        ));
     }
     text.push_str(&format!(
         "  {:.1} jobs/s over the last minute\n  {} live workers\n",
@@ -116,7 +132,8 @@ fn render_status(s: &QueueStatus, url: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     for w in &s.workers {
-        let beat = std::time::Duration::from_millis(u64::try_from(now - w.last_heartbeat_ms).unwrap_or(0));
+        let beat =
+            std::time::Duration::from_millis(u64::try_from(now - w.last_heartbeat_ms).unwrap_or(0));
         text.push_str(&format!(
             "    {} pid {}: {} running, last heartbeat {} ago\n",
             w.host,
@@ -154,7 +171,10 @@ pub fn cancel(args: &CancelArgs) -> Result<Exit, CliError> {
             Exit::Success
         }
         CancelResult::Requested => {
-            println!("job {} is running: its worker ends it within a third of its lease", args.id);
+            println!(
+                "job {} is running: its worker ends it within a third of its lease",
+                args.id
+            );
             Exit::Success
         }
         CancelResult::Finished(state) => {
@@ -162,7 +182,10 @@ pub fn cancel(args: &CancelArgs) -> Result<Exit, CliError> {
             Exit::JobsFailed
         }
         CancelResult::NotFound => {
-            return Err(CliError::usage(format!("no job \"{}\" in queue \"{}\"", args.id, args.db.queue)))
+            return Err(CliError::usage(format!(
+                "no job \"{}\" in queue \"{}\"",
+                args.id, args.db.queue
+            )))
         }
     })
 }
@@ -177,7 +200,10 @@ pub fn retry(args: &RetryArgs) -> Result<Exit, CliError> {
                 println!("job {id} is due again");
                 Ok(Exit::Success)
             } else {
-                println!("job {id} is {}, not failed or cancelled: nothing to retry", job.state);
+                println!(
+                    "job {id} is {}, not failed or cancelled: nothing to retry",
+                    job.state
+                );
                 Ok(Exit::JobsFailed)
             }
         }
@@ -194,7 +220,10 @@ pub fn pause(args: &DbArgs, paused: bool) -> Result<Exit, CliError> {
     let queue = open(args)?;
     queue.set_paused(&args.queue, paused)?;
     if paused {
-        println!("queue {} paused: workers claim nothing from it until it is resumed", args.queue);
+        println!(
+            "queue {} paused: workers claim nothing from it until it is resumed",
+            args.queue
+        );
     } else {
         println!("queue {} resumed", args.queue);
     }

@@ -47,7 +47,9 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         kill_grace: args.kill_grace,
     };
     let max_output = args.max_output;
-    let concurrency = args.jobs.map_or_else(cores, |n| usize::try_from(n).unwrap_or(1));
+    let concurrency = args
+        .jobs
+        .map_or_else(cores, |n| usize::try_from(n).unwrap_or(1));
     let handler_tally = Arc::clone(&tally);
     let worker = Worker::builder(queue)
         .queue(args.db.queue.clone())
@@ -68,7 +70,11 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         .map_err(|e| CliError::usage(format!("cannot handle signals: {e}")))?;
     let signal_handle = signals.handle();
     let watcher = {
-        let (handle, interrupted, tally) = (worker.shutdown_handle(), Arc::clone(&interrupted), Arc::clone(&tally));
+        let (handle, interrupted, tally) = (
+            worker.shutdown_handle(),
+            Arc::clone(&interrupted),
+            Arc::clone(&tally),
+        );
         let grace = args.grace;
         thread::spawn(move || {
             for _ in signals.forever() {
@@ -94,7 +100,11 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
     let _ = watcher.join();
     let report = report?;
     tally.progress.finish();
-    let counts = tally.counts.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let counts = tally
+        .counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     if !args.quiet {
         let wall = started.elapsed();
         let ran = counts.ran();
@@ -189,7 +199,10 @@ fn describe(attempt: &Attempt, id: i64) -> String {
     };
     match attempt.ending {
         Ending::Exited => status,
-        Ending::TimedOut => format!("timed out after {} ({status})", fmt_duration(attempt.elapsed)),
+        Ending::TimedOut => format!(
+            "timed out after {} ({status})",
+            fmt_duration(attempt.elapsed)
+        ),
         Ending::Cancelled => format!("ended by a cancel or shutdown ({status}) in job {id}"),
     }
 }
@@ -204,7 +217,12 @@ fn spec_of(job: &ClaimedJob) -> Result<JobSpec, String> {
     let env = match args.get("env") {
         Some(Value::Object(vars)) => vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
             .collect(),
         _ => Vec::new(),
     };

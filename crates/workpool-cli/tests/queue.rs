@@ -21,7 +21,11 @@ fn submit(db: &TestDb, queue: &str, file: &str) -> String {
     let out = workpool(["submit", "--db", &db.url, "--queue", queue, "-a", file])
         .output()
         .expect("run submit");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -58,12 +62,21 @@ fn submitting_a_list_again_adds_only_what_is_new() {
         r#"{"cmd": "echo c", "id": "c", "delay": "1h"}"#.into(),
     ];
     let file = scratch.jobs("jobs.txt", &lines);
-    assert_eq!(submit(&db, "default", &file), "added 3 jobs, 0 already there (queue default)\n");
-    assert_eq!(submit(&db, "default", &file), "added 0 jobs, 3 already there (queue default)\n");
+    assert_eq!(
+        submit(&db, "default", &file),
+        "added 3 jobs, 0 already there (queue default)\n"
+    );
+    assert_eq!(
+        submit(&db, "default", &file),
+        "added 0 jobs, 3 already there (queue default)\n"
+    );
     let mut more = lines.clone();
     more.push(r#"{"cmd": "echo d", "id": "d", "queue": "elsewhere"}"#.into());
     let file = scratch.jobs("more.txt", &more);
-    assert_eq!(submit(&db, "default", &file), "added 1 jobs, 3 already there (queue default)\n");
+    assert_eq!(
+        submit(&db, "default", &file),
+        "added 1 jobs, 3 already there (queue default)\n"
+    );
     let queue = Queue::open(&db.url).expect("open");
     let status = queue.status("default").expect("status");
     assert_eq!((status.queued, status.scheduled), (2, 1));
@@ -77,7 +90,10 @@ fn bad_urls_unreachable_servers_and_newer_schemas_exit_2() {
     drop(Queue::open(&newer).expect("create"));
     rusqlite::Connection::open(scratch.path("newer.db"))
         .expect("open")
-        .execute("INSERT INTO workpool_schema (version, applied_at) VALUES (99, 0)", [])
+        .execute(
+            "INSERT INTO workpool_schema (version, applied_at) VALUES (99, 0)",
+            [],
+        )
         .expect("insert a newer version");
     for (url, message) in [
         ("mysql://app@db/jobs", "workpool: error: invalid database url \"mysql://app@db/jobs\""),
@@ -121,31 +137,50 @@ fn status_json_reports_known_states(db: &TestDb) {
     let out = workpool(["cancel", "--db", &db.url, "--queue", "known", "dropped"])
         .output()
         .expect("cancel");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "cancelled job dropped\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cancelled job dropped\n"
+    );
     let out = workpool(["status", "--db", &db.url, "--queue", "known", "--json"])
         .output()
         .expect("status");
     assert!(out.status.success());
     let status: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    let counts: Vec<u64> = ["queued", "scheduled", "running", "completed", "failed", "cancelled"]
-        .iter()
-        .map(|k| status[k].as_u64().unwrap_or(u64::MAX))
-        .collect();
+    let counts: Vec<u64> = [
+        "queued",
+        "scheduled",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
+    .iter()
+    .map(|k| status[k].as_u64().unwrap_or(u64::MAX))
+    .collect();
     assert_eq!(counts, [1, 1, 0, 1, 1, 1], "{status}");
     assert_eq!(status["workers"], Value::Array(Vec::new()));
     assert!(status["oldest_queued_age_ms"].is_u64(), "{status}");
     // The outputs are in the jobs' records.
     let queue = Queue::open(&db.url).expect("open");
     let ok = queue.find("known", "ok").expect("find").expect("the job");
-    assert_eq!(ok.output.as_ref().map(|o| o["stdout"].clone()), Some(Value::from("hi\n")));
+    assert_eq!(
+        ok.output.as_ref().map(|o| o["stdout"].clone()),
+        Some(Value::from("hi\n"))
+    );
     let bad = queue.find("known", "bad").expect("find").expect("the job");
     assert_eq!(bad.last_error.as_deref(), Some("exit 3"));
-    assert_eq!(bad.output.as_ref().map(|o| o["stderr"].clone()), Some(Value::from("oops\n")));
+    assert_eq!(
+        bad.output.as_ref().map(|o| o["stderr"].clone()),
+        Some(Value::from("oops\n"))
+    );
     // retry makes it due again.
     let out = workpool(["retry", "--db", &db.url, "--queue", "known", "--failed"])
         .output()
         .expect("retry");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 failed jobs are due again (queue known)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 failed jobs are due again (queue known)\n"
+    );
 }
 
 #[test]
@@ -167,12 +202,19 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
     let log = scratch.path("runs.log");
     // Each run logs its job and the worker that ran it ($PPID: the shell's parent).
     let lines: Vec<String> = (0..jobs)
-        .map(|i| format!(r#"{{"cmd": "echo {i} $PPID >> {}", "id": "{i}"}}"#, log.display()))
+        .map(|i| {
+            format!(
+                r#"{{"cmd": "echo {i} $PPID >> {}", "id": "{i}"}}"#,
+                log.display()
+            )
+        })
         .collect();
     submit(db, queue_name, &scratch.jobs("jobs.txt", &lines));
     let queue = Queue::open(&db.url).expect("open");
     let args = ["-j", "2", "--lease", "2s", "--exit-when-empty"];
-    let mut running: Vec<Child> = (0..workers).map(|_| start_worker(db, queue_name, &args)).collect();
+    let mut running: Vec<Child> = (0..workers)
+        .map(|_| start_worker(db, queue_name, &args))
+        .collect();
     let mut killed = Vec::new();
     for (i, &at) in kills.iter().enumerate() {
         wait_for("jobs to complete", LONG, || {
@@ -194,16 +236,29 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
     let mut runs: HashMap<usize, Vec<String>> = HashMap::new();
     for line in fs::read_to_string(&log).expect("the log").lines() {
         let (job, worker) = line.split_once(' ').expect("job and worker");
-        runs.entry(job.parse().expect("a job number")).or_default().push(worker.to_owned());
+        runs.entry(job.parse().expect("a job number"))
+            .or_default()
+            .push(worker.to_owned());
     }
     assert_eq!(runs.len(), jobs, "every job ran");
     for i in 0..jobs {
-        let job = queue.find(queue_name, &i.to_string()).expect("find").expect("the job");
+        let job = queue
+            .find(queue_name, &i.to_string())
+            .expect("find")
+            .expect("the job");
         assert_eq!(job.state, JobState::Completed);
         let by = &runs[&i];
-        assert!(by.len() <= job.attempt as usize, "job {i} ran {} times in {} attempts", by.len(), job.attempt);
+        assert!(
+            by.len() <= job.attempt as usize,
+            "job {i} ran {} times in {} attempts",
+            by.len(),
+            job.attempt
+        );
         let by_survivors = by.iter().filter(|w| !killed.contains(w)).count();
-        assert!(by_survivors <= 1, "job {i} ran {by_survivors} times on workers that were not killed");
+        assert!(
+            by_survivors <= 1,
+            "job {i} ran {by_survivors} times on workers that were not killed"
+        );
     }
 }
 
@@ -226,14 +281,19 @@ fn a_dead_workers_job_is_finished_by_another(db: &TestDb) {
     );
     submit(db, "rescue", &scratch.jobs("jobs.txt", &[job]));
     let first = start_worker(db, "rescue", &["--lease", "1s"]);
-    wait_for("the first run to start", LONG, || marker.exists().then_some(()));
+    wait_for("the first run to start", LONG, || {
+        marker.exists().then_some(())
+    });
     signal(&first, Signal::SIGKILL);
     let _ = finish(first);
     let second = start_worker(db, "rescue", &["--exit-when-empty"]);
     let (code, stderr) = finish(second);
     assert_eq!(code, 0, "{stderr}");
     let queue = Queue::open(&db.url).expect("open");
-    let job = queue.find("rescue", "victim").expect("find").expect("the job");
+    let job = queue
+        .find("rescue", "victim")
+        .expect("find")
+        .expect("the job");
     assert_eq!((job.state, job.attempt), (JobState::Completed, 2));
 }
 
@@ -267,18 +327,29 @@ fn a_stalled_workers_late_completion_is_refused() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("start");
-    wait_for("the first run to start", LONG, || marker.exists().then_some(()));
+    wait_for("the first run to start", LONG, || {
+        marker.exists().then_some(())
+    });
     signal(&stalled, Signal::SIGSTOP);
     let rescuer = start_worker(&db, "stalled", &["--exit-when-empty"]);
     let (code, stderr) = finish(rescuer);
     assert_eq!(code, 0, "{stderr}");
-    let job = queue.find("stalled", "slow").expect("find").expect("the job");
+    let job = queue
+        .find("stalled", "slow")
+        .expect("find")
+        .expect("the job");
     assert_eq!((job.state, job.attempt), (JobState::Completed, 2));
     signal(&stalled, Signal::SIGCONT);
     signal(&stalled, Signal::SIGTERM);
     let (code, stderr) = finish(stalled);
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("1 refused (lease lost)"), "{stderr}");
-    let job = queue.find("stalled", "slow").expect("find").expect("the job");
-    assert_eq!(job.output.as_ref().map(|o| o["stdout"].clone()), Some(Value::from("second\n")));
+    let job = queue
+        .find("stalled", "slow")
+        .expect("find")
+        .expect("the job");
+    assert_eq!(
+        job.output.as_ref().map(|o| o["stdout"].clone()),
+        Some(Value::from("second\n"))
+    );
 }

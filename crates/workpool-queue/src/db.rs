@@ -41,8 +41,8 @@ impl DbUrl {
             return Ok(DbUrl::Sqlite(path.to_owned()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut config = postgres::Config::from_str(url)
-                .map_err(|e| bad(&lower_first(&e.to_string())))?;
+            let mut config =
+                postgres::Config::from_str(url).map_err(|e| bad(&lower_first(&e.to_string())))?;
             if config.get_connect_timeout().is_none() {
                 config.connect_timeout(Duration::from_secs(5));
             }
@@ -93,7 +93,11 @@ pub(crate) struct Pg {
 
 impl Pg {
     pub(crate) fn client(&mut self) -> Result<&mut postgres::Client> {
-        if self.client.as_ref().is_some_and(postgres::Client::is_closed) {
+        if self
+            .client
+            .as_ref()
+            .is_some_and(postgres::Client::is_closed)
+        {
             self.client = None;
         }
         if self.client.is_none() {
@@ -155,7 +159,7 @@ fn pg_reason(err: &postgres::Error) -> String {
 /// One open connection.
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Pg(Pg),
+    Pg(Box<Pg>),
 }
 
 /// Opens a connection to `url` without touching the schema.
@@ -168,7 +172,8 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
             };
             let conn = rusqlite::Connection::open(path).map_err(connect)?;
             // Several processes share the file: wait for a writer rather than fail at once.
-            conn.busy_timeout(Duration::from_secs(10)).map_err(connect)?;
+            conn.busy_timeout(Duration::from_secs(10))
+                .map_err(connect)?;
             // WAL lets readers go on beside the one writer; NORMAL syncs at checkpoints, which
             // loses nothing when a process dies (only a power cut can lose the last commits).
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
@@ -184,7 +189,7 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
                 client: None,
             };
             pg.client()?;
-            Ok(Conn::Pg(pg))
+            Ok(Conn::Pg(Box::new(pg)))
         }
     }
 }
@@ -367,9 +372,17 @@ mod tests {
     #[test]
     fn urls_are_checked_and_passwords_hidden() {
         assert!(matches!(DbUrl::parse("sqlite:a.db"), Ok(DbUrl::Sqlite(p)) if p == "a.db"));
-        assert!(matches!(DbUrl::parse("sqlite:///tmp/a.db"), Ok(DbUrl::Sqlite(p)) if p == "/tmp/a.db"));
+        assert!(
+            matches!(DbUrl::parse("sqlite:///tmp/a.db"), Ok(DbUrl::Sqlite(p)) if p == "/tmp/a.db")
+        );
         assert!(DbUrl::parse("postgres://u@localhost/db").is_ok());
-        for bad in ["", "sqlite:", "mysql://x/y", "a.db", "postgres://u@h:notaport/db"] {
+        for bad in [
+            "",
+            "sqlite:",
+            "mysql://x/y",
+            "a.db",
+            "postgres://u@h:notaport/db",
+        ] {
             let err = DbUrl::parse(bad).expect_err(bad);
             assert!(
                 err.to_string().starts_with("invalid database url"),

@@ -328,8 +328,16 @@ impl Completion {
                 error,
                 output,
                 delay,
-            } => ("available", Some(error.clone()), json(output), millis(*delay), 0),
-            Outcome::Failed { error, output } => ("failed", Some(error.clone()), json(output), 0, 0),
+            } => (
+                "available",
+                Some(error.clone()),
+                json(output),
+                millis(*delay),
+                0,
+            ),
+            Outcome::Failed { error, output } => {
+                ("failed", Some(error.clone()), json(output), 0, 0)
+            }
             Outcome::Cancelled { error, output } => {
                 ("cancelled", Some(error.clone()), json(output), 0, 0)
             }

@@ -34,7 +34,7 @@ pub(crate) fn enqueue(pg: &mut Pg, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>
     let mut attempts = Vec::with_capacity(jobs.len());
     let mut at = Vec::with_capacity(jobs.len());
     let mut delay = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.iter().enumerate() {
+    for job in jobs {
         queues.push(job.queue.as_str());
         kinds.push(job.kind.as_str());
         keys.push(job.unique_key.as_deref());
@@ -51,7 +51,6 @@ pub(crate) fn enqueue(pg: &mut Pg, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>
                 delay.push(ms);
             }
         }
-        let _ = i;
     }
     let mut distinct: Vec<&str> = queues.clone();
     distinct.sort_unstable();
@@ -174,12 +173,18 @@ pub(crate) fn renew(
         let rows = client.query(
             concat!(
                 "WITH beat AS (
-                    UPDATE workpool_workers SET heartbeat_at = ", now!(), ", running = $4 WHERE id = $5
+                    UPDATE workpool_workers SET heartbeat_at = ",
+                now!(),
+                ", running = $4 WHERE id = $5
                 )
-                UPDATE workpool_jobs j SET lease_until = ", now!(), " + $1
+                UPDATE workpool_jobs j SET lease_until = ",
+                now!(),
+                " + $1
                 FROM unnest($2::bigint[], $3::int[]) AS r(id, attempt)
                 WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
-                  AND j.lease_until >= ", now!(), "
+                  AND j.lease_until >= ",
+                now!(),
+                "
                 RETURNING j.id, j.cancel_requested"
             ),
             &[&lease, &ids, &attempts, &count, &worker.0],
@@ -247,7 +252,11 @@ pub(crate) fn cancel(pg: &mut Pg, id: JobId) -> Result<CancelResult> {
     pg.run("cancel the job", |client| {
         let mut tx = client.transaction()?;
         let result = if tx.execute(
-            concat!("UPDATE workpool_jobs SET state = 'cancelled', finished_at = ", now!(), " WHERE id = $1 AND state = 'available'"),
+            concat!(
+                "UPDATE workpool_jobs SET state = 'cancelled', finished_at = ",
+                now!(),
+                " WHERE id = $1 AND state = 'available'"
+            ),
             &[&id.0],
         )? == 1
         {
@@ -363,7 +372,11 @@ pub(crate) fn has_unfinished(pg: &mut Pg, queue: &str) -> Result<bool> {
     })
 }
 
-pub(crate) fn job(pg: &mut Pg, id: Option<JobId>, key: Option<(&str, &str)>) -> Result<Option<JobInfo>> {
+pub(crate) fn job(
+    pg: &mut Pg,
+    id: Option<JobId>,
+    key: Option<(&str, &str)>,
+) -> Result<Option<JobInfo>> {
     let id = id.map(|id| id.0);
     let (queue, key) = key.unzip();
     pg.run("read the job", |client| {
@@ -392,10 +405,20 @@ pub(crate) fn job(pg: &mut Pg, id: Option<JobId>, key: Option<(&str, &str)>) -> 
     })
 }
 
-pub(crate) fn register(pg: &mut Pg, queue: &str, host: &str, pid: i64, lease: i64) -> Result<WorkerId> {
+pub(crate) fn register(
+    pg: &mut Pg,
+    queue: &str,
+    host: &str,
+    pid: i64,
+    lease: i64,
+) -> Result<WorkerId> {
     pg.run("register the worker", |client| {
         client.execute(
-            concat!("DELETE FROM workpool_workers WHERE heartbeat_at < ", now!(), " - 86400000"),
+            concat!(
+                "DELETE FROM workpool_workers WHERE heartbeat_at < ",
+                now!(),
+                " - 86400000"
+            ),
             &[],
         )?;
         let row = client.query_one(

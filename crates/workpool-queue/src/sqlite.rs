@@ -26,7 +26,9 @@ pub(crate) fn enqueue(c: &mut Connection, jobs: &[NewJob], now: i64) -> Result<V
             )
             .map_err(e)?;
         for job in jobs {
-            let run_at = job.due_ms().unwrap_or_else(|delay| now.saturating_add(delay));
+            let run_at = job
+                .due_ms()
+                .unwrap_or_else(|delay| now.saturating_add(delay));
             let added = insert
                 .execute(params![
                     job.queue,
@@ -59,7 +61,10 @@ pub(crate) fn claim(
     let e = |e| Error::sqlite(WHAT, e);
     let kinds = kinds.map(|k| serde_json::Value::from(k.to_vec()).to_string());
     let tx = tx(c, WHAT)?;
-    tx.prepare_cached(RESCUE).map_err(e)?.execute(params![queue, now]).map_err(e)?;
+    tx.prepare_cached(RESCUE)
+        .map_err(e)?
+        .execute(params![queue, now])
+        .map_err(e)?;
     let jobs = {
         let mut claim = tx
             .prepare_cached(
@@ -276,7 +281,11 @@ pub(crate) fn status(c: &mut Connection, queue: &str, now: i64) -> Result<QueueS
             .map_err(e)?;
         let rows = counts
             .query_map(params![queue, now], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(e)?;
         for row in rows {

@@ -82,7 +82,8 @@ impl Context<'_> {
             }
             // The pool's sleep wakes on the pool's cancel; the queue's flag is looked at
             // every 10 ms.
-            self.pool.sleep((until - now).min(Duration::from_millis(10)));
+            self.pool
+                .sleep((until - now).min(Duration::from_millis(10)));
         }
     }
 
@@ -93,7 +94,11 @@ impl Context<'_> {
 
     /// Records `output` in the job's record with its outcome (the last call wins).
     pub fn set_output(&self, output: Value) {
-        *self.entry.output.lock().unwrap_or_else(PoisonError::into_inner) = Some(output);
+        *self
+            .entry
+            .output
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(output);
     }
 }
 
@@ -235,8 +240,9 @@ impl WorkerBuilder {
         F: Fn(&ClaimedJob, &Context<'_>) -> std::result::Result<(), E> + Send + Sync + 'static,
         E: std::fmt::Display,
     {
-        let handler: Arc<HandlerFn> =
-            Arc::new(move |job: &ClaimedJob, ctx: &Context<'_>| handler(job, ctx).map_err(|e| e.to_string()));
+        let handler: Arc<HandlerFn> = Arc::new(move |job: &ClaimedJob, ctx: &Context<'_>| {
+            handler(job, ctx).map_err(|e| e.to_string())
+        });
         self.handlers.insert(kind.into(), handler);
         self
     }
@@ -397,8 +403,11 @@ impl Worker {
         let report = Arc::new(Mutex::new(WorkerReport::default()));
 
         let recorder_thread = {
-            let (shared, report, on_error) =
-                (Arc::clone(&shared), Arc::clone(&report), Arc::clone(&config.on_error));
+            let (shared, report, on_error) = (
+                Arc::clone(&shared),
+                Arc::clone(&report),
+                Arc::clone(&config.on_error),
+            );
             thread::Builder::new()
                 .name("workpool-record".to_owned())
                 .spawn(move || record_loop(&recorder, &record_inbox, &shared, &report, &*on_error))
@@ -410,13 +419,19 @@ impl Worker {
             let lease = config.lease;
             thread::Builder::new()
                 .name("workpool-renew".to_owned())
-                .spawn(move || renew_loop(&renewer, worker, lease, &renewer_stop, &shared, &*on_error))
+                .spawn(move || {
+                    renew_loop(&renewer, worker, lease, &renewer_stop, &shared, &*on_error)
+                })
                 .map_err(|e| Error::InvalidJob(format!("cannot start a thread: {e}")))?
         };
         let listener = Arc::new(AtomicBool::new(false));
         let listener_thread = match queue.backend() {
             crate::Backend::Postgres => {
-                let (url, name, stop) = (queue.db_url().clone(), config.name.clone(), Arc::clone(&listener));
+                let (url, name, stop) = (
+                    queue.db_url().clone(),
+                    config.name.clone(),
+                    Arc::clone(&listener),
+                );
                 let events = events.clone();
                 Some(
                     thread::Builder::new()
@@ -505,10 +520,13 @@ impl Claimer<'_> {
             let room = config.concurrency.saturating_sub(busy);
             let mut wait = config.poll;
             if room > 0 {
-                match config
-                    .queue
-                    .claim(&config.name, self.worker, Some(&self.kinds), room, config.lease)
-                {
+                match config.queue.claim(
+                    &config.name,
+                    self.worker,
+                    Some(&self.kinds),
+                    room,
+                    config.lease,
+                ) {
                     Ok(jobs) => {
                         failures = 0;
                         let got = jobs.len();

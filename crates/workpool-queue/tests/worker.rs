@@ -37,18 +37,29 @@ fn every_job_runs_and_is_recorded_once(db: &TestDb) {
     assert_eq!(runs.len(), 300);
     assert!(runs.values().all(|&n| n == 1));
     let status = queue.status("once").expect("status");
-    assert_eq!((status.completed, status.queued, status.running), (300, 0, 0));
+    assert_eq!(
+        (status.completed, status.queued, status.running),
+        (300, 0, 0)
+    );
     assert!(status.workers.is_empty(), "the worker deregisters");
 }
 
 fn failures_are_retried_with_backoff_then_fail(db: &TestDb) {
     let queue = Queue::open(&db.url).expect("open");
     let flaky = queue
-        .enqueue(NewJob::new("flaky", json!(0)).queue("retries").max_attempts(3))
+        .enqueue(
+            NewJob::new("flaky", json!(0))
+                .queue("retries")
+                .max_attempts(3),
+        )
         .expect("enqueue")
         .expect("added");
     let broken = queue
-        .enqueue(NewJob::new("broken", json!(0)).queue("retries").max_attempts(2))
+        .enqueue(
+            NewJob::new("broken", json!(0))
+                .queue("retries")
+                .max_attempts(2),
+        )
         .expect("enqueue")
         .expect("added");
     let panics = queue
@@ -68,7 +79,9 @@ fn failures_are_retried_with_backoff_then_fail(db: &TestDb) {
             }
         })
         .handle("broken", |_job, _ctx| Err("always"))
-        .handle("panics", |_job, _ctx| -> Result<(), String> { panic!("oh no") })
+        .handle("panics", |_job, _ctx| -> Result<(), String> {
+            panic!("oh no")
+        })
         .build()
         .expect("build")
         .run()
@@ -81,7 +94,10 @@ fn failures_are_retried_with_backoff_then_fail(db: &TestDb) {
     assert_eq!(broken.last_error.as_deref(), Some("always"));
     let panics = queue.job(panics).expect("job").expect("exists");
     assert_eq!(panics.state, JobState::Failed);
-    assert_eq!(panics.last_error.as_deref(), Some("the handler panicked: oh no"));
+    assert_eq!(
+        panics.last_error.as_deref(),
+        Some("the handler panicked: oh no")
+    );
 }
 
 fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
@@ -108,7 +124,10 @@ fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
     }
     stop.stop();
     let report = run.join().expect("worker thread").expect("run");
-    assert_eq!((report.released, report.completed, report.failed), (2, 0, 0));
+    assert_eq!(
+        (report.released, report.completed, report.failed),
+        (2, 0, 0)
+    );
     let status = queue.status("grace").expect("status");
     assert_eq!((status.queued, status.running), (2, 0));
 }
@@ -116,7 +135,11 @@ fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
 fn a_cancel_reaches_the_running_job(db: &TestDb) {
     let queue = Queue::open(&db.url).expect("open");
     let id = queue
-        .enqueue(NewJob::new("wait", json!(0)).queue("cancel-run").max_attempts(5))
+        .enqueue(
+            NewJob::new("wait", json!(0))
+                .queue("cancel-run")
+                .max_attempts(5),
+        )
         .expect("enqueue")
         .expect("added");
     let (started, starts) = mpsc::channel();
@@ -138,7 +161,10 @@ fn a_cancel_reaches_the_running_job(db: &TestDb) {
     let report = run.join().expect("worker thread").expect("run");
     assert_eq!(report.cancelled, 1);
     let job = wait_for("the cancel to be recorded", Duration::from_secs(10), || {
-        queue.job(id).expect("job").filter(|j| j.state != JobState::Running)
+        queue
+            .job(id)
+            .expect("job")
+            .filter(|j| j.state != JobState::Running)
     });
     assert_eq!(job.state, JobState::Cancelled);
     assert_eq!(job.attempt, 1);
@@ -171,12 +197,19 @@ fn a_job_whose_lease_is_lost_is_stopped_and_not_recorded(db: &TestDb) {
     // Another worker takes the job over, as if this worker's lease had expired.
     if db.url.starts_with("sqlite:") {
         let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite:")).expect("open");
-        conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
-        conn.execute("UPDATE workpool_jobs SET attempt = attempt + 1 WHERE id = ?1", [id.0])
-            .expect("update");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute(
+            "UPDATE workpool_jobs SET attempt = attempt + 1 WHERE id = ?1",
+            [id.0],
+        )
+        .expect("update");
     } else {
         db.pg_client()
-            .execute("UPDATE workpool_jobs SET attempt = attempt + 1 WHERE id = $1", &[&id.0])
+            .execute(
+                "UPDATE workpool_jobs SET attempt = attempt + 1 WHERE id = $1",
+                &[&id.0],
+            )
             .expect("update");
     }
     // The next renewal finds the lease lost and cancels the run; its completion is refused.

@@ -2,7 +2,6 @@
 //! own on the PostgreSQL server of this machine (`WORKPOOL_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), so that tests run in parallel.
 
-
 use std::time::{Duration, Instant};
 
 /// The PostgreSQL server the tests use.
@@ -78,4 +77,3 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(20));
     }
 }
-
