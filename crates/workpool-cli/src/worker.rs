@@ -109,7 +109,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         let wall = started.elapsed();
         let ran = counts.ran();
         eprintln!(
-            "workpool: worker: {ran} runs in {} ({:.1}/s): {} ok, {} failed, {} timed out, {} cancelled; {} retries waiting, {} handed back, {} refused (lease lost)",
+            "workpool: worker: {ran} runs in {} ({:.1}/s): {} ok, {} failed, {} timed out, {} cancelled; {} failures to retry later, {} handed back, {} refused (lease lost)",
             fmt_duration(wall),
             ran as f64 / wall.as_secs_f64().max(1e-3),
             counts.ok,

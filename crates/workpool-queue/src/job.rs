@@ -312,7 +312,7 @@ pub enum Outcome {
 pub struct Completion {
     /// The job.
     pub id: JobId,
-    /// The attempt number from its claim: a completion whose attempt lost its lease is refused.
+    /// The attempt number from its claim: a completion from an attempt that lost its lease is refused.
     pub attempt: u32,
     /// How it ended.
     pub outcome: Outcome,

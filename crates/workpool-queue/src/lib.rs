@@ -27,8 +27,10 @@
 //!   expires and the next claim of any worker takes the job again, as a new attempt. So a job
 //!   can run more than once: make handlers idempotent (see below).
 //! - **Exactly once recording.** A completion carries its attempt number and is accepted
-//!   only while that attempt holds an unexpired lease; a late completion is refused. Each
-//!   attempt's outcome is recorded at most once, and a job ends in exactly one final state.
+//!   only while that attempt is still the job's running attempt. Once its lease expired and
+//!   the job was rescued or claimed again, a late completion from the old attempt is refused.
+//!   Each attempt's outcome is recorded at most once, and a job ends in exactly one final
+//!   state.
 //! - **Idempotent jobs.** Write results under a key derived from the job (its unique key or
 //!   id), with an upsert or a write-then-rename, so that a second run overwrites rather than
 //!   duplicates; check for the result before doing expensive work.

@@ -182,9 +182,6 @@ pub(crate) fn renew(
                 " + $1
                 FROM unnest($2::bigint[], $3::int[]) AS r(id, attempt)
                 WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
-                  AND j.lease_until >= ",
-                now!(),
-                "
                 RETURNING j.id, j.cancel_requested"
             ),
             &[&lease, &ids, &attempts, &count, &worker.0],
@@ -239,7 +236,6 @@ pub(crate) fn complete(pg: &mut Pg, done: &[Completion]) -> Result<Vec<JobId>> {
                 FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])
                     AS c(id, attempt, state, error, output, delay, uncount)
                 WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-                  AND j.lease_until >= ", now!(), "
                 RETURNING j.id"
             ),
             &[&ids, &attempts, &states, &errors, &outputs, &delays, &uncounts],

@@ -29,8 +29,8 @@ pub struct EnqueueReport {
 /// What a lease renewal found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Renewal {
-    /// Jobs whose lease this worker no longer holds (it expired, or the job was claimed
-    /// again): their runs must stop, and their completions will be refused.
+    /// Jobs whose lease this worker no longer holds (it expired and the job was rescued or
+    /// claimed again): their runs must stop, and their completions will be refused.
     pub lost: Vec<JobId>,
     /// Jobs still held whose cancel was asked for: their runs should end.
     pub cancel_requested: Vec<JobId>,
@@ -268,8 +268,9 @@ impl Queue {
     }
 
     /// Records finished attempts, all in one transaction. A completion is accepted only if
-    /// its job is running under the same attempt with its lease unexpired; returns the jobs
-    /// whose completion was accepted (the others were refused).
+    /// its job is still running under the same attempt (not rescued or claimed again after
+    /// its lease expired); returns the jobs whose completion was accepted (the others were
+    /// refused).
     ///
     /// A failure of a job whose cancel was asked for records it `cancelled`.
     ///

@@ -133,7 +133,7 @@ pub(crate) fn renew(
         let mut renew = tx
             .prepare_cached(
                 "UPDATE workpool_jobs SET lease_until = ?1 + ?2
-                 WHERE id = ?3 AND attempt = ?4 AND state = 'running' AND lease_until >= ?1
+                 WHERE id = ?3 AND attempt = ?4 AND state = 'running'
                  RETURNING cancel_requested",
             )
             .map_err(e)?;
@@ -174,7 +174,7 @@ pub(crate) fn complete(c: &mut Connection, done: &[Completion], now: i64) -> Res
                      output = COALESCE(?5, output),
                      attempt = attempt - ?8,
                      lease_until = NULL, worker = NULL
-                 WHERE id = ?1 AND attempt = ?2 AND state = 'running' AND lease_until >= ?7",
+                 WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
             )
             .map_err(e)?;
         for completion in done {
