@@ -89,6 +89,9 @@ pub(crate) struct Pg {
     config: postgres::Config,
     shown: String,
     client: Option<postgres::Client>,
+    /// Commit without waiting for the disk (claims and renewals; see
+    /// [`Queue::relax_durability`](crate::Queue)).
+    pub(crate) relaxed: bool,
 }
 
 impl Pg {
@@ -101,7 +104,13 @@ impl Pg {
             self.client = None;
         }
         if self.client.is_none() {
-            self.client = Some(self.connect()?);
+            let mut client = self.connect()?;
+            if self.relaxed {
+                client
+                    .batch_execute("SET synchronous_commit = off")
+                    .map_err(|e| Error::pg("set up the connection", &e))?;
+            }
+            self.client = Some(client);
         }
         self.client.as_mut().ok_or_else(|| Error::Connect {
             url: self.shown.clone(),
@@ -187,6 +196,7 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
                 config: (**config).clone(),
                 shown: shown.clone(),
                 client: None,
+                relaxed: false,
             };
             pg.client()?;
             Ok(Conn::Pg(Box::new(pg)))
@@ -203,6 +213,7 @@ pub(crate) fn pg_client(url: &DbUrl) -> Result<Option<postgres::Client>> {
                 config: (**config).clone(),
                 shown: shown.clone(),
                 client: None,
+                relaxed: false,
             };
             pg.connect().map(Some)
         }

@@ -171,6 +171,21 @@ impl Queue {
         &self.url
     }
 
+    /// Makes this connection's commits on PostgreSQL return without waiting for the disk
+    /// (`synchronous_commit = off`). The worker does this for the connections that claim and
+    /// renew: a claim or renewal lost in a server crash only means that the job runs again,
+    /// which at-least-once execution allows; enqueues and completions keep waiting for the
+    /// disk. Without it every claim would wait for an fsync.
+    pub(crate) fn relax_durability(&self) -> Result<()> {
+        if let Conn::Pg(pg) = &mut *self.conn() {
+            pg.relaxed = true;
+            pg.run("set up the connection", |client| {
+                client.batch_execute("SET synchronous_commit = off")
+            })?;
+        }
+        Ok(())
+    }
+
     fn conn(&self) -> MutexGuard<'_, Conn> {
         // A panic while holding the connection leaves no half-done transaction behind (the
         // driver rolls back on drop), so the connection is still fit to use.

@@ -269,6 +269,8 @@ impl WorkerBuilder {
             .map_err(|e| Error::InvalidJob(format!("cannot start the pool: {e}")))?;
         let recorder = self.queue.connect_again()?;
         let renewer = self.queue.connect_again()?;
+        self.queue.relax_durability()?;
+        renewer.relax_durability()?;
         let (events, inbox) = mpsc::channel();
         Ok(Worker {
             config: self,
