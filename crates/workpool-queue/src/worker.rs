@@ -71,7 +71,7 @@ impl Context<'_> {
     /// Waits for `duration`, or less if the run is cancelled first. Returns `true` if it
     /// waited the whole time.
     pub fn sleep(&self, duration: Duration) -> bool {
-        let until = Instant::now() + duration;
+        let until = deadline(duration);
         loop {
             if self.is_cancelled() {
                 return false;
@@ -201,15 +201,16 @@ impl WorkerBuilder {
     }
 
     /// The lease of a claim: a job whose worker has not renewed it for this long is claimed
-    /// again by any worker. Renewed every third of it. Default 30 s; at least 300 ms.
+    /// again by any worker. Renewed every third of it. Default 30 s; at least 300 ms, at most 30 days.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(300));
+        self.lease = lease.clamp(Duration::from_millis(300), Duration::from_secs(30 * 86_400));
         self
     }
 
-    /// The longest an idle worker waits before it looks for due jobs again. Default 1 s.
+    /// The longest an idle worker waits before it looks for due jobs again. Default 1 s; at
+    /// least 5 ms, at most a day.
     pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll.max(MIN_POLL);
+        self.poll = poll.clamp(MIN_POLL, Duration::from_secs(86_400));
         self
     }
 
@@ -663,7 +664,7 @@ impl Claimer<'_> {
         }
         let mut kill = ending == Ending::Kill;
         if !kill {
-            let until = Instant::now() + self.config.grace;
+            let until = deadline(self.config.grace);
             kill = !self.wait_idle(inbox, until, true);
         }
         if kill {
@@ -672,7 +673,7 @@ impl Claimer<'_> {
                 entry.abandoned.store(true, Ordering::SeqCst);
                 entry.cancel.store(true, Ordering::SeqCst);
             }
-            let _ = self.wait_idle(inbox, Instant::now() + END_WAIT, false);
+            let _ = self.wait_idle(inbox, deadline(END_WAIT), false);
             // Whatever still runs ignores its cancel: hand it back anyway.
             for entry in self.shared.held().values() {
                 if entry.state.load(Ordering::SeqCst) == STARTED
@@ -759,6 +760,14 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "a non-string panic".to_owned()
     }
+}
+
+/// `d` from now; a wait too long for the clock ends in a year instead.
+fn deadline(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// The wait before retry number `attempt`: exponential from `first`, capped, ±20% jitter.
