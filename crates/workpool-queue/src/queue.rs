@@ -1,6 +1,6 @@
 //! [`Queue`]: one connection to a queue database, and every operation on it.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -114,7 +114,7 @@ pub struct QueueStatus {
 /// ```
 pub struct Queue {
     url: DbUrl,
-    conn: Mutex<Conn>,
+    conn: Arc<Mutex<Conn>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -138,19 +138,26 @@ impl Queue {
         db::migrate(&mut conn, now_ms())?;
         Ok(Queue {
             url,
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// A second connection to the same database (the schema is not checked again).
+    /// A second handle on the same database (the schema is not checked again): a new
+    /// connection for PostgreSQL. For SQLite the handles share this connection: SQLite lets
+    /// one writer in at a time anyway, and two connections of one process would make each
+    /// other wait in SQLite's busy handler, which sleeps for milliseconds.
     ///
     /// # Errors
     ///
     /// [`Error::Connect`](crate::Error::Connect).
     pub fn connect_again(&self) -> Result<Queue> {
+        let conn = match self.url {
+            DbUrl::Sqlite(_) => Arc::clone(&self.conn),
+            DbUrl::Postgres { .. } => Arc::new(Mutex::new(db::connect(&self.url)?)),
+        };
         Ok(Queue {
             url: self.url.clone(),
-            conn: Mutex::new(db::connect(&self.url)?),
+            conn,
         })
     }
 
