@@ -213,7 +213,7 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
         .collect();
     submit(db, queue_name, &scratch.jobs("jobs.txt", &lines));
     let queue = Queue::open(&db.url).expect("open");
-    let args = ["-j", "2", "--lease", "3s", "--exit-when-empty"];
+    let args = ["-j", "2", "--lease", "5s", "--exit-when-empty"];
     let mut running: Vec<Child> = (0..workers)
         .map(|_| start_worker(db, queue_name, &args))
         .collect();
