@@ -32,6 +32,171 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run one synthetic job set at several pool sizes and recommend the best size.
     Bench(BenchArgs),
+    /// Add command jobs to a durable queue (the input of run, plus queue, run_at and delay).
+    #[command(after_help = SUBMIT_AFTER_HELP)]
+    Submit(SubmitArgs),
+    /// Run command jobs from a durable queue until stopped (or until it is empty).
+    #[command(after_help = WORKER_AFTER_HELP)]
+    Worker(WorkerArgs),
+    /// Show a durable queue: counts by state, live workers, the oldest queued job's age.
+    Status(StatusArgs),
+    /// Cancel a job: a waiting one at once, a running one through its worker.
+    Cancel(CancelArgs),
+    /// Make a failed or cancelled job due again, with all its attempts.
+    Retry(RetryArgs),
+    /// Stop workers from claiming jobs of a queue (they finish what they run).
+    Pause(DbArgs),
+    /// Let workers claim jobs of a paused queue again.
+    Resume(DbArgs),
+}
+
+const SUBMIT_AFTER_HELP: &str = "\
+Input: what workpool run reads, plus the JSON fields queue (overrides --queue), run_at (unix
+seconds or \"2026-12-01T08:00:00Z\") and delay (\"90s\"). A job's id is its unique key in its
+queue (a line without an id is keyed by its command): submitting a list again adds only what
+is new. retries (or --retries) sets how many times a failed run is retried.
+
+Database: --db sqlite:PATH (a file, no server) or postgres://USER@HOST/DATABASE; default
+$WORKPOOL_DB, else sqlite:workpool.db. Exit status 2 for a bad URL, an unreachable server, a
+schema newer than this program, or bad input.";
+
+const WORKER_AFTER_HELP: &str = "\
+Each job runs as workpool run runs it: sh -c in its own process group, with --timeout and
+--kill-grace, stdout and stderr captured (up to --max-output each) into the job's record and
+printed when it ends. Execution is at least once: a job whose worker dies runs again once its
+lease expires; each outcome is recorded once.
+
+Ctrl-C or SIGTERM once: stop claiming, hand back claimed jobs that have not started, let
+running ones finish within --grace, then end and hand back the rest. Twice: end them now.
+Exit status: 0, or 1 if a job failed here (with --exit-when-empty), 2 on a database error,
+130 when interrupted.";
+
+/// The database and queue every queue subcommand works on.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WORKPOOL_DB",
+        default_value = "sqlite:workpool.db"
+    )]
+    pub db: String,
+
+    /// The queue: one database holds many, told apart by name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub queue: String,
+}
+
+/// `workpool submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The database and the queue.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The job list; standard input when absent or "-".
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Retry a failed job up to N times (a JSON "retries" field overrides it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+}
+
+/// `workpool worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The database and the queue.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Run N jobs at once [default: the number of cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..10_000))]
+    pub jobs: Option<u32>,
+
+    /// The lease of a claimed job, renewed every third of it; a job whose worker stops
+    /// renewing is run again by another worker once it expires.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+
+    /// The longest an idle worker waits before looking for jobs again.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll: Duration,
+
+    /// End a job that runs longer than this (per run; a job's "timeout" overrides it).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// How long a job may take to exit after SIGTERM before its process group gets SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub kill_grace: Duration,
+
+    /// At Ctrl-C or SIGTERM, how long running jobs may take to finish before they are ended
+    /// and handed back.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Delay before a retry: exponential from the first to the cap, with 20% jitter.
+    #[arg(long, value_name = "FIRST..CAP", default_value = "1s..10m", value_parser = parse_backoff)]
+    pub backoff: Backoff,
+
+    /// Keep at most this much of each output stream in the job's record.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_output: u64,
+
+    /// Stop once the queue has no job waiting or running.
+    #[arg(long)]
+    pub exit_when_empty: bool,
+
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `workpool status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The database and the queue.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Print one JSON object (keys queued, scheduled, running, completed, failed, cancelled,
+    /// paused, oldest_queued_age_ms, jobs_per_second, workers).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `workpool cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The database and the queue.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The job: its id (unique key) in the queue, or its number in the database.
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// `workpool retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The database and the queue.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The job: its id (unique key) in the queue, or its number in the database.
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "failed",
+        conflicts_with = "failed"
+    )]
+    pub id: Option<String>,
+
+    /// Every failed job of the queue.
+    #[arg(long)]
+    pub failed: bool,
 }
 
 const RUN_AFTER_HELP: &str = "\

@@ -28,6 +28,9 @@ pub enum CliError {
     },
     /// The pool could not be built (for example, a worker thread could not start).
     Pool(workpool::BuildError),
+    /// The queue database: a bad URL, an unreachable server, a newer schema, a failed
+    /// statement.
+    Queue(workpool_queue::Error),
 }
 
 impl CliError {
@@ -68,6 +71,7 @@ impl fmt::Display for CliError {
                 )
             }
             CliError::Pool(err) => write!(f, "cannot start the pool: {err}"),
+            CliError::Queue(err) => write!(f, "{err}"),
         }
     }
 }
@@ -77,6 +81,7 @@ impl std::error::Error for CliError {
         match self {
             CliError::Io { source, .. } => Some(source),
             CliError::Pool(err) => Some(err),
+            CliError::Queue(err) => Some(err),
             _ => None,
         }
     }
@@ -85,6 +90,12 @@ impl std::error::Error for CliError {
 impl From<workpool::BuildError> for CliError {
     fn from(err: workpool::BuildError) -> Self {
         CliError::Pool(err)
+    }
+}
+
+impl From<workpool_queue::Error> for CliError {
+    fn from(err: workpool_queue::Error) -> Self {
+        CliError::Queue(err)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use workpool::Priority;
@@ -43,6 +43,12 @@ pub struct JobSpec {
     pub args: Vec<String>,
     /// Byte offsets in `cmd` where the job slot number (`{%}`) goes when the job starts.
     pub slot_at: Vec<usize>,
+    /// `true` if the id was given (JSON `id`), not the line number.
+    pub explicit_id: bool,
+    /// `workpool submit` only: the queue (JSON `queue`), overriding `--queue`.
+    pub queue: Option<String>,
+    /// `workpool submit` only: when it is first due (JSON `run_at` or `delay`).
+    pub due: Option<Due>,
 }
 
 impl JobSpec {
@@ -97,6 +103,7 @@ pub struct JobReader<R> {
     first_line_of: HashMap<String, usize>,
     buf: Vec<u8>,
     failed: bool,
+    dialect: Dialect,
 }
 
 impl<R: BufRead> JobReader<R> {
@@ -111,7 +118,14 @@ impl<R: BufRead> JobReader<R> {
             first_line_of: HashMap::new(),
             buf: Vec::new(),
             failed: false,
+            dialect: Dialect::Run,
         }
+    }
+
+    /// JSON lines may have the fields of `dialect` (`Dialect::Run` by default).
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
     }
 
     /// Lines end with a NUL byte instead (`-0`).
@@ -144,7 +158,7 @@ impl<R: BufRead> JobReader<R> {
                 continue;
             }
             self.seq += 1;
-            let job = parse_line(line, self.seq, text)
+            let job = parse_line(line, self.seq, text, self.dialect)
                 .map_err(|message| CliError::input(line, message))?;
             if let Some(first) = self.first_line_of.insert(job.id.clone(), line) {
                 return Err(CliError::input(
@@ -170,8 +184,28 @@ impl<R: BufRead> Iterator for JobReader<R> {
     }
 }
 
+/// When a submitted job is first due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// This long after it is submitted.
+    Delay(Duration),
+    /// At this time.
+    At(SystemTime),
+}
+
+/// Which fields a JSON line may have: `run`'s, or `submit`'s (which adds the queue fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `workpool run`.
+    Run,
+    /// `workpool submit`: also `queue`, `run_at` and `delay`.
+    Submit,
+}
+
 /// The fields a JSON job line may have.
 const FIELDS: [&str; 7] = ["cmd", "id", "priority", "timeout", "retries", "env", "cwd"];
+/// The fields only `workpool submit` reads.
+const SUBMIT_FIELDS: [&str; 3] = ["queue", "run_at", "delay"];
 
 /// Reads and checks every line of `reader`.
 ///
@@ -179,10 +213,23 @@ const FIELDS: [&str; 7] = ["cmd", "id", "priority", "timeout", "retries", "env",
 ///
 /// [`CliError::Input`] naming the first bad line and what is wrong with it, or
 /// [`CliError::Io`] if the input cannot be read.
-// For the subcommands that take a whole list at once; `run` streams through `JobReader`.
+// For callers that take a whole list at once; `run` streams through `JobReader`.
 #[allow(dead_code)]
 pub fn read_jobs(reader: impl BufRead, source: &str) -> Result<Vec<JobSpec>, CliError> {
-    JobReader::new(reader, source).collect()
+    read_jobs_as(reader, source, Dialect::Run)
+}
+
+/// Reads and checks every line of `reader`, with the fields of `dialect`.
+///
+/// # Errors
+///
+/// As [`read_jobs`].
+pub fn read_jobs_as(
+    reader: impl BufRead,
+    source: &str,
+    dialect: Dialect,
+) -> Result<Vec<JobSpec>, CliError> {
+    JobReader::new(reader, source).dialect(dialect).collect()
 }
 
 /// `true` if `text` is a JSON object rather than a shell command: `{` then, spaces aside,
@@ -193,8 +240,13 @@ pub fn looks_like_json(text: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('"') || rest.starts_with('}'))
 }
 
-/// Parses one non-blank, non-comment line.
-pub fn parse_line(line: usize, seq: usize, text: &str) -> Result<JobSpec, String> {
+/// Parses one non-blank, non-comment line, with the fields of `dialect`.
+pub fn parse_line(
+    line: usize,
+    seq: usize,
+    text: &str,
+    dialect: Dialect,
+) -> Result<JobSpec, String> {
     let mut job = JobSpec {
         line,
         seq,
@@ -207,6 +259,9 @@ pub fn parse_line(line: usize, seq: usize, text: &str) -> Result<JobSpec, String
         cwd: None,
         args: Vec::new(),
         slot_at: Vec::new(),
+        explicit_id: false,
+        queue: None,
+        due: None,
     };
     if looks_like_json(text) {
         let value: Value = serde_json::from_str(text)
@@ -214,7 +269,7 @@ pub fn parse_line(line: usize, seq: usize, text: &str) -> Result<JobSpec, String
         let Value::Object(fields) = value else {
             return Err("invalid JSON: expected an object".to_owned());
         };
-        read_fields(&mut job, fields)?;
+        read_fields(&mut job, fields, dialect)?;
     }
     check_command(&job.cmd)?;
     job.args = vec![job.cmd.clone()];
@@ -222,12 +277,24 @@ pub fn parse_line(line: usize, seq: usize, text: &str) -> Result<JobSpec, String
 }
 
 /// Fills `job` from a JSON object, checking each field.
-fn read_fields(job: &mut JobSpec, mut fields: Map<String, Value>) -> Result<(), String> {
-    if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown field \"{unknown}\" (expected one of cmd, id, priority, timeout, retries, env, cwd)"
-        ));
+fn read_fields(
+    job: &mut JobSpec,
+    mut fields: Map<String, Value>,
+    dialect: Dialect,
+) -> Result<(), String> {
+    let known =
+        |k: &str| FIELDS.contains(&k) || (dialect == Dialect::Submit && SUBMIT_FIELDS.contains(&k));
+    if let Some(unknown) = fields.keys().find(|k| !known(k)) {
+        let extra = match dialect {
+            Dialect::Run if SUBMIT_FIELDS.contains(&unknown.as_str()) => {
+                " (queue, run_at and delay are for workpool submit)"
+            }
+            Dialect::Run => " (expected one of cmd, id, priority, timeout, retries, env, cwd)",
+            Dialect::Submit => " (expected one of cmd, id, priority, timeout, retries, env, cwd, queue, run_at, delay)",
+        };
+        return Err(format!("unknown field \"{unknown}\"{extra}"));
     }
+    read_submit_fields(job, &mut fields)?;
     job.cmd = match fields.remove("cmd") {
         None | Some(Value::Null) => return Err("missing \"cmd\"".to_owned()),
         Some(Value::String(cmd)) if cmd.trim().is_empty() => {
@@ -239,8 +306,14 @@ fn read_fields(job: &mut JobSpec, mut fields: Map<String, Value>) -> Result<(), 
     match fields.remove("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(id)) if id.is_empty() => return Err("\"id\" is empty".to_owned()),
-        Some(Value::String(id)) => job.id = id,
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => job.id = n.to_string(),
+        Some(Value::String(id)) => {
+            job.id = id;
+            job.explicit_id = true;
+        }
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => {
+            job.id = n.to_string();
+            job.explicit_id = true;
+        }
         Some(other) => {
             return Err(format!(
                 "\"id\" must be a string or a whole number, got {other}"
@@ -323,6 +396,122 @@ fn read_fields(job: &mut JobSpec, mut fields: Map<String, Value>) -> Result<(), 
         return Err("a NUL character cannot be passed to a command".to_owned());
     }
     Ok(())
+}
+
+/// `queue`, `run_at` and `delay` (present only where the dialect allows them).
+fn read_submit_fields(job: &mut JobSpec, fields: &mut Map<String, Value>) -> Result<(), String> {
+    match fields.remove("queue") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(q)) if !q.is_empty() => job.queue = Some(q),
+        Some(other) => return Err(format!("\"queue\" must be a queue name, got {other}")),
+    }
+    let run_at = fields.remove("run_at").filter(|v| !v.is_null());
+    let delay = fields.remove("delay").filter(|v| !v.is_null());
+    job.due = match (run_at, delay) {
+        (Some(_), Some(_)) => return Err("give \"run_at\" or \"delay\", not both".to_owned()),
+        (Some(at), None) => Some(Due::At(parse_run_at(&at)?)),
+        (None, Some(Value::String(text))) => Some(Due::Delay(
+            parse_duration(&text).map_err(|e| format!("\"delay\": {e}"))?,
+        )),
+        (None, Some(Value::Number(n))) => {
+            match n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+                Some(d) => Some(Due::Delay(d)),
+                None => {
+                    return Err(format!(
+                        "\"delay\" must be a duration like \"30s\", got {n}"
+                    ))
+                }
+            }
+        }
+        (None, Some(other)) => {
+            return Err(format!(
+                "\"delay\" must be a duration like \"30s\", got {other}"
+            ))
+        }
+        (None, None) => None,
+    };
+    Ok(())
+}
+
+/// A JSON `run_at`: unix seconds, or an RFC 3339 time like `2026-12-01T08:00:00Z`.
+fn parse_run_at(value: &Value) -> Result<SystemTime, String> {
+    let bad = || {
+        format!(
+            "\"run_at\" must be unix seconds or a time like \"2026-12-01T08:00:00Z\", got {value}"
+        )
+    };
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .and_then(|d| UNIX_EPOCH.checked_add(d))
+            .ok_or_else(bad),
+        Value::String(text) => rfc3339(text).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, from 1970 on.
+fn rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let kept = &frac[..digits.min(9)];
+        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let h: i64 = rest[1..3].parse().ok()?;
+            let m: i64 = rest[4..6].parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let secs = u64::try_from(secs).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 /// A JSON `priority`: 0-255, or `"low"`, `"normal"`, `"high"`.
@@ -473,6 +662,51 @@ mod tests {
             let err = read(input).unwrap_err();
             assert!(err.starts_with(expected), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn submit_lines_carry_queue_and_due_time() {
+        let jobs = read_jobs_as(
+            &br#"{"cmd": "a", "queue": "q", "delay": "90s"}
+{"cmd": "b", "run_at": "2026-12-01T08:00:00.5+01:00"}
+{"cmd": "c", "run_at": 1800000000}
+echo d"#[..],
+            "test",
+            Dialect::Submit,
+        )
+        .unwrap();
+        assert_eq!(jobs[0].queue.as_deref(), Some("q"));
+        assert_eq!(jobs[0].due, Some(Due::Delay(Duration::from_secs(90))));
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_108_400_500);
+        assert_eq!(jobs[1].due, Some(Due::At(at)));
+        assert_eq!(
+            jobs[2].due,
+            Some(Due::At(UNIX_EPOCH + Duration::from_secs(1_800_000_000)))
+        );
+        assert!(!jobs[3].explicit_id);
+        for (line, expected) in [
+            (
+                r#"{"cmd": "a", "run_at": "tomorrow"}"#,
+                "input line 1: \"run_at\" must be",
+            ),
+            (
+                r#"{"cmd": "a", "run_at": 1, "delay": "1s"}"#,
+                "input line 1: give \"run_at\" or \"delay\"",
+            ),
+            (
+                r#"{"cmd": "a", "delay": -1}"#,
+                "input line 1: \"delay\" must be",
+            ),
+            (
+                r#"{"cmd": "a", "queue": 3}"#,
+                "input line 1: \"queue\" must be",
+            ),
+        ] {
+            let err = read_jobs_as(line.as_bytes(), "test", Dialect::Submit).unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{line}: {err}");
+        }
+        let err = read(r#"{"cmd": "a", "delay": "1s"}"#).unwrap_err();
+        assert!(err.contains("are for workpool submit"), "{err}");
     }
 
     #[test]

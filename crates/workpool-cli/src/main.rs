@@ -1,5 +1,7 @@
 //! `workpool`: run shell commands through a worker pool (`run`), watch a pool at work
-//! (`demo`), and find the best pool size for a kind of work (`bench`).
+//! (`demo`), find the best pool size for a kind of work (`bench`), and keep command jobs in
+//! a durable queue that workers on many machines share (`submit`, `worker`, `status`,
+//! `cancel`, `retry`, `pause`, `resume`).
 //!
 //! This file only parses the command line, hands the typed configuration to a subcommand and
 //! turns the result into an exit code; see [`exit::Exit`] for the codes.
@@ -13,11 +15,13 @@ mod demo;
 mod error;
 mod exit;
 mod input;
+mod queue;
 mod run;
 mod sources;
 mod svg;
 mod template;
 mod units;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -59,5 +63,12 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         }
         Command::Demo(args) => demo::demo(&DemoConfig::from_args(args)?),
         Command::Bench(args) => bench::bench(&BenchConfig::from_args(args)?),
+        Command::Submit(args) => queue::submit(&args),
+        Command::Worker(args) => worker::worker(&args, std::io::stderr().is_terminal()),
+        Command::Status(args) => queue::status(&args),
+        Command::Cancel(args) => queue::cancel(&args),
+        Command::Retry(args) => queue::retry(&args),
+        Command::Pause(args) => queue::pause(&args, true),
+        Command::Resume(args) => queue::pause(&args, false),
     }
 }

@@ -25,7 +25,7 @@ use regex::Regex;
 use workpool::Priority;
 
 use crate::error::CliError;
-use crate::input::{check_command, parse_line, JobReader, JobSpec};
+use crate::input::{check_command, parse_line, Dialect, JobReader, JobSpec};
 use crate::template::Template;
 
 /// The separators of the grammar.
@@ -274,7 +274,7 @@ impl Maker {
         let Some(template) = &self.template else {
             // No command: the item is the command.
             let text = args.join(" ");
-            let job = parse_line(line, seq, text.trim())
+            let job = parse_line(line, seq, text.trim(), Dialect::Run)
                 .map_err(|message| CliError::input(line, message))?;
             if let Some(first) = self.ids.insert(job.id.clone(), line) {
                 return Err(CliError::input(
@@ -298,6 +298,9 @@ impl Maker {
             cwd: None,
             args,
             slot_at: expanded.slot_at,
+            explicit_id: false,
+            queue: None,
+            due: None,
         })
     }
 }

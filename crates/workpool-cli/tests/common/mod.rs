@@ -3,6 +3,8 @@
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
