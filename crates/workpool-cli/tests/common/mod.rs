@@ -3,6 +3,8 @@
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
 
+// The queue crate's database helpers, shared rather than copied.
+#[path = "../../../workpool-queue/tests/common/db.rs"]
 pub mod db;
 
 use std::fs;
