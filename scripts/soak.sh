@@ -46,7 +46,7 @@ echo "== fuzz model: FUZZ_MAX_SECS=$fuzz_secs $cargo test --release -p workpool 
 PROPTEST_CASES=1000000 FUZZ_MAX_SECS=$fuzz_secs FUZZ_SUMMARY=1 \
     FUZZ_HANG_SECS=${FUZZ_HANG_SECS:-20} PROPTEST_MAX_SHRINK_TIME=${PROPTEST_MAX_SHRINK_TIME:-60000} \
     $cargo test --release -q -p workpool --test fuzz_ops \
-    -- --ignored --nocapture 2>&1 | tee "$log/fuzz" | grep -E '^fuzz_ops|broken promise|minimal case|HANG|panicked at'
+    -- --nocapture 2>&1 | tee "$log/fuzz" | grep -E '^fuzz_ops|broken promise|minimal case|HANG|panicked at'
 fuzz_status=${PIPESTATUS[0]}
 
 soak_ops=$(sed -n 's/^soak: operations \([0-9]*\).*/\1/p' "$log/soak" | tail -1)
