@@ -15,6 +15,8 @@ mod demo;
 mod error;
 mod exit;
 mod input;
+#[cfg(test)]
+mod input_fuzz;
 mod queue;
 mod run;
 mod sources;
