@@ -7,6 +7,9 @@
 //!
 //! Run with `cargo run -p workpool --example periodic`.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;

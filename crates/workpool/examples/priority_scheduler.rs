@@ -6,6 +6,9 @@
 //!
 //! Run with `cargo run -p workpool --example priority_scheduler`.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::convert::Infallible;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

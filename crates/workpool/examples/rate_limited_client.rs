@@ -6,6 +6,9 @@
 //!
 //! Run with `cargo run -p workpool --example rate_limited_client`.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 

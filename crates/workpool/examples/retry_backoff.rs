@@ -5,6 +5,9 @@
 //!
 //! Run with `cargo run -p workpool --example retry_backoff`.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use workpool::{Job, JobContext, Pool, Retry};

@@ -30,6 +30,9 @@
 //! (the first few are printed); 2 when memory grew beyond the factor; 3 when a phase stopped
 //! making progress for two minutes (a hang: the process exits instead of waiting forever).
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::process::ExitCode;

@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo run --release -p workpool --example stats_demo`.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

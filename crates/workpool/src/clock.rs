@@ -7,11 +7,11 @@
 //! wall-clock threshold.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sync::{Condvar, MutexGuard};
+use crate::sync::{AtomicU64, Condvar, MutexGuard};
 
 /// How long a wait on a manual clock blocks before it looks at the clock again.
 ///

@@ -8,6 +8,8 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
+use crate::sync::ValueLock;
+
 /// Why a blocking submission ([`Pool::submit`](crate::Pool::submit),
 /// [`Pool::execute`](crate::Pool::execute), [`Pool::spawn`](crate::Pool::spawn)) did not
 /// accept a job; the job comes back.
@@ -218,7 +220,7 @@ struct Detail {
     message: String,
     /// The job's own error value, for [`TaskError::into_error`]. Behind a mutex only so that
     /// `TaskError` is `Sync` without asking the same of the job's error type.
-    error: Option<std::sync::Mutex<Box<dyn Any + Send>>>,
+    error: Option<ValueLock<Box<dyn Any + Send>>>,
 }
 
 impl TaskError {
@@ -241,7 +243,7 @@ impl TaskError {
             attempts,
             detail: Some(Box::new(Detail {
                 message,
-                error: error.map(std::sync::Mutex::new),
+                error: error.map(ValueLock::new),
             })),
         }
     }
@@ -454,6 +456,7 @@ impl Error for BuildError {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
 

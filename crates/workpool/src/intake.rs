@@ -97,6 +97,9 @@ impl Intake {
 
 /// The shard the calling thread uses, given out round robin on its first use.
 fn this_threads_shard() -> usize {
+    // Only spreads threads over the shards: no protocol of the pool reads it, and shuttle's
+    // atomics cannot be built in a static.
+    #[allow(clippy::disallowed_types)]
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
         static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
@@ -111,6 +114,7 @@ fn this_threads_shard() -> usize {
 }
 
 #[cfg(all(test, not(workpool_shuttle)))]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;

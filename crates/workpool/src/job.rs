@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use crate::clock::{later, Clock};
 use crate::error::TaskError;
 use crate::limit::retry::Retry;
 use crate::shared::Shared;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{AtomicBool, Condvar, Mutex};
 use crate::task::{Body, RunEnv, Step};
 use crate::unwind;
 

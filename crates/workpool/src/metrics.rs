@@ -4,7 +4,7 @@
 //! behind its own lock (never contended but by `stats()`), so recording costs a few
 //! nanoseconds and no shared cache line is written per job.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use crate::job::Priority;
-use crate::sync::Mutex;
+use crate::sync::{AtomicU64, Mutex};
 use crate::task::Outcome;
 
 /// Largest latency a histogram tracks exactly: one hour. Longer ones are recorded as one hour.

@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use crate::limit::rate::{Bucket, RateLimit};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
 use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, Full, ReadyQueue, Work};
-use crate::sync::{thread, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::sync::{thread, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::{Outcome, Runnable};
 use crate::unwind;
 use crossbeam_utils::CachePadded;
@@ -240,7 +240,7 @@ pub(crate) struct Shared {
     /// to wake them only if there are any.
     pub(crate) space_waiters: AtomicUsize,
     /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs.
-    pub(crate) stopped: crate::sync::AtomicBool,
+    pub(crate) stopped: AtomicBool,
     /// Timestamps for the latency histograms of fast-lane jobs.
     pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
@@ -972,6 +972,7 @@ impl Inner {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use std::time::Duration;
 

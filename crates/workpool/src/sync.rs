@@ -3,19 +3,133 @@
 //! Normal builds use `parking_lot` and `std::thread`. Builds with
 //! `RUSTFLAGS="--cfg workpool_shuttle"` use shuttle's primitives instead, so the same pool
 //! code runs under shuttle's randomized scheduler. Nothing else in the crate names a
-//! concrete lock, condition variable, atomic or thread type.
+//! concrete lock, condition variable, atomic, fence, once-cell or thread type: clippy's
+//! `disallowed-types` and `disallowed-methods` (in this crate's `clippy.toml`) refuse them
+//! everywhere but here, so the models see every access the pool's protocols make.
 //!
 //! The API is parking_lot's shape: `lock()` never fails (a panicking job never runs while a
 //! pool lock is held, so poisoning carries no information here) and `Condvar::wait` takes
 //! the guard by `&mut`.
 
 #[cfg(not(workpool_shuttle))]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod imp {
-    pub(crate) use parking_lot::{Mutex, MutexGuard};
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-    pub(crate) use std::thread;
+    // Newtypes rather than re-exports: clippy sees through a re-export, and the rule is that
+    // only this module names the concrete types.
+    pub(crate) use parking_lot::MutexGuard;
 
+    use std::ops::{Deref, DerefMut};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
+
+    /// A lock whose `lock` never fails: a panicking job never runs while a pool lock is held,
+    /// so poisoning would carry no information.
+    #[derive(Default, Debug)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+    }
+
+    /// Declares an atomic newtype that dereferences to the std atomic it wraps.
+    macro_rules! atomic {
+        ($(#[$doc:meta])* $name:ident, $value:ty) => {
+            $(#[$doc])*
+            #[derive(Default, Debug)]
+            #[repr(transparent)]
+            pub(crate) struct $name(std::sync::atomic::$name);
+
+            impl $name {
+                pub(crate) const fn new(value: $value) -> Self {
+                    Self(std::sync::atomic::$name::new(value))
+                }
+            }
+
+            impl Deref for $name {
+                type Target = std::sync::atomic::$name;
+                fn deref(&self) -> &Self::Target {
+                    &self.0
+                }
+            }
+
+            impl DerefMut for $name {
+                fn deref_mut(&mut self) -> &mut Self::Target {
+                    &mut self.0
+                }
+            }
+        };
+    }
+
+    atomic!(
+        /// `std`'s `AtomicBool`, named here only.
+        AtomicBool,
+        bool
+    );
+    atomic!(
+        /// `std`'s `AtomicU64`, named here only.
+        AtomicU64,
+        u64
+    );
+    atomic!(
+        /// `std`'s `AtomicUsize`, named here only.
+        AtomicUsize,
+        usize
+    );
+
+    /// A memory fence.
+    pub(crate) fn fence(order: Ordering) {
+        std::sync::atomic::fence(order);
+    }
+
+    /// A cell written once.
+    #[derive(Debug)]
+    pub(crate) struct OnceLock<T>(std::sync::OnceLock<T>);
+
+    impl<T> OnceLock<T> {
+        pub(crate) const fn new() -> Self {
+            Self(std::sync::OnceLock::new())
+        }
+    }
+
+    impl<T> Deref for OnceLock<T> {
+        type Target = std::sync::OnceLock<T>;
+        fn deref(&self) -> &Self::Target {
+            &self.0
+        }
+    }
+
+    /// Threads: the pool starts its own only through [`spawn`](thread::spawn).
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{current, JoinHandle, ThreadId};
+
+        /// Starts a thread named `name`, with `stack_size` bytes of stack if given.
+        pub(crate) fn spawn(
+            name: String,
+            stack_size: Option<usize>,
+            f: impl FnOnce() + Send + 'static,
+        ) -> std::io::Result<JoinHandle<()>> {
+            let mut builder = std::thread::Builder::new().name(name);
+            if let Some(size) = stack_size {
+                builder = builder.stack_size(size);
+            }
+            builder.spawn(f)
+        }
+
+        /// Gives up the rest of this thread's time slice.
+        pub(crate) fn yield_now() {
+            std::thread::yield_now();
+        }
+    }
 
     /// A condition variable; waits may wake spuriously.
     #[derive(Default, Debug)]
@@ -45,9 +159,56 @@ mod imp {
 }
 
 #[cfg(workpool_shuttle)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod imp {
-    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-    pub(crate) use shuttle::thread;
+    pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+
+    /// Threads, as in the normal build.
+    pub(crate) mod thread {
+        pub(crate) use shuttle::thread::{current, yield_now, JoinHandle, ThreadId};
+
+        /// Starts a thread named `name`, with `stack_size` bytes of stack if given.
+        pub(crate) fn spawn(
+            name: String,
+            stack_size: Option<usize>,
+            f: impl FnOnce() + Send + 'static,
+        ) -> std::io::Result<JoinHandle<()>> {
+            let mut builder = shuttle::thread::Builder::new().name(name);
+            if let Some(size) = stack_size {
+                builder = builder.stack_size(size);
+            }
+            builder.spawn(f)
+        }
+    }
+
+    /// A cell written once, as `std`'s; shuttle has none, so this one makes each look a
+    /// scheduling point (the flag) around std's cell, whose initializers here never block.
+    #[derive(Debug)]
+    pub(crate) struct OnceLock<T> {
+        set: AtomicBool,
+        cell: std::sync::OnceLock<T>,
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                set: AtomicBool::new(false),
+                cell: std::sync::OnceLock::new(),
+            }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            self.set.load(std::sync::atomic::Ordering::SeqCst);
+            self.cell.get()
+        }
+
+        pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+            self.set.load(std::sync::atomic::Ordering::SeqCst);
+            let value = self.cell.get_or_init(f);
+            self.set.store(true, std::sync::atomic::Ordering::SeqCst);
+            value
+        }
+    }
 
     use std::ops::{Deref, DerefMut};
     use std::time::Duration;
@@ -67,10 +228,6 @@ mod imp {
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
-        }
-
-        pub(crate) fn into_inner(self) -> T {
-            self.0.into_inner().unwrap_or_else(|e| e.into_inner())
         }
 
         pub(crate) fn get_mut(&mut self) -> &mut T {
@@ -127,6 +284,12 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A lock around a value the pool hands to the user and never touches again (a job's error
+/// value inside a `TaskError`, which must be `Sync` without asking that of the error type).
+/// No protocol of the pool goes through it, so the models need not see it.
+#[allow(clippy::disallowed_types)]
+pub(crate) type ValueLock<T> = std::sync::Mutex<T>;
 
 /// How many rounds [`spin_until`] watches before it gives up: the first few are busy-wait
 /// pauses, the rest yield the core (to the thread that will make the condition true, on a

@@ -18,7 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Signal;
 use crate::metrics::Counters;
-use crate::sync::{spin_until, AtomicBool, Condvar, Mutex, MutexGuard};
+use crate::sync::{spin_until, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard};
 use crate::unwind;
 
 /// How a job ended, for the pool's counters.

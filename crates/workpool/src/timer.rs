@@ -46,9 +46,9 @@ impl Shared {
         inner: &mut MutexGuard<'_, Inner>,
     ) -> io::Result<()> {
         let shared = Arc::clone(self);
-        let handle = thread::Builder::new()
-            .name(format!("{}-timer", self.threads.name))
-            .spawn(move || shared.timer_main())?;
+        let handle = thread::spawn(format!("{}-timer", self.threads.name), None, move || {
+            shared.timer_main()
+        })?;
         inner.timer = Some(handle);
         inner.timer_running = true;
         Ok(())

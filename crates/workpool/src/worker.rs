@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crate::limit::rate::Bucket;
 use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
-use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
+use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, RunResult};
 use crate::unwind;
 
@@ -121,14 +121,13 @@ impl Shared {
     ) -> io::Result<()> {
         let id = inner.next_worker_id;
         inner.next_worker_id += 1;
-        let mut builder = thread::Builder::new().name(format!("{}-{id}", self.threads.name));
-        if let Some(size) = self.threads.stack_size {
-            builder = builder.stack_size(size);
-        }
+        let name = format!("{}-{id}", self.threads.name);
         let shared = Arc::clone(self);
         let slot = Slot::default();
         let worker_slot = Arc::clone(&slot);
-        let handle = builder.spawn(move || shared.worker_main(id, worker_slot))?;
+        let handle = thread::spawn(name, self.threads.stack_size, move || {
+            shared.worker_main(id, worker_slot)
+        })?;
         inner.workers += 1;
         inner.threads.insert(
             id,
@@ -623,6 +622,7 @@ impl Shared {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::job_start;
 

@@ -1,5 +1,8 @@
 //! Admission: the bounded queue, backpressure, and jobs handed back when they are not taken.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

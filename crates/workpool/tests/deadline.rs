@@ -2,6 +2,9 @@
 //! cooperative jobs stop, and a job that ignores its deadline does not eat the pool's
 //! capacity.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

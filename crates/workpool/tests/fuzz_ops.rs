@@ -31,6 +31,9 @@
 //! - `FUZZ_SEED`: the seed of the case generator (default: from the time); a failure prints
 //!   it, and the same seed regenerates the same cases.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;

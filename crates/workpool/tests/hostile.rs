@@ -4,6 +4,9 @@
 //!
 //! Each scenario runs under `finishes`, so a regression fails the test instead of hanging it.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};

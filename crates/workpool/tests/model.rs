@@ -1,6 +1,9 @@
 //! A property test over random sequences of submit, try_submit, cancel, resize and
 //! wait_idle, ended by a random shutdown mode: every job is accounted for exactly once.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

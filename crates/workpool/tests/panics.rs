@@ -1,5 +1,8 @@
 //! Panics: a panicking job never kills a worker or the pool; its panic becomes its error.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::panic::panic_any;

@@ -1,6 +1,9 @@
 //! Periodic jobs: fixed rate (the default) and fixed delay, never overlapping themselves,
 //! stopped by cancelling the handle or by shutdown. Time is a manual clock.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

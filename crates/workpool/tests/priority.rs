@@ -1,5 +1,8 @@
 //! Priorities: higher first, FIFO within a level, and bounded starvation through aging.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::convert::Infallible;

@@ -1,5 +1,8 @@
 //! Results: typed handles, waiting, cancelling, and awaiting pool work as a future.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::Arc;

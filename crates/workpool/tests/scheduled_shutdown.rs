@@ -1,6 +1,9 @@
 //! Shutdown meets the delay queue: delayed jobs and jobs waiting for a retry are run or
 //! reported, never silently lost.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};

@@ -1,5 +1,8 @@
 //! Shutdown: graceful, time-boxed and immediate; each loses nothing and reports everything.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

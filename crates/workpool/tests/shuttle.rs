@@ -4,6 +4,9 @@
 //!
 //! Jobs here never block on anything but the pool, and never panic: shuttle controls every
 //! pool primitive, and a std lock held across one of its scheduling points would stall it.
+
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 #![cfg(workpool_shuttle)]
 
 mod common;

@@ -1,6 +1,9 @@
 //! Dynamic sizing: workers start under load up to `max`, retire after keep-alive down to
 //! `min`, and `resize` moves the bounds at run time. Time is driven by a manual clock.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::mpsc;

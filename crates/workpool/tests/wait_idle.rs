@@ -1,6 +1,9 @@
 //! `wait_idle`: every caller waiting when the pool goes idle returns, however soon the pool
 //! gets busy again; `wait_idle_timeout` gives up on time.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::sync::mpsc;

@@ -4,6 +4,9 @@
 //! order of those steps; these tests run them on the machine's own memory model, over many
 //! rounds that each queue a job at a different moment of the workers' way to sleep.
 
+// Tests and examples are not the library: they may name std's primitives (see clippy.toml).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 

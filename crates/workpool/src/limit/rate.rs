@@ -187,6 +187,7 @@ impl Bucket {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
 

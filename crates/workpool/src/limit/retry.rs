@@ -209,6 +209,7 @@ impl<E> fmt::Debug for Retry<E> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
 

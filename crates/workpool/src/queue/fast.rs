@@ -24,13 +24,12 @@ use concurrent_queue::ConcurrentQueue;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 
 use super::raw::ring::Ring;
 use super::ready::{Queued, ReadyQueue};
 use super::{FastEntry, Work};
 use crate::job::Priority;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, OnceLock};
 
 /// The largest queue capacity for which the first queue is a ring allocated when the pool is
 /// built (about 48 bytes a place, so at most 3 MiB). A larger queue grows and shrinks with
@@ -405,6 +404,7 @@ impl FastLanes {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
     use crate::queue::LightJob;

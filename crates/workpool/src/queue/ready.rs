@@ -196,6 +196,7 @@ impl<E: Queued> ReadyQueue<E> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
     use crate::task::{Cell, Once, Runnable};

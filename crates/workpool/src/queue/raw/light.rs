@@ -68,6 +68,7 @@ impl LightJob {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};

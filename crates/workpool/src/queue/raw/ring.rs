@@ -228,6 +228,7 @@ impl<T> Drop for Ring<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
 mod tests {
     use super::*;
     use std::collections::VecDeque;
