@@ -192,7 +192,7 @@ proptest! {
 
     #[test]
     fn a_quoted_argument_reaches_the_command_byte_for_byte(arg in "[^\0]{0,40}") {
-        let cmd = Template::parse("printf %s {}").expand(&[arg.clone()], 1, true).cmd;
+        let cmd = Template::parse("printf %s {}").expand(std::slice::from_ref(&arg), 1, true).cmd;
         prop_assert_eq!(&cmd, &format!("printf %s {}", shell_quote(&arg)));
         let out = Command::new("sh").arg("-c").arg(&cmd).output().expect("sh runs");
         prop_assert!(out.status.success());

@@ -59,6 +59,8 @@
 // small closures stored inline in it. See that module for why each pays.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// The lints of the libraries this one learns from (rayon, tokio, crossbeam).
+#![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod clock;
 mod error;
