@@ -4,7 +4,7 @@
 //! behind its own lock (never contended but by `stats()`), so recording costs a few
 //! nanoseconds and no shared cache line is written per job.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,10 +51,13 @@ pub(crate) struct CounterSnapshot {
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        // `panicked` before `failed`, acquiring what `add` released: a look that sees a panic
+        // counted also sees it among the failures, so `panicked <= failed` in every snapshot.
+        let panicked = self.panicked.load(Acquire);
         CounterSnapshot {
             completed: self.completed.load(Relaxed),
             failed: self.failed.load(Relaxed),
-            panicked: self.panicked.load(Relaxed),
+            panicked,
             cancelled: self.cancelled.load(Relaxed),
             timed_out: self.timed_out.load(Relaxed),
             never_started: self.never_started.load(Relaxed),
@@ -88,8 +91,9 @@ impl Counters {
             Outcome::Completed => self.completed.fetch_add(n, Relaxed),
             Outcome::Failed => self.failed.fetch_add(n, Relaxed),
             Outcome::Panicked => {
-                self.panicked.fetch_add(n, Relaxed);
-                self.failed.fetch_add(n, Relaxed)
+                // `failed` first: see `snapshot`.
+                self.failed.fetch_add(n, Relaxed);
+                self.panicked.fetch_add(n, Release)
             }
             Outcome::Cancelled => self.cancelled.fetch_add(n, Relaxed),
             Outcome::TimedOut => self.timed_out.fetch_add(n, Relaxed),

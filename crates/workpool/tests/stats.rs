@@ -170,3 +170,42 @@ fn a_pool_without_latency_metrics_still_counts_every_job() {
     assert_eq!((s.submitted, s.completed), (101, 101));
     assert_eq!((s.queue_wait.count, s.run_time.count), (0, 0));
 }
+
+/// A snapshot taken while jobs panic never shows more panics than failures (`failed`
+/// includes `panicked`): the fuzz model once caught `panicked` counted before `failed`.
+#[test]
+fn a_snapshot_never_counts_a_panic_before_its_failure() {
+    common::quiet_panics();
+    // Jobs with options take the scheduler's path, which counts outcomes in the shared
+    // counters; an elastic pool (min 0) keeps them off the fast lanes too.
+    let pool = Pool::builder()
+        .min_workers(0)
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let producer = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            for _ in 0..100_000 {
+                let job = workpool::Job::new(|_: &workpool::JobContext| -> Result<(), ()> {
+                    panic!("on purpose")
+                })
+                .priority(workpool::Priority::HIGH);
+                let _ = pool.spawn(job).unwrap();
+            }
+        })
+    };
+    while !producer.is_finished() {
+        let s = pool.stats();
+        assert!(
+            s.panicked <= s.failed,
+            "{} panics but {} failures",
+            s.panicked,
+            s.failed
+        );
+    }
+    producer.join().unwrap();
+    pool.wait_idle();
+    let s = pool.stats();
+    assert_eq!((s.panicked, s.failed), (100_000, 100_000));
+}
