@@ -866,8 +866,12 @@ impl Model {
             }
             Op::DropTask(k) => {
                 if let Some(entry) = self.entry(*k) {
-                    // The result, if any, is now dropped by the pool.
-                    entry.task = None;
+                    // The result, if any, is now dropped by the pool. The handle of a series
+                    // that holds its own pool is kept, as its user must keep it: it is the
+                    // only way left to end the series once the other handles are gone.
+                    if !entry.holds_pool {
+                        entry.task = None;
+                    }
                 }
             }
             Op::Advance(d) => {
@@ -1102,14 +1106,15 @@ impl Model {
     /// Waits on every task still held and checks each job's runs against its outcome.
     fn verify(&mut self, report: Option<&ShutdownReport>) -> Checked<()> {
         let clock = self.clock.clone();
-        for entry in &mut self.entries {
-            if let Some(task) = entry.task.take() {
-                if report.is_none() && entry.holds_pool {
-                    // The last handle the test held is gone, but this series holds one of its
-                    // own: the pool lives until the series is cancelled. Cancelling it drops
-                    // the pool's last handle from inside the pool.
-                    // The test's thread then runs the graceful shutdown, which waits for
-                    // delayed jobs: the clock must move meanwhile.
+        if report.is_none() {
+            // The last handle the test held is gone, but a series that holds a handle of its
+            // own pool keeps the pool alive until it is cancelled. Cancelling the last of them
+            // drops the pool's last handle from inside the pool; the test's thread may then
+            // run the graceful shutdown, which waits for delayed jobs: the clock must move.
+            for entry in self.entries.iter_mut().filter(|e| e.holds_pool) {
+                if let Some(task) = &entry.task {
+                    *self.progress.lock().unwrap() =
+                        format!("cancelling the series of op {} after the end", entry.op);
                     let cancelled =
                         panic::catch_unwind(AssertUnwindSafe(|| ticking(&clock, || task.cancel())))
                             .map_err(|p| {
@@ -1117,6 +1122,10 @@ impl Model {
                             })?;
                     entry.cancelled_by_us |= cancelled;
                 }
+            }
+        }
+        for entry in &mut self.entries {
+            if let Some(task) = entry.task.take() {
                 *self.progress.lock().unwrap() =
                     format!("waiting on the task of op {} after the end", entry.op);
                 let result =
@@ -1387,6 +1396,8 @@ fn random_operation_sequences_keep_every_promise() {
         cases,
         // Shrinking re-runs failing cases; a hanging one costs the watchdog's bound each time.
         max_shrink_iters: env_u64("PROPTEST_MAX_SHRINK_ITERS", 256) as u32,
+        // ... so the whole of shrinking is bounded too (30 s unless told).
+        max_shrink_time: env_u64("PROPTEST_MAX_SHRINK_TIME", 30_000) as u32,
         failure_persistence: None,
         ..Config::default()
     };

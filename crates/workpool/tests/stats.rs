@@ -191,7 +191,7 @@ fn a_snapshot_never_counts_a_panic_before_its_failure() {
                     panic!("on purpose")
                 })
                 .priority(workpool::Priority::HIGH);
-                let _ = pool.spawn(job).unwrap();
+                drop(pool.spawn(job).unwrap());
             }
         })
     };
