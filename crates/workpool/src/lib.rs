@@ -66,16 +66,19 @@ mod clock;
 mod error;
 mod intake;
 mod job;
+mod lifecycle;
 mod limit;
 mod metrics;
 mod pool;
 mod queue;
+mod scheduler;
 mod shared;
 mod sync;
 mod task;
 mod timer;
 mod unwind;
 mod worker;
+mod worker_set;
 
 pub use crate::{
     clock::{Clock, ManualClock},

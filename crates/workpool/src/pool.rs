@@ -8,11 +8,14 @@ use std::time::Duration;
 use crate::clock::{later, Clock};
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody, JobContext, Priority, Signal};
+use crate::lifecycle::Mode;
+use crate::limit::rate::RateConfig;
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
 use crate::queue::{LightJob, Work};
-use crate::shared::{Admission, Admit, Config, Mode, RateConfig, Reject, Shared, ThreadConfig};
+use crate::shared::{Admission, Admit, Config, Reject, Shared};
 use crate::task::{Body, Cell, Once, Runnable, Task};
+use crate::worker_set::ThreadConfig;
 
 /// The default queue capacity: 1024 jobs.
 ///

@@ -8,8 +8,6 @@
 //! pop from without the pool lock, with atomics for their length, the running count and the
 //! waiter counts that tell either side when to take the lock to wake the other.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::mem;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -18,13 +16,17 @@ use std::time::{Duration, Instant};
 use crate::clock::{Clock, Ticks};
 use crate::intake::Intake;
 use crate::job::Priority;
-use crate::limit::rate::{Bucket, RateLimit};
+use crate::lifecycle::{Lifecycle, Mode, Phase};
+use crate::limit::rate::{RateConfig, RateLimit, RateState};
 use crate::metrics::{Metrics, Stats};
 use crate::pool::ShutdownReport;
-use crate::queue::{DelayQueue, Entry, FastEntry, FastLanes, Full, ReadyQueue, Work};
-use crate::sync::{thread, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::queue::{Entry, FastEntry, FastLanes, Full, Work};
+use crate::scheduler::Scheduler;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::{Outcome, Runnable};
+use crate::timer::TimerState;
 use crate::unwind;
+use crate::worker_set::{ThreadConfig, WorkerSet};
 use crossbeam_utils::CachePadded;
 
 /// What admission needs to know about a job besides the job itself.
@@ -55,48 +57,6 @@ impl Admission {
     };
 }
 
-/// A job's deadline, in the timer's heap. Ordered by instant, then admission order.
-pub(crate) struct Deadline {
-    pub(crate) at: Instant,
-    pub(crate) seq: u64,
-    pub(crate) job: Weak<dyn Runnable>,
-}
-
-impl PartialEq for Deadline {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Deadline {}
-impl PartialOrd for Deadline {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Deadline {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
-/// Rate-limit settings, fixed at build.
-#[derive(Default)]
-pub(crate) struct RateConfig {
-    pub(crate) per_key: Option<RateLimit>,
-    pub(crate) keys: HashMap<String, RateLimit>,
-}
-
-/// Where the pool is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Accepting jobs.
-    Open,
-    /// Intake stopped; workers drain the queue, then exit.
-    Draining,
-    /// Intake stopped, queue handed back; workers exit after their current job.
-    Stopped,
-}
-
 /// How a submission waits for room.
 #[derive(Clone, Copy)]
 pub(crate) enum Admit {
@@ -125,84 +85,13 @@ impl Reject {
     }
 }
 
-/// How to shut down.
-#[derive(Clone, Copy)]
-pub(crate) enum Mode {
-    Graceful,
-    Timeout(Duration),
-    Now,
-}
-
-/// A worker thread's bookkeeping.
-pub(crate) struct WorkerThread {
-    pub(crate) handle: Option<thread::JoinHandle<()>>,
-    pub(crate) thread: Option<thread::ThreadId>,
-    /// The scheduled job it is running, so a shutdown can cancel it and the timer can find
-    /// its worker when its deadline passes.
-    pub(crate) current: Option<Weak<dyn Runnable>>,
-    /// The fast-lane job with a handle it is running, so a shutdown can cancel it. Set by
-    /// the worker without the pool lock.
-    pub(crate) slot: Slot,
-    /// Its job is past its deadline; a replacement may run beside it.
-    pub(crate) overdue: bool,
-}
-
-/// A worker's fast-lane job, for a shutdown to cancel.
-pub(crate) type Slot = Arc<Mutex<Option<Arc<dyn Runnable>>>>;
-
+/// What the pool lock guards, by concern.
 pub(crate) struct Inner {
-    pub(crate) ready: ReadyQueue,
-    pub(crate) delayed: DelayQueue,
-    pub(crate) deadlines: BinaryHeap<Reverse<Deadline>>,
-    /// The deadline heap's length after it was last cleaned (see `forget_finished_deadlines`).
-    pub(crate) deadlines_floor: usize,
-    /// The keyed buckets' count after they were last cleaned (see `Shared::key_bucket`).
-    pub(crate) key_rates_floor: usize,
-    pub(crate) phase: Phase,
-    pub(crate) min: usize,
-    pub(crate) max: usize,
-    pub(crate) keep_alive: Duration,
-    /// Workers alive (counted from the moment they are spawned).
-    pub(crate) workers: usize,
-    /// Workers waiting on `work_cv`.
-    pub(crate) idle: usize,
-    /// Workers spinning before they park: they will see a new job without a wake-up.
-    pub(crate) spinning: usize,
-    /// Notifications sent to idle workers and not yet consumed, so a burst of submissions
-    /// does not count one sleeper twice.
-    pub(crate) wakeups: usize,
-    /// Running jobs past their deadline.
-    pub(crate) overdue: usize,
-    /// Workers blocked in a submission to this pool's full queue.
-    pub(crate) own_waiters: usize,
-    /// Moves each time the pool is seen idle while `wait_idle` callers wait.
-    pub(crate) idle_epoch: u64,
-    pub(crate) max_replacements: usize,
-    /// Set once a shutdown has waited out every producer that was pushing to the fast lane:
-    /// from then on the fast lane only shrinks, and workers may exit when it is empty.
-    pub(crate) sealed: bool,
-    pub(crate) rate: Option<Bucket>,
-    pub(crate) key_rates: HashMap<Arc<str>, Bucket>,
-    /// The timer thread, started with the first delayed job or deadline.
-    pub(crate) timer: Option<thread::JoinHandle<()>>,
-    pub(crate) timer_running: bool,
-    /// The timer thread's id once it runs, so a shutdown started on it does not wait for it.
-    pub(crate) timer_thread: Option<thread::ThreadId>,
-    /// When the timer next wakes on its own, so earlier work can wake it sooner.
-    pub(crate) timer_next: Option<Instant>,
-    /// The token instant the pool-wide limit last made workers wait for, so each wait is
-    /// counted once however many workers see it.
-    pub(crate) throttled_until: Option<Instant>,
-    pub(crate) threads: HashMap<u64, WorkerThread>,
-    /// Handles of workers that exited during a shutdown, for the shutdown to join.
-    pub(crate) exited: Vec<thread::JoinHandle<()>>,
-    pub(crate) next_worker_id: u64,
-}
-
-/// Thread settings for new workers.
-pub(crate) struct ThreadConfig {
-    pub(crate) name: String,
-    pub(crate) stack_size: Option<usize>,
+    pub(crate) sched: Scheduler,
+    pub(crate) workers: WorkerSet,
+    pub(crate) life: Lifecycle,
+    pub(crate) rates: RateState,
+    pub(crate) timer: TimerState,
 }
 
 pub(crate) struct Shared {
@@ -279,34 +168,16 @@ impl Shared {
         let ticks = Ticks::new(&config.clock);
         Self {
             inner: Mutex::new(Inner {
-                ready: ReadyQueue::default(),
-                delayed: DelayQueue::default(),
-                deadlines: BinaryHeap::new(),
-                deadlines_floor: 0,
-                key_rates_floor: 0,
-                phase: Phase::Open,
-                min: config.min,
-                max: config.max,
-                keep_alive: config.keep_alive,
-                workers: 0,
-                idle: 0,
-                spinning: 0,
-                wakeups: 0,
-                overdue: 0,
-                own_waiters: 0,
-                idle_epoch: 0,
-                max_replacements: config.max_replacements,
-                sealed: false,
-                rate: config.rate.map(Bucket::new),
-                key_rates: HashMap::new(),
-                timer: None,
-                timer_running: false,
-                timer_thread: None,
-                timer_next: None,
-                throttled_until: None,
-                threads: HashMap::new(),
-                exited: Vec::new(),
-                next_worker_id: 0,
+                sched: Scheduler::default(),
+                workers: WorkerSet::new(
+                    config.min,
+                    config.max,
+                    config.keep_alive,
+                    config.max_replacements,
+                ),
+                life: Lifecycle::new(),
+                rates: RateState::new(config.rate),
+                timer: TimerState::default(),
             }),
             work_cv: Condvar::new(),
             timer_cv: Condvar::new(),
@@ -367,12 +238,7 @@ impl Shared {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         if let Some(at) = admission.deadline {
-            self.forget_finished_deadlines(&mut inner);
-            inner.deadlines.push(Reverse(Deadline {
-                at,
-                seq,
-                job: Arc::downgrade(&job),
-            }));
+            inner.sched.add_deadline(at, seq, Arc::downgrade(&job));
             self.wake_timer(&mut inner, at);
         }
         let entry = Entry {
@@ -384,29 +250,15 @@ impl Shared {
         };
         match admission.due {
             Some(due) if due > now => {
-                inner.delayed.push(due, entry);
+                inner.sched.delayed.push(due, entry);
                 self.wake_timer(&mut inner, due);
             }
             _ => {
-                inner.ready.push(entry);
+                inner.sched.ready.push(entry);
                 self.dispatch(&mut inner);
             }
         }
         Ok(seq)
-    }
-
-    /// Drops the deadlines of jobs nobody holds any more, once the heap has doubled since it
-    /// was last cleaned: without this, every finished job with a timeout kept its entry (and
-    /// its cell's memory) until the deadline, however long. Amortized O(1) per push.
-    fn forget_finished_deadlines(&self, inner: &mut Inner) {
-        if inner.deadlines.len() < inner.deadlines_floor.saturating_mul(2).max(64) {
-            return;
-        }
-        // A weak count of zero means the job ended and its handle is gone; a job whose
-        // `Task` is still held keeps its entry, and the holder keeps its memory anyway.
-        // Nothing is upgraded here, so no job can be let go of under the lock.
-        inner.deadlines.retain(|d| d.0.job.strong_count() > 0);
-        inner.deadlines_floor = inner.deadlines.len();
     }
 
     /// Queues a plain job in the fast lanes, waiting for room as `admit` says, wakes a
@@ -502,14 +354,14 @@ impl Shared {
         // Whether the caller is one of the pool's workers, counted in `own_waiters`.
         let mut own: Option<bool> = None;
         let verdict = loop {
-            if inner.phase != Phase::Open {
+            if inner.life.phase != Phase::Open {
                 self.metrics
                     .counters
                     .rejected_closed
                     .fetch_add(1, Ordering::Relaxed);
                 break Err(Reject::Closed);
             }
-            if inner.ready.len() + inner.delayed.len() + self.fast.len() < self.capacity {
+            if inner.sched.len() + self.fast.len() < self.capacity {
                 break Ok(());
             }
             match admit {
@@ -518,14 +370,14 @@ impl Shared {
                     // to make it; if they all wait the same way, none ever will.
                     let on_worker = *own.get_or_insert_with(|| self.on_worker_thread(&inner));
                     if on_worker {
-                        if inner.own_waiters + 1 >= inner.workers {
+                        if inner.workers.own_waiters + 1 >= inner.workers.alive {
                             break Err(Reject::WouldDeadlock);
                         }
-                        inner.own_waiters += 1;
+                        inner.workers.own_waiters += 1;
                     }
                     self.space_cv.wait(&mut inner);
                     if on_worker {
-                        inner.own_waiters -= 1;
+                        inner.workers.own_waiters -= 1;
                     }
                 }
                 Admit::Until(deadline) if self.clock.now() < deadline => {
@@ -592,25 +444,25 @@ impl Shared {
 
     /// Jobs ready to run, in the fast lane and the lanes together.
     pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
-        inner.ready.len() + self.fast.len()
+        inner.sched.ready.len() + self.fast.len()
     }
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
     /// is below its maximum.
     pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
         self.readied.fetch_add(1, Ordering::Release);
-        if self.ready_len(inner) <= inner.spinning {
+        if self.ready_len(inner) <= inner.workers.spinning {
             // Enough workers are spinning to take every ready job: no wake-up needed. Each
             // re-checks the queue under the lock before it parks, so none is missed.
             return;
         }
-        if inner.idle > inner.wakeups {
-            inner.wakeups += 1;
+        if inner.workers.idle > inner.workers.wakeups {
+            inner.workers.wakeups += 1;
             self.work_cv.notify_one();
-        } else if inner.workers < inner.effective_max() {
+        } else if inner.workers.alive < inner.workers.effective_max() {
             // A failure leaves the job queued for the workers that exist (or for the next
             // successful start); a shutdown reports it if none ever takes it.
-            let replacing = inner.workers >= inner.max;
+            let replacing = inner.workers.alive >= inner.workers.max;
             if self.spawn_worker(inner).is_ok() && replacing {
                 self.metrics.counters.note_replacement();
             }
@@ -619,14 +471,13 @@ impl Shared {
 
     /// `true` if the calling thread is one of this pool's workers.
     pub(crate) fn on_worker_thread(&self, inner: &Inner) -> bool {
-        let me = thread::current().id();
-        inner.threads.values().any(|w| w.thread == Some(me))
+        inner.workers.includes_this_thread()
     }
 
     /// `true` if the calling thread is one of this pool's own: a worker or the timer. Such a
     /// thread cannot wait for the pool's threads to end, since it is one of them.
     pub(crate) fn on_own_thread(&self, inner: &Inner) -> bool {
-        inner.timer_thread == Some(thread::current().id()) || self.on_worker_thread(inner)
+        inner.timer.is_this_thread() || inner.workers.includes_this_thread()
     }
 
     /// Changes the worker bounds; see [`Pool::resize`](crate::Pool::resize).
@@ -635,14 +486,14 @@ impl Shared {
         // submission to grow on demand.
         self.plain_only.store(false, Ordering::SeqCst);
         let mut inner = self.inner.lock();
-        inner.min = min;
-        inner.max = max;
-        if inner.phase == Phase::Open {
-            let max = inner.effective_max();
-            let backlog = self.ready_len(&inner).saturating_sub(inner.idle);
-            let wanted = min.max((inner.workers + backlog).min(max));
+        inner.workers.min = min;
+        inner.workers.max = max;
+        if inner.life.phase == Phase::Open {
+            let max = inner.workers.effective_max();
+            let backlog = self.ready_len(&inner).saturating_sub(inner.workers.idle);
+            let wanted = min.max((inner.workers.alive + backlog).min(max));
 
-            while inner.workers < wanted {
+            while inner.workers.alive < wanted {
                 if self.spawn_worker(&mut inner).is_err() {
                     break;
                 }
@@ -653,7 +504,7 @@ impl Shared {
     }
 
     pub(crate) fn set_keep_alive(&self, keep_alive: Duration) {
-        self.inner.lock().keep_alive = keep_alive;
+        self.inner.lock().workers.keep_alive = keep_alive;
         self.work_cv.notify_all();
     }
 
@@ -671,12 +522,12 @@ impl Shared {
         // before it pops a fast-lane job and counts the job taken after, so a look that sees
         // the lane empty also sees every job taken from it that is still running.
         self.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        let epoch = inner.idle_epoch;
+        let epoch = inner.life.idle_epoch;
         let idle = loop {
-            if self.note_if_idle(&mut inner) || inner.idle_epoch != epoch {
+            if self.note_if_idle(&mut inner) || inner.life.idle_epoch != epoch {
                 break true;
             }
-            if inner.workers == 0 && inner.phase != Phase::Open {
+            if inner.workers.alive == 0 && inner.life.phase != Phase::Open {
                 // Nobody is left to drain the queue; a shutdown will report it.
                 break true;
             }
@@ -697,7 +548,7 @@ impl Shared {
     pub(crate) fn note_if_idle(&self, inner: &mut Inner) -> bool {
         let idle = self.ready_len(inner) == 0 && self.running.load(Ordering::SeqCst) == 0;
         if idle && self.idle_waiters.load(Ordering::SeqCst) > 0 {
-            inner.idle_epoch = inner.idle_epoch.wrapping_add(1);
+            inner.life.idle_epoch = inner.life.idle_epoch.wrapping_add(1);
         }
         idle
     }
@@ -706,15 +557,15 @@ impl Shared {
         let (workers, idle, running, queued, by_priority, scheduled, overdue, min, max) = {
             let inner = self.inner.lock();
             (
-                inner.workers,
-                inner.idle,
+                inner.workers.alive,
+                inner.workers.idle,
                 self.running.load(Ordering::SeqCst),
                 self.ready_len(&inner),
                 self.by_priority(&inner),
-                inner.delayed.len(),
-                inner.overdue,
-                inner.min,
-                inner.max,
+                inner.sched.delayed.len(),
+                inner.workers.overdue,
+                inner.workers.min,
+                inner.workers.max,
             )
         };
         let c = self.metrics.snapshot();
@@ -748,7 +599,7 @@ impl Shared {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.inner.lock().phase != Phase::Open
+        self.inner.lock().life.phase != Phase::Open
     }
 
     /// Stops intake and, per `mode`, drains or hands back the queue, then joins the workers.
@@ -761,24 +612,27 @@ impl Shared {
 
         let mut inner = self.inner.lock();
         let on_worker = self.on_own_thread(&inner);
-        if inner.phase == Phase::Open {
-            inner.phase = Phase::Draining;
+        if inner.life.phase == Phase::Open {
+            inner.life.phase = Phase::Draining;
             self.work_cv.notify_all();
             self.space_cv.notify_all();
             self.timer_cv.notify_all();
         }
-        if !inner.sealed {
+        if !inner.life.sealed {
             drop(inner);
             self.intake.seal();
             inner = self.inner.lock();
-            inner.sealed = true;
+            inner.life.sealed = true;
             self.work_cv.notify_all();
         }
-        if inner.phase == Phase::Draining {
+        if inner.life.phase == Phase::Draining {
             inner = self.end_series(inner);
         }
         let mut stop_now = matches!(mode, Mode::Now);
-        if inner.phase == Phase::Draining && self.ready_len(&inner) > 0 && inner.workers == 0 {
+        if inner.life.phase == Phase::Draining
+            && self.ready_len(&inner) > 0
+            && inner.workers.alive == 0
+        {
             // The queue needs a worker to drain it; if none can start, it is handed back.
             stop_now |= self.spawn_worker(&mut inner).is_err();
         }
@@ -788,7 +642,7 @@ impl Shared {
         // A job shutting down its own pool cannot wait for itself: it closes intake and
         // leaves the workers to finish in the background.
         if !on_worker {
-            while inner.workers > 0 || inner.timer_running {
+            while inner.workers.alive > 0 || inner.timer.running {
                 match deadline {
                     Some(at) if self.clock.now() >= at => {
                         timeout_hit = true;
@@ -800,10 +654,10 @@ impl Shared {
                 }
             }
         }
-        let handles = mem::take(&mut inner.exited);
-        let timer = match on_worker || inner.timer_running {
+        let handles = mem::take(&mut inner.workers.exited);
+        let timer = match on_worker || inner.timer.running {
             true => None,
-            false => inner.timer.take(),
+            false => inner.timer.handle.take(),
         };
         drop(inner);
 
@@ -822,7 +676,7 @@ impl Shared {
         // reported as never started.
         let queued = {
             let inner = self.inner.lock();
-            self.ready_len(&inner) + inner.delayed.len()
+            inner.sched.len() + self.fast.len()
         };
         let c = self.metrics.snapshot();
         let submitted = self.submitted();
@@ -852,8 +706,8 @@ impl Shared {
         mut inner: MutexGuard<'a, Inner>,
     ) -> MutexGuard<'a, Inner> {
         let finished = |e: &Entry| e.job.is_live() && !e.job.is_periodic();
-        let mut ended = inner.delayed.extract(finished);
-        ended.extend(inner.ready.extract(finished));
+        let mut ended = inner.sched.delayed.extract(finished);
+        ended.extend(inner.sched.ready.extract(finished));
         if ended.is_empty() {
             return inner;
         }
@@ -873,7 +727,7 @@ impl Shared {
     /// lock released.
     pub(crate) fn purge_delayed(&self) {
         let mut inner = self.inner.lock();
-        let gone = inner.delayed.extract(|e| e.job.is_live());
+        let gone = inner.sched.delayed.extract(|e| e.job.is_live());
         drop(inner);
         if gone.is_empty() {
             return;
@@ -895,17 +749,18 @@ impl Shared {
     /// running jobs. Handles are resolved with the lock released, so that their waiters and
     /// the jobs' destructors never run under it; the lock is taken again to return.
     fn stop<'a>(&'a self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        if inner.phase == Phase::Stopped {
+        if inner.life.phase == Phase::Stopped {
             return inner;
         }
-        inner.phase = Phase::Stopped;
+        inner.life.phase = Phase::Stopped;
         // Workers check this after filling their slot and before running a fast-lane job:
         // either they see it and give the job up, or the look at the slots below sees it.
         self.stopped.store(true, Ordering::SeqCst);
-        let mut unstarted = inner.ready.drain();
-        unstarted.extend(inner.delayed.drain());
+        let mut unstarted = inner.sched.ready.drain();
+        unstarted.extend(inner.sched.delayed.drain());
         let unstarted_fast = self.fast.drain();
         let running: Vec<Arc<dyn Runnable>> = inner
+            .workers
             .threads
             .values()
             .flat_map(|w| {
@@ -939,10 +794,10 @@ impl Shared {
 
     /// Makes sure the timer will wake by `at`: starts it, or wakes it if it sleeps longer.
     pub(crate) fn wake_timer(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, at: Instant) {
-        if inner.timer.is_none() {
+        if inner.timer.handle.is_none() {
             // A failure leaves delayed jobs waiting; a shutdown reports them.
             let _ = self.spawn_timer(inner);
-        } else if inner.timer_next.is_none_or(|next| at < next) {
+        } else if inner.timer.next.is_none_or(|next| at < next) {
             self.timer_cv.notify_one();
         }
     }
@@ -951,7 +806,7 @@ impl Shared {
 impl Shared {
     /// Ready jobs per priority, in the fast lanes and the scheduler's together.
     fn by_priority(&self, inner: &Inner) -> Vec<(Priority, usize)> {
-        let mut levels = inner.ready.by_priority();
+        let mut levels = inner.sched.ready.by_priority();
         for (priority, n) in self.fast.by_priority() {
             match levels.iter_mut().find(|(p, _)| *p == priority) {
                 Some((_, m)) => *m += n,
@@ -960,14 +815,6 @@ impl Shared {
         }
         levels.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
         levels
-    }
-}
-
-impl Inner {
-    /// The worker cap: `max`, plus one replacement per job overrunning its deadline, up to
-    /// `max_replacements`.
-    pub(crate) fn effective_max(&self) -> usize {
-        self.max + self.overdue.min(self.max_replacements)
     }
 }
 
@@ -986,7 +833,7 @@ mod tests {
                 Job::new(move |_: &JobContext| Ok::<_, ()>(i)).timeout(Duration::from_secs(600));
             pool.spawn(job).unwrap().wait().unwrap();
         }
-        let held = pool.shared().inner.lock().deadlines.len();
+        let held = pool.shared().inner.lock().sched.deadlines_held();
         // Cleaned each time the heap doubles: at most about twice what is live (none here).
         assert!(held <= 128, "{held} deadlines held for 5,000 finished jobs");
     }
@@ -1002,7 +849,7 @@ mod tests {
             let job = Job::new(move |_: &JobContext| Ok::<_, ()>(i)).rate_key(format!("key-{i}"));
             pool.spawn(job).unwrap().wait().unwrap();
         }
-        let buckets = pool.shared().inner.lock().key_rates.len();
+        let buckets = pool.shared().inner.lock().rates.key_buckets();
         assert!(
             buckets <= 128,
             "{buckets} buckets kept for 5,000 distinct keys"

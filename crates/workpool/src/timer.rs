@@ -4,11 +4,32 @@
 
 use std::io;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
-use crate::shared::{Inner, Phase, Shared};
+use crate::lifecycle::Phase;
+use crate::shared::{Inner, Shared};
 use crate::sync::{thread, MutexGuard};
 use crate::task::Runnable;
 use crate::unwind;
+
+/// The timer thread's state, guarded by the pool lock.
+#[derive(Default)]
+pub(crate) struct TimerState {
+    /// The timer thread, started with the first delayed job or deadline.
+    pub(crate) handle: Option<thread::JoinHandle<()>>,
+    pub(crate) running: bool,
+    /// The timer thread's id once it runs, so a shutdown started on it does not wait for it.
+    pub(crate) thread: Option<thread::ThreadId>,
+    /// When the timer next wakes on its own, so earlier work can wake it sooner.
+    pub(crate) next: Option<Instant>,
+}
+
+impl TimerState {
+    /// `true` if the calling thread is the timer.
+    pub(crate) fn is_this_thread(&self) -> bool {
+        self.thread == Some(thread::current().id())
+    }
+}
 
 /// The timer's bookkeeping on its way out. The loop hands it the lock when it exits; if the
 /// timer unwinds instead, `Drop` takes the lock and does the same, so that a dead timer never
@@ -21,9 +42,9 @@ struct TimerExit<'a> {
 impl TimerExit<'_> {
     fn finish(&mut self, mut inner: MutexGuard<'_, Inner>) {
         self.done = true;
-        inner.timer_running = false;
-        inner.timer_next = None;
-        inner.timer_thread = None;
+        inner.timer.running = false;
+        inner.timer.next = None;
+        inner.timer.thread = None;
         drop(inner);
         self.shared.event_cv.notify_all();
         // The drain may be over: parked workers look again.
@@ -49,8 +70,8 @@ impl Shared {
         let handle = thread::spawn(format!("{}-timer", self.threads.name), None, move || {
             shared.timer_main()
         })?;
-        inner.timer = Some(handle);
-        inner.timer_running = true;
+        inner.timer.handle = Some(handle);
+        inner.timer.running = true;
         Ok(())
     }
 
@@ -62,42 +83,34 @@ impl Shared {
             done: false,
         };
         let mut inner = self.inner.lock();
-        inner.timer_thread = Some(thread::current().id());
+        inner.timer.thread = Some(thread::current().id());
         loop {
-            if inner.phase == Phase::Stopped {
+            if inner.life.phase == Phase::Stopped {
                 break;
             }
             let now = self.clock.now();
-            while let Some(mut entry) = inner.delayed.pop_due(now) {
+            while let Some(mut entry) = inner.sched.delayed.pop_due(now) {
                 entry.enqueued = now;
-                inner.ready.push(entry);
+                inner.sched.ready.push(entry);
                 self.dispatch(&mut inner);
             }
-            let mut expired = Vec::new();
-            while inner.deadlines.peek().is_some_and(|d| d.0.at <= now) {
-                if let Some(d) = inner.deadlines.pop() {
-                    expired.extend(d.0.job.upgrade());
-                }
-            }
+            let expired = inner.sched.expired(now);
             if !expired.is_empty() {
                 inner = self.expire(inner, expired);
                 continue;
             }
-            if inner.phase == Phase::Draining {
+            if inner.life.phase == Phase::Draining {
                 inner = self.end_series(inner);
-                if inner.ready.is_empty()
-                    && inner.delayed.is_empty()
+                if inner.sched.ready.is_empty()
+                    && inner.sched.delayed.is_empty()
                     && self.running.load(std::sync::atomic::Ordering::SeqCst) == 0
                 {
                     // Nothing left can come due: the drain is over.
                     break;
                 }
             }
-            let next = match (inner.delayed.next_due(), inner.deadlines.peek()) {
-                (Some(a), Some(d)) => Some(a.min(d.0.at)),
-                (a, d) => a.or(d.map(|d| d.0.at)),
-            };
-            inner.timer_next = next;
+            let next = inner.sched.next_wake();
+            inner.timer.next = next;
             match next {
                 Some(at) => self.clock.wait_until(&self.timer_cv, &mut inner, at),
                 None => self.timer_cv.wait(&mut inner),
@@ -130,14 +143,15 @@ impl Shared {
         let mut inner = self.inner.lock();
         for target in running {
             let worker = inner
+                .workers
                 .threads
                 .values_mut()
                 .find(|w| w.current.as_ref().is_some_and(|c| Weak::ptr_eq(c, &target)));
             if let Some(worker) = worker {
                 if !worker.overdue {
                     worker.overdue = true;
-                    inner.overdue += 1;
-                    if inner.phase == Phase::Open && !inner.ready.is_empty() {
+                    inner.workers.overdue += 1;
+                    if inner.life.phase == Phase::Open && !inner.sched.ready.is_empty() {
                         // Jobs are waiting right now: start the replacement at once.
                         self.dispatch(&mut inner);
                     }

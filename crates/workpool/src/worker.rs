@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::later;
-use crate::limit::rate::Bucket;
+use crate::lifecycle::Phase;
 use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
-use crate::shared::{Inner, Phase, Shared, Slot, WorkerThread};
+use crate::shared::{Inner, Shared};
 use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, RunResult};
 use crate::unwind;
+use crate::worker_set::{Slot, WorkerThread};
 
 /// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
 /// (`None` for its first job since it took the lock-free path). Back to back, one job's end
@@ -70,14 +71,14 @@ impl WorkerExit<'_> {
     fn finish(&mut self, mut inner: MutexGuard<'_, Inner>, by_shutdown: bool) {
         self.done = true;
         let shared = self.shared;
-        inner.workers -= 1;
-        let me = inner.threads.remove(&self.id);
+        inner.workers.alive -= 1;
+        let me = inner.workers.threads.remove(&self.id);
         if me.as_ref().is_some_and(|m| m.overdue) {
-            inner.overdue -= 1;
+            inner.workers.overdue -= 1;
         }
         if by_shutdown {
             if let Some(handle) = me.and_then(|m| m.handle) {
-                inner.exited.push(handle);
+                inner.workers.exited.push(handle);
             }
         }
         drop(inner);
@@ -99,7 +100,7 @@ impl Drop for WorkerExit<'_> {
         }
         let inner = self.shared.inner.lock();
         // An unwinding worker is joined by a shutdown if one has begun.
-        let by_shutdown = inner.phase != Phase::Open;
+        let by_shutdown = inner.life.phase != Phase::Open;
         self.finish(inner, by_shutdown);
     }
 }
@@ -119,8 +120,8 @@ impl Shared {
         self: &Arc<Self>,
         inner: &mut MutexGuard<'_, Inner>,
     ) -> io::Result<()> {
-        let id = inner.next_worker_id;
-        inner.next_worker_id += 1;
+        let id = inner.workers.next_id;
+        inner.workers.next_id += 1;
         let name = format!("{}-{id}", self.threads.name);
         let shared = Arc::clone(self);
         let slot = Slot::default();
@@ -128,8 +129,8 @@ impl Shared {
         let handle = thread::spawn(name, self.threads.stack_size, move || {
             shared.worker_main(id, worker_slot)
         })?;
-        inner.workers += 1;
-        inner.threads.insert(
+        inner.workers.alive += 1;
+        inner.workers.threads.insert(
             id,
             WorkerThread {
                 handle: Some(handle),
@@ -146,18 +147,18 @@ impl Shared {
     /// delay queue until its key has a token, so it never blocks jobs behind it.
     fn next_job(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
         let mut fast_top = self.fast.top();
-        if inner.ready.is_empty() && fast_top.is_none() {
+        if inner.sched.ready.is_empty() && fast_top.is_none() {
             return Next::Nothing;
         }
-        if let Some(Err(at)) = inner.rate.as_ref().map(|b| b.check(now)) {
-            if inner.throttled_until != Some(at) {
-                inner.throttled_until = Some(at);
+        if let Some(Err(at)) = inner.rates.pool.as_ref().map(|b| b.check(now)) {
+            if inner.rates.throttled_until != Some(at) {
+                inner.rates.throttled_until = Some(at);
                 self.metrics.counters.note_rate_limited();
             }
             return Next::Throttled(at);
         }
         loop {
-            let entry = match inner.ready.choose(fast_top) {
+            let entry = match inner.sched.ready.choose(fast_top) {
                 Err(()) => return Next::Nothing,
                 Ok(Some(entry)) => entry,
                 Ok(None) => match self.fast.pop() {
@@ -174,55 +175,28 @@ impl Shared {
                     }
                 },
             };
-            let limited = entry.rate_key.is_some() || inner.rate.is_some();
+            let limited = entry.rate_key.is_some() || inner.rates.pool.is_some();
             if limited && !entry.job.is_live() {
                 // A cancelled job spends no token: the worker only counts it.
                 return Next::Run(entry);
             }
             if let Some(key) = &entry.rate_key {
-                if let Some(bucket) = self.key_bucket(inner, key, now) {
+                if let Some(bucket) = inner.rates.key_bucket(&self.rates, key, now) {
                     if let Err(at) = bucket.check(now) {
                         self.metrics.counters.note_rate_limited();
                         let at = bucket.reserve(at);
-                        inner.delayed.push(at, entry);
+                        inner.sched.delayed.push(at, entry);
                         self.wake_timer(inner, at);
                         continue;
                     }
                     bucket.take(now);
                 }
             }
-            if let Some(bucket) = &mut inner.rate {
+            if let Some(bucket) = &mut inner.rates.pool {
                 bucket.take(now);
             }
             return Next::Run(entry);
         }
-    }
-
-    /// The bucket for `key`, made on first use from the configured limits; `None` if no
-    /// limit applies to it.
-    fn key_bucket<'a>(
-        &self,
-        inner: &'a mut Inner,
-        key: &Arc<str>,
-        now: Instant,
-    ) -> Option<&'a mut Bucket> {
-        if !inner.key_rates.contains_key(key) {
-            // A bucket whose tokens are all back is the same as no bucket: once the map has
-            // doubled since it was last cleaned, those go, so a stream of distinct keys does
-            // not grow it for ever. Amortized O(1) per new key.
-            if inner.key_rates.len() >= inner.key_rates_floor.saturating_mul(2).max(64) {
-                inner.key_rates.retain(|_, bucket| !bucket.is_full(now));
-                inner.key_rates_floor = inner.key_rates.len();
-            }
-            let limit = self
-                .rates
-                .keys
-                .get(&**key)
-                .copied()
-                .or(self.rates.per_key)?;
-            inner.key_rates.insert(Arc::clone(key), Bucket::new(limit));
-        }
-        inner.key_rates.get_mut(key)
     }
 
     fn worker_main(self: Arc<Self>, id: u64, slot: Slot) {
@@ -246,7 +220,7 @@ impl Shared {
         };
         exit.latencies = Some(Arc::clone(&local.latencies));
         let mut inner = self.inner.lock();
-        if let Some(me) = inner.threads.get_mut(&id) {
+        if let Some(me) = inner.workers.threads.get_mut(&id) {
             me.thread = Some(thread::current().id());
         }
         // When this worker last became idle; keep-alive counts from here, not from each
@@ -254,10 +228,10 @@ impl Shared {
         let mut idle_since: Option<Instant> = None;
         let mut spun = false;
         let by_shutdown = loop {
-            if inner.phase == Phase::Stopped {
+            if inner.life.phase == Phase::Stopped {
                 break true;
             }
-            if inner.workers > inner.effective_max() {
+            if inner.workers.alive > inner.workers.effective_max() {
                 break false;
             }
             if self.plain_only.load(Ordering::Acquire) && !self.fast.is_empty() {
@@ -291,30 +265,30 @@ impl Shared {
                 Next::Throttled(at) => Some(at),
                 Next::Nothing => None,
             };
-            if inner.phase == Phase::Draining
-                && inner.sealed
-                && inner.ready.is_empty()
-                && inner.delayed.is_empty()
+            if inner.life.phase == Phase::Draining
+                && inner.life.sealed
+                && inner.sched.ready.is_empty()
+                && inner.sched.delayed.is_empty()
                 && self.fast.is_empty()
             {
                 break true;
             }
             let since = *idle_since.get_or_insert(now);
-            let retire_at = later(since, inner.keep_alive);
-            let above_min = inner.workers > inner.min;
+            let retire_at = later(since, inner.workers.keep_alive);
+            let above_min = inner.workers.alive > inner.workers.min;
             if above_min && now >= retire_at && throttled_until.is_none() {
                 break false;
             }
-            if !spun && throttled_until.is_none() && inner.phase == Phase::Open {
+            if !spun && throttled_until.is_none() && inner.life.phase == Phase::Open {
                 // Once per idle spell: spin, then look at everything again (the phase may
                 // have changed while the lock was released), and park only after that.
                 spun = true;
                 let seen = self.readied.load(Ordering::Acquire);
-                inner.spinning += 1;
+                inner.workers.spinning += 1;
                 drop(inner);
                 self.spin_for_work(seen);
                 inner = self.inner.lock();
-                inner.spinning -= 1;
+                inner.workers.spinning -= 1;
                 continue;
             }
             let wake_at = match (throttled_until, above_min) {
@@ -328,13 +302,13 @@ impl Shared {
             };
             // While draining, look again now and then as well: the drain's end is announced
             // to parked workers, and this bounds the cost of any announcement missed.
-            let wake_at = match inner.phase {
+            let wake_at = match inner.life.phase {
                 Phase::Open => wake_at,
                 _ => Some(
                     wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK))),
                 ),
             };
-            inner.idle += 1;
+            inner.workers.idle += 1;
             self.sleepers.fetch_add(1, Ordering::SeqCst);
             // Pairs with the producer's push and load in `wake_for_fast`: a producer either
             // sees this worker asleep and wakes it, or its push is visible to the look below.
@@ -346,8 +320,8 @@ impl Shared {
                 }
             }
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            inner.idle -= 1;
-            inner.wakeups = inner.wakeups.saturating_sub(1);
+            inner.workers.idle -= 1;
+            inner.workers.wakeups = inner.workers.wakeups.saturating_sub(1);
             spun = false;
         };
 
@@ -372,14 +346,14 @@ impl Shared {
     ) -> MutexGuard<'a, Inner> {
         let id = local.id;
         self.running.fetch_add(1, Ordering::SeqCst);
-        if let Some(me) = inner.threads.get_mut(&id) {
+        if let Some(me) = inner.workers.threads.get_mut(&id) {
             // Weak, so that the worker's own reference is the last one it lets go of, and it
             // lets go of it with the lock released (see below).
             me.current = Some(Arc::downgrade(&entry.job));
         }
         // Producers blocked on a full queue are woken only once an eighth of it is free:
         // waking one per pop would cost a context switch per job, each refilling one slot.
-        let queued = self.ready_len(&inner) + inner.delayed.len();
+        let queued = self.ready_len(&inner) + inner.sched.delayed.len();
         let room_for_producers = queued <= self.low_water();
         drop(inner);
         if room_for_producers {
@@ -415,19 +389,19 @@ impl Shared {
 
         let mut inner = self.inner.lock();
         self.running.fetch_sub(1, Ordering::SeqCst);
-        if let Some(me) = inner.threads.get_mut(&id) {
+        if let Some(me) = inner.workers.threads.get_mut(&id) {
             me.current = None;
             if me.overdue {
                 me.overdue = false;
-                inner.overdue -= 1;
+                inner.workers.overdue -= 1;
             }
         }
         if let (Some(job), Some((at, periodic))) = (entry.take(), again) {
             // A periodic series ends with the pool's intake; nothing runs again once the
             // queue was handed back.
             let ends = match periodic {
-                true => inner.phase != Phase::Open,
-                false => inner.phase == Phase::Stopped,
+                true => inner.life.phase != Phase::Open,
+                false => inner.life.phase == Phase::Stopped,
             };
             if ends {
                 drop(inner);
@@ -437,7 +411,7 @@ impl Shared {
             } else {
                 let mut job = job;
                 job.enqueued = at;
-                inner.delayed.push(at, job);
+                inner.sched.delayed.push(at, job);
                 self.wake_timer(&mut inner, at);
             }
         }

@@ -1,6 +1,8 @@
 //! Rate limits: a token bucket, decided before a worker takes a job.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::later;
@@ -183,6 +185,65 @@ impl Bucket {
         };
         self.promised = Some(slot);
         slot
+    }
+}
+
+/// Rate-limit settings, fixed at build.
+#[derive(Default)]
+pub(crate) struct RateConfig {
+    pub(crate) per_key: Option<RateLimit>,
+    pub(crate) keys: HashMap<String, RateLimit>,
+}
+
+/// The rate limits' live state, guarded by the pool lock.
+pub(crate) struct RateState {
+    /// The pool-wide bucket, if the pool has a limit.
+    pub(crate) pool: Option<Bucket>,
+    /// Per-key buckets, made on a key's first use.
+    keys: HashMap<Arc<str>, Bucket>,
+    /// The keyed buckets' count after they were last cleaned (see [`RateState::key_bucket`]).
+    keys_floor: usize,
+    /// The token instant the pool-wide limit last made workers wait for, so each wait is
+    /// counted once however many workers see it.
+    pub(crate) throttled_until: Option<Instant>,
+}
+
+impl RateState {
+    pub(crate) fn new(pool: Option<RateLimit>) -> Self {
+        Self {
+            pool: pool.map(Bucket::new),
+            keys: HashMap::new(),
+            keys_floor: 0,
+            throttled_until: None,
+        }
+    }
+
+    /// The bucket for `key`, made on first use from the configured limits; `None` if no
+    /// limit applies to it.
+    pub(crate) fn key_bucket(
+        &mut self,
+        config: &RateConfig,
+        key: &Arc<str>,
+        now: Instant,
+    ) -> Option<&mut Bucket> {
+        if !self.keys.contains_key(key) {
+            // A bucket whose tokens are all back is the same as no bucket: once the map has
+            // doubled since it was last cleaned, those go, so a stream of distinct keys does
+            // not grow it for ever. Amortized O(1) per new key.
+            if self.keys.len() >= self.keys_floor.saturating_mul(2).max(64) {
+                self.keys.retain(|_, bucket| !bucket.is_full(now));
+                self.keys_floor = self.keys.len();
+            }
+            let limit = config.keys.get(&**key).copied().or(config.per_key)?;
+            self.keys.insert(Arc::clone(key), Bucket::new(limit));
+        }
+        self.keys.get_mut(key)
+    }
+
+    /// Keyed buckets held (for the tests that bound them).
+    #[cfg(test)]
+    pub(crate) fn key_buckets(&self) -> usize {
+        self.keys.len()
     }
 }
 
