@@ -86,7 +86,7 @@ impl Signal {
         }
         let pool = self.pool.lock().take();
         if let Some(pool) = pool.and_then(|p| p.upgrade()) {
-            pool.purge_delayed();
+            crate::lifecycle::purge_delayed(&pool);
         }
     }
 

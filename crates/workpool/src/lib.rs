@@ -86,9 +86,10 @@ pub use crate::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
     },
     job::{Job, JobContext, Priority},
+    lifecycle::ShutdownReport,
     limit::{rate::RateLimit, retry::Retry},
     metrics::{Latency, Stats},
-    pool::{Builder, Pool, ShutdownReport, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
+    pool::{Builder, Pool, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
     queue::AGING_EVERY,
     task::Task,
 };

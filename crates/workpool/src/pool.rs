@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::clock::{later, Clock};
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody, JobContext, Priority, Signal};
-use crate::lifecycle::Mode;
+use crate::lifecycle::{self, Mode, ShutdownReport};
 use crate::limit::rate::RateConfig;
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
@@ -404,7 +404,7 @@ impl Pool {
     /// A snapshot of workers, queue, counters and latency percentiles. Cheap enough to call
     /// often; see [`Stats`] for what each field counts.
     pub fn stats(&self) -> Stats {
-        self.shared.stats()
+        crate::metrics::stats(&self.shared)
     }
 
     /// Changes the worker bounds at run time, without losing or repeating a job.
@@ -482,7 +482,7 @@ impl Pool {
     /// Every later submission on any handle is handed back as closed. Calling it again
     /// returns an up-to-date report and joins nothing new.
     pub fn shutdown(&self) -> ShutdownReport {
-        self.shared.shutdown(Mode::Graceful)
+        lifecycle::shutdown(&self.shared, Mode::Graceful)
     }
 
     /// Like [`shutdown`](Pool::shutdown), but gives up waiting after `timeout` (on the pool's
@@ -490,14 +490,14 @@ impl Pool {
     /// running jobs are cancelled; their workers finish in the background.
     /// [`ShutdownReport::timeout_hit`] says whether that happened.
     pub fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport {
-        self.shared.shutdown(Mode::Timeout(timeout))
+        lifecycle::shutdown(&self.shared, Mode::Timeout(timeout))
     }
 
     /// Stops intake, hands back every job that has not started (their handles resolve as
     /// not run), cancels the running ones, and joins the workers once their current jobs
     /// return.
     pub fn shutdown_now(&self) -> ShutdownReport {
-        self.shared.shutdown(Mode::Now)
+        lifecycle::shutdown(&self.shared, Mode::Now)
     }
 }
 
@@ -521,7 +521,7 @@ impl Clone for Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.shutdown(Mode::Graceful);
+            lifecycle::shutdown(&self.shared, Mode::Graceful);
         }
     }
 }
@@ -535,49 +535,6 @@ impl fmt::Debug for Pool {
             .field("closed", &self.is_closed())
             .finish()
     }
-}
-
-/// What a shutdown did, counted over the pool's whole life.
-///
-/// Every accepted job is in exactly one of `completed`, `failed`, `cancelled`, `timed_out`,
-/// `never_started`, `still_running` or `still_queued` (`failed` includes `panicked`):
-///
-/// ```text
-/// submitted = completed + failed + cancelled + timed_out + never_started
-///           + still_running + still_queued
-/// ```
-///
-/// The last two are zero after a shutdown that waited for every worker. They are not after
-/// [`Pool::shutdown_timeout`] ran out of time, or after a shutdown called from one of the
-/// pool's own threads, which cannot wait for itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Jobs accepted over the pool's life.
-    pub submitted: u64,
-    /// Jobs that ran and returned a value.
-    pub completed: u64,
-    /// Jobs that ran and failed, panics included.
-    pub failed: u64,
-    /// Jobs that panicked (a subset of `failed`).
-    pub panicked: u64,
-    /// Jobs cancelled before or while running (periodic series ended by a shutdown too).
-    pub cancelled: u64,
-    /// Jobs whose deadline passed.
-    pub timed_out: u64,
-    /// Jobs that never started because of the shutdown; their handles resolve as not run.
-    pub never_started: u64,
-    /// Jobs in a worker's hands when the report was made: running (a timed-out shutdown has
-    /// cancelled them already), or taken by a worker along with the job it runs, to be
-    /// reported as never started when that job returns.
-    pub still_running: usize,
-    /// Jobs still queued when the report was made: only after a shutdown called from one of
-    /// the pool's own threads, which leaves the workers to drain the queue in the background.
-    pub still_queued: usize,
-    /// Worker threads this call joined (the pool's timer thread, if any, is not counted).
-    pub workers_joined: usize,
-    /// `true` if `shutdown_timeout` ran out of time.
-    pub timeout_hit: bool,
 }
 
 /// Configures and builds a [`Pool`]. Every setting has a default.
@@ -795,7 +752,7 @@ impl Builder {
         {
             let mut inner = pool.shared.inner.lock();
             for _ in 0..min {
-                if let Err(err) = pool.shared.spawn_worker(&mut inner) {
+                if let Err(err) = crate::worker::spawn(&pool.shared, &mut inner) {
                     drop(inner);
                     pool.shutdown_now();
                     return Err(BuildError::spawn(err));

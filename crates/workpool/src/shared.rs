@@ -8,18 +8,16 @@
 //! pop from without the pool lock, with atomics for their length, the running count and the
 //! waiter counts that tell either side when to take the lock to wake the other.
 
-use std::mem;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Ticks};
 use crate::intake::Intake;
 use crate::job::Priority;
-use crate::lifecycle::{Lifecycle, Mode, Phase};
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::limit::rate::{RateConfig, RateLimit, RateState};
-use crate::metrics::{Metrics, Stats};
-use crate::pool::ShutdownReport;
+use crate::metrics::Metrics;
 use crate::queue::{Entry, FastEntry, FastLanes, Full, Work};
 use crate::scheduler::Scheduler;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
@@ -397,7 +395,7 @@ impl Shared {
     }
 
     /// Jobs accepted so far.
-    fn submitted(&self) -> u64 {
+    pub(crate) fn submitted(&self) -> u64 {
         // Exact once intake is sealed. Before, a look may catch an id counted unadmitted
         // before its draw shows: never below zero.
         (self.next_seq.load(Ordering::Relaxed) + self.intake.admitted_without_id())
@@ -463,7 +461,7 @@ impl Shared {
             // A failure leaves the job queued for the workers that exist (or for the next
             // successful start); a shutdown reports it if none ever takes it.
             let replacing = inner.workers.alive >= inner.workers.max;
-            if self.spawn_worker(inner).is_ok() && replacing {
+            if crate::worker::spawn(self, inner).is_ok() && replacing {
                 self.metrics.counters.note_replacement();
             }
         }
@@ -494,7 +492,7 @@ impl Shared {
             let wanted = min.max((inner.workers.alive + backlog).min(max));
 
             while inner.workers.alive < wanted {
-                if self.spawn_worker(&mut inner).is_err() {
+                if crate::worker::spawn(self, &mut inner).is_err() {
                     break;
                 }
             }
@@ -553,268 +551,18 @@ impl Shared {
         idle
     }
 
-    pub(crate) fn stats(&self) -> Stats {
-        let (workers, idle, running, queued, by_priority, scheduled, overdue, min, max) = {
-            let inner = self.inner.lock();
-            (
-                inner.workers.alive,
-                inner.workers.idle,
-                self.running.load(Ordering::SeqCst),
-                self.ready_len(&inner),
-                self.by_priority(&inner),
-                inner.sched.delayed.len(),
-                inner.workers.overdue,
-                inner.workers.min,
-                inner.workers.max,
-            )
-        };
-        let c = self.metrics.snapshot();
-        let (queue_wait, run_time) = self.metrics.latencies();
-        Stats {
-            workers,
-            busy: running,
-            idle,
-            min_workers: min,
-            max_workers: max,
-            waiting_for_idle: self.idle_waiters.load(Ordering::Relaxed),
-            queued,
-            queued_by_priority: by_priority,
-            scheduled,
-            overdue,
-            submitted: self.submitted(),
-            completed: c.completed,
-            failed: c.failed,
-            panicked: c.panicked,
-            cancelled: c.cancelled,
-            timed_out: c.timed_out,
-            retried: c.retried,
-            rate_limited: c.rate_limited,
-            replacements: c.replacements,
-            never_started: c.never_started,
-            rejected_full: c.rejected_full,
-            rejected_closed: c.rejected_closed,
-            queue_wait,
-            run_time,
-        }
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.lock().life.phase != Phase::Open
-    }
-
-    /// Stops intake and, per `mode`, drains or hands back the queue, then joins the workers.
-    pub(crate) fn shutdown(self: &Arc<Self>, mode: Mode) -> ShutdownReport {
-        let deadline = match mode {
-            Mode::Timeout(d) => Some(self.clock.after(d)),
-            _ => None,
-        };
-        let mut timeout_hit = false;
-
-        let mut inner = self.inner.lock();
-        let on_worker = self.on_own_thread(&inner);
-        if inner.life.phase == Phase::Open {
-            inner.life.phase = Phase::Draining;
-            self.work_cv.notify_all();
-            self.space_cv.notify_all();
-            self.timer_cv.notify_all();
-        }
-        if !inner.life.sealed {
-            drop(inner);
-            self.intake.seal();
-            inner = self.inner.lock();
-            inner.life.sealed = true;
-            self.work_cv.notify_all();
-        }
-        if inner.life.phase == Phase::Draining {
-            inner = self.end_series(inner);
-        }
-        let mut stop_now = matches!(mode, Mode::Now);
-        if inner.life.phase == Phase::Draining
-            && self.ready_len(&inner) > 0
-            && inner.workers.alive == 0
-        {
-            // The queue needs a worker to drain it; if none can start, it is handed back.
-            stop_now |= self.spawn_worker(&mut inner).is_err();
-        }
-        if stop_now {
-            inner = self.stop(inner);
-        }
-        // A job shutting down its own pool cannot wait for itself: it closes intake and
-        // leaves the workers to finish in the background.
-        if !on_worker {
-            while inner.workers.alive > 0 || inner.timer.running {
-                match deadline {
-                    Some(at) if self.clock.now() >= at => {
-                        timeout_hit = true;
-                        inner = self.stop(inner);
-                        break;
-                    }
-                    Some(at) => self.clock.wait_until(&self.event_cv, &mut inner, at),
-                    None => self.event_cv.wait(&mut inner),
-                }
-            }
-        }
-        let handles = mem::take(&mut inner.workers.exited);
-        let timer = match on_worker || inner.timer.running {
-            true => None,
-            false => inner.timer.handle.take(),
-        };
-        drop(inner);
-
-        let mut workers_joined = 0;
-        for handle in handles {
-            // Workers catch every panic of a job, so none ends in one.
-            let _ = handle.join();
-            workers_joined += 1;
-        }
-        if let Some(timer) = timer {
-            let _ = timer.join();
-        }
-        // Intake is sealed, so `submitted` is final; every job the counts do not cover yet
-        // is still queued (only when the pool could not wait for its own threads) or in a
-        // worker's hands: running, or taken along with the job it runs and yet to be
-        // reported as never started.
-        let queued = {
-            let inner = self.inner.lock();
-            inner.sched.len() + self.fast.len()
-        };
-        let c = self.metrics.snapshot();
-        let submitted = self.submitted();
-        let counted = c.completed + c.failed + c.cancelled + c.timed_out + c.never_started;
-        let unfinished = usize::try_from(submitted.saturating_sub(counted)).unwrap_or(usize::MAX);
-        let still_queued = queued.min(unfinished);
-        ShutdownReport {
-            submitted,
-            completed: c.completed,
-            failed: c.failed,
-            panicked: c.panicked,
-            cancelled: c.cancelled,
-            timed_out: c.timed_out,
-            never_started: c.never_started,
-            still_running: unfinished - still_queued,
-            still_queued,
-            workers_joined,
-            timeout_hit,
-        }
-    }
-
-    /// While draining: ends periodic series (their handles resolve as cancelled) and counts
-    /// the tombstones of jobs resolved while they waited, so that neither keeps the drain
-    /// waiting for a due time. Takes and returns the lock; resolves with it released.
-    pub(crate) fn end_series<'a>(
-        &'a self,
-        mut inner: MutexGuard<'a, Inner>,
-    ) -> MutexGuard<'a, Inner> {
-        let finished = |e: &Entry| e.job.is_live() && !e.job.is_periodic();
-        let mut ended = inner.sched.delayed.extract(finished);
-        ended.extend(inner.sched.ready.extract(finished));
-        if ended.is_empty() {
-            return inner;
-        }
-        drop(inner);
-        for entry in ended {
-            entry.job.abandon(&self.metrics.counters);
-        }
-        let inner = self.inner.lock();
-        self.event_cv.notify_all();
-        self.work_cv.notify_all();
-        inner
-    }
-
-    /// Takes jobs resolved while they waited (cancelled, or past their deadline) out of the
-    /// delay queue, so that they give back their place in the queue's bound and are counted
-    /// now rather than when they would have come due. They are counted and let go of with the
-    /// lock released.
-    pub(crate) fn purge_delayed(&self) {
-        let mut inner = self.inner.lock();
-        let gone = inner.sched.delayed.extract(|e| e.job.is_live());
-        drop(inner);
-        if gone.is_empty() {
-            return;
-        }
-        for entry in gone {
-            entry.job.abandon(&self.metrics.counters);
-            unwind::drop_quietly(entry);
-        }
-        let _inner = self.inner.lock();
-        self.space_cv.notify_all();
-        self.event_cv.notify_all();
-        self.timer_cv.notify_all();
-        // An emptied delay queue may end a drain.
-        self.work_cv.notify_all();
-    }
-
-    /// Moves to `Stopped`: hands back the queue and the delay queue (their handles resolve as
-    /// not run, or with their last error if they were waiting for a retry) and cancels the
-    /// running jobs. Handles are resolved with the lock released, so that their waiters and
-    /// the jobs' destructors never run under it; the lock is taken again to return.
-    fn stop<'a>(&'a self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        if inner.life.phase == Phase::Stopped {
-            return inner;
-        }
-        inner.life.phase = Phase::Stopped;
-        // Workers check this after filling their slot and before running a fast-lane job:
-        // either they see it and give the job up, or the look at the slots below sees it.
-        self.stopped.store(true, Ordering::SeqCst);
-        let mut unstarted = inner.sched.ready.drain();
-        unstarted.extend(inner.sched.delayed.drain());
-        let unstarted_fast = self.fast.drain();
-        let running: Vec<Arc<dyn Runnable>> = inner
-            .workers
-            .threads
-            .values()
-            .flat_map(|w| {
-                [
-                    w.current.as_ref().and_then(Weak::upgrade),
-                    w.slot.lock().clone(),
-                ]
-            })
-            .flatten()
-            .collect();
-        self.work_cv.notify_all();
-        self.space_cv.notify_all();
-        self.timer_cv.notify_all();
-        drop(inner);
-
-        for entry in unstarted {
-            entry.job.abandon(&self.metrics.counters);
-        }
-        for work in unstarted_fast {
-            self.abandon_fast(work);
-        }
-        for job in running {
-            job.cancel_running();
-        }
-        let mut inner = self.inner.lock();
-        // The queue is empty now: wake `wait_idle` callers to re-check.
-        self.note_if_idle(&mut inner);
-        self.event_cv.notify_all();
-        inner
     }
 
     /// Makes sure the timer will wake by `at`: starts it, or wakes it if it sleeps longer.
     pub(crate) fn wake_timer(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, at: Instant) {
         if inner.timer.handle.is_none() {
             // A failure leaves delayed jobs waiting; a shutdown reports them.
-            let _ = self.spawn_timer(inner);
+            let _ = crate::timer::spawn(self, inner);
         } else if inner.timer.next.is_none_or(|next| at < next) {
             self.timer_cv.notify_one();
         }
-    }
-}
-
-impl Shared {
-    /// Ready jobs per priority, in the fast lanes and the scheduler's together.
-    fn by_priority(&self, inner: &Inner) -> Vec<(Priority, usize)> {
-        let mut levels = inner.sched.ready.by_priority();
-        for (priority, n) in self.fast.by_priority() {
-            match levels.iter_mut().find(|(p, _)| *p == priority) {
-                Some((_, m)) => *m += n,
-                None => levels.push((priority, n)),
-            }
-        }
-        levels.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
-        levels
     }
 }
 

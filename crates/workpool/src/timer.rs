@@ -6,7 +6,7 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use crate::lifecycle::Phase;
+use crate::lifecycle::{self, Phase};
 use crate::shared::{Inner, Shared};
 use crate::sync::{thread, MutexGuard};
 use crate::task::Runnable;
@@ -61,103 +61,99 @@ impl Drop for TimerExit<'_> {
     }
 }
 
-impl Shared {
-    pub(crate) fn spawn_timer(
-        self: &Arc<Self>,
-        inner: &mut MutexGuard<'_, Inner>,
-    ) -> io::Result<()> {
-        let shared = Arc::clone(self);
-        let handle = thread::spawn(format!("{}-timer", self.threads.name), None, move || {
-            shared.timer_main()
-        })?;
-        inner.timer.handle = Some(handle);
-        inner.timer.running = true;
-        Ok(())
-    }
+pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> io::Result<()> {
+    let shared = Arc::clone(shared);
+    let handle = thread::spawn(format!("{}-timer", shared.threads.name), None, move || {
+        timer_main(shared)
+    })?;
+    inner.timer.handle = Some(handle);
+    inner.timer.running = true;
+    Ok(())
+}
 
-    fn timer_main(self: Arc<Self>) {
-        // Declared before the lock guard, so that an unwinding timer releases the lock
-        // before its exit takes it again.
-        let mut exit = TimerExit {
-            shared: &self,
-            done: false,
-        };
-        let mut inner = self.inner.lock();
-        inner.timer.thread = Some(thread::current().id());
-        loop {
-            if inner.life.phase == Phase::Stopped {
+fn timer_main(shared: Arc<Shared>) {
+    let shared = &shared;
+    // Declared before the lock guard, so that an unwinding timer releases the lock
+    // before its exit takes it again.
+    let mut exit = TimerExit {
+        shared,
+        done: false,
+    };
+    let mut inner = shared.inner.lock();
+    inner.timer.thread = Some(thread::current().id());
+    loop {
+        if inner.life.phase == Phase::Stopped {
+            break;
+        }
+        let now = shared.clock.now();
+        while let Some(mut entry) = inner.sched.delayed.pop_due(now) {
+            entry.enqueued = now;
+            inner.sched.ready.push(entry);
+            shared.dispatch(&mut inner);
+        }
+        let expired = inner.sched.expired(now);
+        if !expired.is_empty() {
+            inner = expire(shared, inner, expired);
+            continue;
+        }
+        if inner.life.phase == Phase::Draining {
+            inner = lifecycle::end_series(shared, inner);
+            if inner.sched.ready.is_empty()
+                && inner.sched.delayed.is_empty()
+                && shared.running.load(std::sync::atomic::Ordering::SeqCst) == 0
+            {
+                // Nothing left can come due: the drain is over.
                 break;
             }
-            let now = self.clock.now();
-            while let Some(mut entry) = inner.sched.delayed.pop_due(now) {
-                entry.enqueued = now;
-                inner.sched.ready.push(entry);
-                self.dispatch(&mut inner);
-            }
-            let expired = inner.sched.expired(now);
-            if !expired.is_empty() {
-                inner = self.expire(inner, expired);
-                continue;
-            }
-            if inner.life.phase == Phase::Draining {
-                inner = self.end_series(inner);
-                if inner.sched.ready.is_empty()
-                    && inner.sched.delayed.is_empty()
-                    && self.running.load(std::sync::atomic::Ordering::SeqCst) == 0
-                {
-                    // Nothing left can come due: the drain is over.
-                    break;
-                }
-            }
-            let next = inner.sched.next_wake();
-            inner.timer.next = next;
-            match next {
-                Some(at) => self.clock.wait_until(&self.timer_cv, &mut inner, at),
-                None => self.timer_cv.wait(&mut inner),
-            }
         }
-        // Under the same hold of the lock that decided to stop, so that no job can be filed
-        // for a timer that has stopped looking.
-        exit.finish(inner);
+        let next = inner.sched.next_wake();
+        inner.timer.next = next;
+        match next {
+            Some(at) => shared.clock.wait_until(&shared.timer_cv, &mut inner, at),
+            None => shared.timer_cv.wait(&mut inner),
+        }
     }
+    // Under the same hold of the lock that decided to stop, so that no job can be filed
+    // for a timer that has stopped looking.
+    exit.finish(inner);
+}
 
-    /// Resolves each job as timed out (with the lock released: waking its waiters may run
-    /// their code). A job still running keeps its worker, so the pool may start a
-    /// replacement beside it, up to `max_replacements`.
-    fn expire<'a>(
-        self: &'a Arc<Self>,
-        inner: MutexGuard<'a, Inner>,
-        jobs: Vec<Arc<dyn Runnable>>,
-    ) -> MutexGuard<'a, Inner> {
-        drop(inner);
-        // Only weak references to the running ones are kept: the jobs themselves are let go
-        // of with the lock released, since this may be the last reference to a job whose
-        // result nobody will take, and its destructor is user code. A weak reference keeps
-        // the address from being reused, so it still identifies the worker's job.
-        let running: Vec<Weak<dyn Runnable>> = jobs
-            .iter()
-            .filter(|job| job.expire())
-            .map(Arc::downgrade)
-            .collect();
-        unwind::drop_quietly(jobs);
-        let mut inner = self.inner.lock();
-        for target in running {
-            let worker = inner
-                .workers
-                .threads
-                .values_mut()
-                .find(|w| w.current.as_ref().is_some_and(|c| Weak::ptr_eq(c, &target)));
-            if let Some(worker) = worker {
-                if !worker.overdue {
-                    worker.overdue = true;
-                    inner.workers.overdue += 1;
-                    if inner.life.phase == Phase::Open && !inner.sched.ready.is_empty() {
-                        // Jobs are waiting right now: start the replacement at once.
-                        self.dispatch(&mut inner);
-                    }
+/// Resolves each job as timed out (with the lock released: waking its waiters may run
+/// their code). A job still running keeps its worker, so the pool may start a
+/// replacement beside it, up to `max_replacements`.
+fn expire<'a>(
+    shared: &'a Arc<Shared>,
+    inner: MutexGuard<'a, Inner>,
+    jobs: Vec<Arc<dyn Runnable>>,
+) -> MutexGuard<'a, Inner> {
+    drop(inner);
+    // Only weak references to the running ones are kept: the jobs themselves are let go
+    // of with the lock released, since this may be the last reference to a job whose
+    // result nobody will take, and its destructor is user code. A weak reference keeps
+    // the address from being reused, so it still identifies the worker's job.
+    let running: Vec<Weak<dyn Runnable>> = jobs
+        .iter()
+        .filter(|job| job.expire())
+        .map(Arc::downgrade)
+        .collect();
+    unwind::drop_quietly(jobs);
+    let mut inner = shared.inner.lock();
+    for target in running {
+        let worker = inner
+            .workers
+            .threads
+            .values_mut()
+            .find(|w| w.current.as_ref().is_some_and(|c| Weak::ptr_eq(c, &target)));
+        if let Some(worker) = worker {
+            if !worker.overdue {
+                worker.overdue = true;
+                inner.workers.overdue += 1;
+                if inner.life.phase == Phase::Open && !inner.sched.ready.is_empty() {
+                    // Jobs are waiting right now: start the replacement at once.
+                    shared.dispatch(&mut inner);
                 }
             }
         }
-        inner
     }
+    inner
 }

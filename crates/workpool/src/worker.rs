@@ -113,486 +113,480 @@ const MAX_TAKE: usize = 8;
 /// Jobs that take less than this on average are taken [`MAX_TAKE`] at a time.
 const SHORT_JOB_NANOS: u64 = 5_000;
 
-impl Shared {
-    /// Starts one worker. Called with the pool lock held, so the new thread's bookkeeping is
-    /// in place before it can look at the queue.
-    pub(crate) fn spawn_worker(
-        self: &Arc<Self>,
-        inner: &mut MutexGuard<'_, Inner>,
-    ) -> io::Result<()> {
-        let id = inner.workers.next_id;
-        inner.workers.next_id += 1;
-        let name = format!("{}-{id}", self.threads.name);
-        let shared = Arc::clone(self);
-        let slot = Slot::default();
-        let worker_slot = Arc::clone(&slot);
-        let handle = thread::spawn(name, self.threads.stack_size, move || {
-            shared.worker_main(id, worker_slot)
-        })?;
-        inner.workers.alive += 1;
-        inner.workers.threads.insert(
-            id,
-            WorkerThread {
-                handle: Some(handle),
-                thread: None,
-                current: None,
-                slot,
-                overdue: false,
-            },
-        );
-        Ok(())
-    }
+/// Starts one worker. Called with the pool lock held, so the new thread's bookkeeping is
+/// in place before it can look at the queue.
+pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> io::Result<()> {
+    let id = inner.workers.next_id;
+    inner.workers.next_id += 1;
+    let name = format!("{}-{id}", shared.threads.name);
+    let shared = Arc::clone(shared);
+    let slot = Slot::default();
+    let worker_slot = Arc::clone(&slot);
+    let handle = thread::spawn(name, shared.threads.stack_size, move || {
+        worker_main(shared, id, worker_slot)
+    })?;
+    inner.workers.alive += 1;
+    inner.workers.threads.insert(
+        id,
+        WorkerThread {
+            handle: Some(handle),
+            thread: None,
+            current: None,
+            slot,
+            overdue: false,
+        },
+    );
+    Ok(())
+}
 
-    /// Takes the next job the rate limits allow. A job over its key's limit moves to the
-    /// delay queue until its key has a token, so it never blocks jobs behind it.
-    fn next_job(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
-        let mut fast_top = self.fast.top();
-        if inner.sched.ready.is_empty() && fast_top.is_none() {
-            return Next::Nothing;
+/// Takes the next job the rate limits allow. A job over its key's limit moves to the
+/// delay queue until its key has a token, so it never blocks jobs behind it.
+fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
+    let mut fast_top = shared.fast.top();
+    if inner.sched.ready.is_empty() && fast_top.is_none() {
+        return Next::Nothing;
+    }
+    if let Some(Err(at)) = inner.rates.pool.as_ref().map(|b| b.check(now)) {
+        if inner.rates.throttled_until != Some(at) {
+            inner.rates.throttled_until = Some(at);
+            shared.metrics.counters.note_rate_limited();
         }
-        if let Some(Err(at)) = inner.rates.pool.as_ref().map(|b| b.check(now)) {
-            if inner.rates.throttled_until != Some(at) {
-                inner.rates.throttled_until = Some(at);
-                self.metrics.counters.note_rate_limited();
-            }
-            return Next::Throttled(at);
-        }
-        loop {
-            let entry = match inner.sched.ready.choose(fast_top) {
-                Err(()) => return Next::Nothing,
-                Ok(Some(entry)) => entry,
-                Ok(None) => match self.fast.pop() {
-                    Some(entry) => {
-                        if self.took_fast() {
-                            self.space_cv.notify_one();
-                        }
-                        // Fast-lane jobs carry no key, and a pool with a rate limit has none.
-                        return Next::Fast(entry);
+        return Next::Throttled(at);
+    }
+    loop {
+        let entry = match inner.sched.ready.choose(fast_top) {
+            Err(()) => return Next::Nothing,
+            Ok(Some(entry)) => entry,
+            Ok(None) => match shared.fast.pop() {
+                Some(entry) => {
+                    if shared.took_fast() {
+                        shared.space_cv.notify_one();
                     }
-                    None => {
-                        fast_top = None;
-                        continue;
-                    }
-                },
-            };
-            let limited = entry.rate_key.is_some() || inner.rates.pool.is_some();
-            if limited && !entry.job.is_live() {
-                // A cancelled job spends no token: the worker only counts it.
-                return Next::Run(entry);
-            }
-            if let Some(key) = &entry.rate_key {
-                if let Some(bucket) = inner.rates.key_bucket(&self.rates, key, now) {
-                    if let Err(at) = bucket.check(now) {
-                        self.metrics.counters.note_rate_limited();
-                        let at = bucket.reserve(at);
-                        inner.sched.delayed.push(at, entry);
-                        self.wake_timer(inner, at);
-                        continue;
-                    }
-                    bucket.take(now);
+                    // Fast-lane jobs carry no key, and a pool with a rate limit has none.
+                    return Next::Fast(entry);
                 }
-            }
-            if let Some(bucket) = &mut inner.rates.pool {
-                bucket.take(now);
-            }
+                None => {
+                    fast_top = None;
+                    continue;
+                }
+            },
+        };
+        let limited = entry.rate_key.is_some() || inner.rates.pool.is_some();
+        if limited && !entry.job.is_live() {
+            // A cancelled job spends no token: the worker only counts it.
             return Next::Run(entry);
         }
-    }
-
-    fn worker_main(self: Arc<Self>, id: u64, slot: Slot) {
-        // Declared before the lock guard, so that on any way out, unwinding included, the
-        // lock is released first and the bookkeeping below runs after it.
-        let mut exit = WorkerExit {
-            shared: &self,
-            id,
-            done: false,
-            latencies: None,
-        };
-        let (latencies, counts) = self.metrics.register();
-        let mut local = Local {
-            id,
-            worker_id: usize::try_from(id).unwrap_or(usize::MAX),
-            slot,
-            latencies,
-            batch: Batch::new(counts),
-            taken: VecDeque::with_capacity(MAX_TAKE),
-            last_take: None,
-        };
-        exit.latencies = Some(Arc::clone(&local.latencies));
-        let mut inner = self.inner.lock();
-        if let Some(me) = inner.workers.threads.get_mut(&id) {
-            me.thread = Some(thread::current().id());
+        if let Some(key) = &entry.rate_key {
+            if let Some(bucket) = inner.rates.key_bucket(&shared.rates, key, now) {
+                if let Err(at) = bucket.check(now) {
+                    shared.metrics.counters.note_rate_limited();
+                    let at = bucket.reserve(at);
+                    inner.sched.delayed.push(at, entry);
+                    shared.wake_timer(inner, at);
+                    continue;
+                }
+                bucket.take(now);
+            }
         }
-        // When this worker last became idle; keep-alive counts from here, not from each
-        // (possibly spurious) wake-up.
-        let mut idle_since: Option<Instant> = None;
-        let mut spun = false;
-        let by_shutdown = loop {
-            if inner.life.phase == Phase::Stopped {
-                break true;
-            }
-            if inner.workers.alive > inner.workers.effective_max() {
-                break false;
-            }
-            if self.plain_only.load(Ordering::Acquire) && !self.fast.is_empty() {
-                // The common case: plain jobs, taken and run without the pool lock.
-                drop(inner);
-                spun = self.drain_fast(&mut local);
+        if let Some(bucket) = &mut inner.rates.pool {
+            bucket.take(now);
+        }
+        return Next::Run(entry);
+    }
+}
+
+fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
+    let shared = &shared;
+    // Declared before the lock guard, so that on any way out, unwinding included, the
+    // lock is released first and the bookkeeping below runs after it.
+    let mut exit = WorkerExit {
+        shared,
+        id,
+        done: false,
+        latencies: None,
+    };
+    let (latencies, counts) = shared.metrics.register();
+    let mut local = Local {
+        id,
+        worker_id: usize::try_from(id).unwrap_or(usize::MAX),
+        slot,
+        latencies,
+        batch: Batch::new(counts),
+        taken: VecDeque::with_capacity(MAX_TAKE),
+        last_take: None,
+    };
+    exit.latencies = Some(Arc::clone(&local.latencies));
+    let mut inner = shared.inner.lock();
+    if let Some(me) = inner.workers.threads.get_mut(&id) {
+        me.thread = Some(thread::current().id());
+    }
+    // When this worker last became idle; keep-alive counts from here, not from each
+    // (possibly spurious) wake-up.
+    let mut idle_since: Option<Instant> = None;
+    let mut spun = false;
+    let by_shutdown = loop {
+        if inner.life.phase == Phase::Stopped {
+            break true;
+        }
+        if inner.workers.alive > inner.workers.effective_max() {
+            break false;
+        }
+        if shared.plain_only.load(Ordering::Acquire) && !shared.fast.is_empty() {
+            // The common case: plain jobs, taken and run without the pool lock.
+            drop(inner);
+            spun = drain_fast(shared, &mut local);
+            idle_since = None;
+            inner = shared.inner.lock();
+            continue;
+        }
+        let now = shared.clock.now();
+        let throttled_until = match next_job(shared, &mut inner, now) {
+            Next::Run(entry) => {
                 idle_since = None;
-                inner = self.inner.lock();
+                spun = false;
+                inner = run_one(shared, inner, &local, entry);
                 continue;
             }
-            let now = self.clock.now();
-            let throttled_until = match self.next_job(&mut inner, now) {
-                Next::Run(entry) => {
-                    idle_since = None;
-                    spun = false;
-                    inner = self.run_one(inner, &local, entry);
-                    continue;
-                }
-                Next::Fast(entry) => {
-                    idle_since = None;
-                    spun = false;
-                    self.running.fetch_add(1, Ordering::SeqCst);
-                    drop(inner);
-                    let started = self.latency_metrics.then(|| self.ticks.now());
-                    self.run_fast(entry, &mut local, started);
-                    self.publish(&mut local);
-                    self.end_running();
-                    inner = self.inner.lock();
-                    continue;
-                }
-                Next::Throttled(at) => Some(at),
-                Next::Nothing => None,
-            };
-            if inner.life.phase == Phase::Draining
-                && inner.life.sealed
-                && inner.sched.ready.is_empty()
-                && inner.sched.delayed.is_empty()
-                && self.fast.is_empty()
-            {
-                break true;
-            }
-            let since = *idle_since.get_or_insert(now);
-            let retire_at = later(since, inner.workers.keep_alive);
-            let above_min = inner.workers.alive > inner.workers.min;
-            if above_min && now >= retire_at && throttled_until.is_none() {
-                break false;
-            }
-            if !spun && throttled_until.is_none() && inner.life.phase == Phase::Open {
-                // Once per idle spell: spin, then look at everything again (the phase may
-                // have changed while the lock was released), and park only after that.
-                spun = true;
-                let seen = self.readied.load(Ordering::Acquire);
-                inner.workers.spinning += 1;
+            Next::Fast(entry) => {
+                idle_since = None;
+                spun = false;
+                shared.running.fetch_add(1, Ordering::SeqCst);
                 drop(inner);
-                self.spin_for_work(seen);
-                inner = self.inner.lock();
-                inner.workers.spinning -= 1;
+                let started = shared.latency_metrics.then(|| shared.ticks.now());
+                run_fast(shared, entry, &mut local, started);
+                local.batch.publish(&local.latencies);
+                shared.end_running();
+                inner = shared.inner.lock();
                 continue;
             }
-            let wake_at = match (throttled_until, above_min) {
-                // A throttled worker does not retire (jobs are ready), so a retire time
-                // already past must not make its wait return at once: it would spin with
-                // the lock held until the token came.
-                (Some(at), true) if retire_at > now => Some(at.min(retire_at)),
-                (Some(at), _) => Some(at),
-                (None, true) => Some(retire_at),
-                (None, false) => None,
-            };
-            // While draining, look again now and then as well: the drain's end is announced
-            // to parked workers, and this bounds the cost of any announcement missed.
-            let wake_at = match inner.life.phase {
-                Phase::Open => wake_at,
-                _ => Some(
-                    wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK))),
-                ),
-            };
-            inner.workers.idle += 1;
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the producer's push and load in `wake_for_fast`: a producer either
-            // sees this worker asleep and wakes it, or its push is visible to the look below.
-            fence(Ordering::SeqCst);
-            if self.fast.is_empty() {
-                match wake_at {
-                    Some(at) => self.clock.wait_until(&self.work_cv, &mut inner, at),
-                    None => self.work_cv.wait(&mut inner),
-                }
-            }
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            inner.workers.idle -= 1;
-            inner.workers.wakeups = inner.workers.wakeups.saturating_sub(1);
-            spun = false;
+            Next::Throttled(at) => Some(at),
+            Next::Nothing => None,
         };
-
-        // Under the same hold of the lock that decided to exit: a worker that has left the
-        // loop must not be counted as one that could still take a job.
-        exit.finish(inner, by_shutdown);
-    }
-
-    /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
-    /// budget runs out.
-    fn spin_for_work(&self, seen: usize) {
-        spin_until(|| self.readied.load(Ordering::Acquire) != seen || self.fast.has_ready());
-    }
-
-    /// Runs one job with the lock released, then files what it asks for next. Takes and
-    /// returns the lock.
-    fn run_one<'a>(
-        self: &'a Arc<Self>,
-        mut inner: MutexGuard<'a, Inner>,
-        local: &Local,
-        entry: Entry,
-    ) -> MutexGuard<'a, Inner> {
-        let id = local.id;
-        self.running.fetch_add(1, Ordering::SeqCst);
-        if let Some(me) = inner.workers.threads.get_mut(&id) {
-            // Weak, so that the worker's own reference is the last one it lets go of, and it
-            // lets go of it with the lock released (see below).
-            me.current = Some(Arc::downgrade(&entry.job));
+        if inner.life.phase == Phase::Draining
+            && inner.life.sealed
+            && inner.sched.ready.is_empty()
+            && inner.sched.delayed.is_empty()
+            && shared.fast.is_empty()
+        {
+            break true;
         }
-        // Producers blocked on a full queue are woken only once an eighth of it is free:
-        // waking one per pop would cost a context switch per job, each refilling one slot.
-        let queued = self.ready_len(&inner) + inner.sched.delayed.len();
-        let room_for_producers = queued <= self.low_water();
-        drop(inner);
-        if room_for_producers {
-            self.space_cv.notify_one();
+        let since = *idle_since.get_or_insert(now);
+        let retire_at = later(since, inner.workers.keep_alive);
+        let above_min = inner.workers.alive > inner.workers.min;
+        if above_min && now >= retire_at && throttled_until.is_none() {
+            break false;
         }
-
-        let started = self.latency_metrics.then(|| self.clock.now());
-        let env = RunEnv {
-            job_id: entry.seq,
-            worker_id: local.worker_id,
-            clock: &self.clock,
-            signal: None,
+        if !spun && throttled_until.is_none() && inner.life.phase == Phase::Open {
+            // Once per idle spell: spin, then look at everything again (the phase may
+            // have changed while the lock was released), and park only after that.
+            spun = true;
+            let seen = shared.readied.load(Ordering::Acquire);
+            inner.workers.spinning += 1;
+            drop(inner);
+            spin_for_work(shared, seen);
+            inner = shared.inner.lock();
+            inner.workers.spinning -= 1;
+            continue;
+        }
+        let wake_at = match (throttled_until, above_min) {
+            // A throttled worker does not retire (jobs are ready), so a retire time
+            // already past must not make its wait return at once: it would spin with
+            // the lock held until the token came.
+            (Some(at), true) if retire_at > now => Some(at.min(retire_at)),
+            (Some(at), _) => Some(at),
+            (None, true) => Some(retire_at),
+            (None, false) => None,
         };
-        let result = entry.job.run(&env, &self.metrics.counters);
-        if let Some(started) = started {
-            let ended = self.clock.now();
-            local
-                .latencies
-                .lock()
-                .record(started - entry.enqueued, ended - started);
-        }
-        // A job that is over is let go of before the lock is taken again: if its `Task` was
-        // dropped, this is the last reference, and the result's destructor is user code that
-        // may panic or call back into the pool.
-        let (mut entry, again) = match result {
-            RunResult::Ended => {
-                unwind::drop_quietly(entry);
-                (None, None)
-            }
-            RunResult::Retry(at) => (Some(entry), Some((at, false))),
-            RunResult::Repeat(at) => (Some(entry), Some((at, true))),
+        // While draining, look again now and then as well: the drain's end is announced
+        // to parked workers, and this bounds the cost of any announcement missed.
+        let wake_at = match inner.life.phase {
+            Phase::Open => wake_at,
+            _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
         };
-
-        let mut inner = self.inner.lock();
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        if let Some(me) = inner.workers.threads.get_mut(&id) {
-            me.current = None;
-            if me.overdue {
-                me.overdue = false;
-                inner.workers.overdue -= 1;
+        inner.workers.idle += 1;
+        shared.sleepers.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the producer's push and load in `wake_for_fast`: a producer either
+        // sees this worker asleep and wakes it, or its push is visible to the look below.
+        fence(Ordering::SeqCst);
+        if shared.fast.is_empty() {
+            match wake_at {
+                Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
+                None => shared.work_cv.wait(&mut inner),
             }
         }
-        if let (Some(job), Some((at, periodic))) = (entry.take(), again) {
-            // A periodic series ends with the pool's intake; nothing runs again once the
-            // queue was handed back.
-            let ends = match periodic {
-                true => inner.life.phase != Phase::Open,
-                false => inner.life.phase == Phase::Stopped,
-            };
-            if ends {
-                drop(inner);
-                job.job.abandon(&self.metrics.counters);
-                unwind::drop_quietly(job);
-                inner = self.inner.lock();
-            } else {
-                let mut job = job;
-                job.enqueued = at;
-                inner.sched.delayed.push(at, job);
-                self.wake_timer(&mut inner, at);
-            }
-        }
-        if self.note_if_idle(&mut inner) {
-            self.event_cv.notify_all();
-        }
-        inner
+        shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        inner.workers.idle -= 1;
+        inner.workers.wakeups = inner.workers.wakeups.saturating_sub(1);
+        spun = false;
+    };
+
+    // Under the same hold of the lock that decided to exit: a worker that has left the
+    // loop must not be counted as one that could still take a job.
+    exit.finish(inner, by_shutdown);
+}
+
+/// Spins until a job is readied after `seen` or enters the fast lane, or the spin
+/// budget runs out.
+fn spin_for_work(shared: &Shared, seen: usize) {
+    spin_until(|| shared.readied.load(Ordering::Acquire) != seen || shared.fast.has_ready());
+}
+
+/// Runs one job with the lock released, then files what it asks for next. Takes and
+/// returns the lock.
+fn run_one<'a>(
+    shared: &'a Arc<Shared>,
+    mut inner: MutexGuard<'a, Inner>,
+    local: &Local,
+    entry: Entry,
+) -> MutexGuard<'a, Inner> {
+    let id = local.id;
+    shared.running.fetch_add(1, Ordering::SeqCst);
+    if let Some(me) = inner.workers.threads.get_mut(&id) {
+        // Weak, so that the worker's own reference is the last one it lets go of, and it
+        // lets go of it with the lock released (see below).
+        me.current = Some(Arc::downgrade(&entry.job));
+    }
+    // Producers blocked on a full queue are woken only once an eighth of it is free:
+    // waking one per pop would cost a context switch per job, each refilling one slot.
+    let queued = shared.ready_len(&inner) + inner.sched.delayed.len();
+    let room_for_producers = queued <= shared.low_water();
+    drop(inner);
+    if room_for_producers {
+        shared.space_cv.notify_one();
     }
 
-    /// Takes and runs fast-lane jobs without the pool lock until the lanes stay empty for a
-    /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
-    /// if it spun in vain: the caller may park without spinning again.
-    fn drain_fast(&self, local: &mut Local) -> bool {
-        let in_use =
-            || self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire);
-        loop {
-            self.run_fast_jobs(local);
-            // Waiting here for the next job, rather than under the pool lock, keeps workers
-            // that outpace their producers off the lock the other workers and producers need.
-            // Not counted as running meanwhile, so `wait_idle` does not wait for the spin.
-            if !in_use() {
-                return false;
-            }
-            if !spin_until(|| self.fast.has_ready() || !in_use()) {
-                return true;
-            }
+    let started = shared.latency_metrics.then(|| shared.clock.now());
+    let env = RunEnv {
+        job_id: entry.seq,
+        worker_id: local.worker_id,
+        clock: &shared.clock,
+        signal: None,
+    };
+    let result = entry.job.run(&env, &shared.metrics.counters);
+    if let Some(started) = started {
+        let ended = shared.clock.now();
+        local
+            .latencies
+            .lock()
+            .record(started - entry.enqueued, ended - started);
+    }
+    // A job that is over is let go of before the lock is taken again: if its `Task` was
+    // dropped, this is the last reference, and the result's destructor is user code that
+    // may panic or call back into the pool.
+    let (mut entry, again) = match result {
+        RunResult::Ended => {
+            unwind::drop_quietly(entry);
+            (None, None)
+        }
+        RunResult::Retry(at) => (Some(entry), Some((at, false))),
+        RunResult::Repeat(at) => (Some(entry), Some((at, true))),
+    };
+
+    let mut inner = shared.inner.lock();
+    shared.running.fetch_sub(1, Ordering::SeqCst);
+    if let Some(me) = inner.workers.threads.get_mut(&id) {
+        me.current = None;
+        if me.overdue {
+            me.overdue = false;
+            inner.workers.overdue -= 1;
         }
     }
-
-    /// Runs fast-lane jobs while there are any and the lanes are in use.
-    fn run_fast_jobs(&self, local: &mut Local) {
-        // Counted before the first pop: see `wait_idle`.
-        self.running.fetch_add(1, Ordering::SeqCst);
-        let mut ended = None;
-        // Whether the worker watched the empty lanes since its last job (see below).
-        let mut lingered = false;
-        while self.plain_only.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
-            let entry = match local.taken.pop_front() {
-                Some(entry) => entry,
-                None => {
-                    let taken = match self.take_size(local) {
-                        1 => self.fast.pop(),
-                        size => {
-                            self.fast.pop_up_to(size, &mut local.taken);
-                            local.taken.pop_front()
-                        }
-                    };
-                    if let Some((_, n)) = &mut local.last_take {
-                        *n = local.taken.len() + usize::from(taken.is_some());
-                    }
-                    let Some(entry) = taken else {
-                        // Empty for now. A producer that keeps up pushes again within a few
-                        // hundred nanoseconds: watching for that here keeps the worker on
-                        // this path, where the job starts at once, instead of leaving it
-                        // and coming back through the pool's lock. Once per job run, so
-                        // the loop ends when no job comes.
-                        if !lingered && self.linger_for_fast() {
-                            lingered = true;
-                            continue;
-                        }
-                        break;
-                    };
-                    lingered = false;
-                    if self.took_fast() {
-                        // A producer waiting for room waits under the lock: holding it for
-                        // the notification means the producer is already waiting.
-                        let _inner = self.inner.lock();
-                        self.space_cv.notify_one();
-                    }
-                    entry
-                }
-            };
-            let started = self
-                .latency_metrics
-                .then(|| job_start(ended, entry.enqueued, || self.ticks.now()));
-            ended = self.run_fast(entry, local, started);
-        }
-        // Jobs already taken run like any taken job; after a shutdown `run_fast` reports
-        // them as never started instead.
-        while let Some(entry) = local.taken.pop_front() {
-            let started = self.latency_metrics.then(|| self.ticks.now());
-            self.run_fast(entry, local, started);
-        }
-        // Before the worker stops counting as running: see `Batch`.
-        self.publish(local);
-        self.end_running();
-    }
-
-    /// Watches the fast lanes for a few microseconds: `true` once they hold a job, or the
-    /// loop around them should stop.
-    fn linger_for_fast(&self) -> bool {
-        linger_until(|| {
-            self.fast.has_ready()
-                || !self.plain_only.load(Ordering::Acquire)
-                || self.stopped.load(Ordering::Acquire)
-        })
-    }
-
-    /// How many jobs to take at once. Each take from the priority lanes locks them, and two
-    /// workers that take one tiny job at a time mostly wait for each other. So a worker whose
-    /// last jobs took under [`SHORT_JOB_NANOS`] each takes up to [`MAX_TAKE`]: a job of higher
-    /// priority that arrives meanwhile waits for those few short jobs, well under 40 µs. The
-    /// first take, and any after longer jobs, is a single job. Without priorities there is no
-    /// lock to save, and jobs are taken one at a time.
-    fn take_size(&self, local: &mut Local) -> usize {
-        if !self.fast.is_prioritized() {
-            return 1;
-        }
-        let now = self.ticks.now();
-        let short = local.last_take.is_some_and(|(at, n)| {
-            let per_job = self.ticks.nanos_between(at, now) / u64::try_from(n.max(1)).unwrap_or(1);
-            per_job < SHORT_JOB_NANOS
-        });
-        // The count is filled in once the take is made.
-        local.last_take = Some((now, 0));
-        if short {
-            MAX_TAKE
+    if let (Some(job), Some((at, periodic))) = (entry.take(), again) {
+        // A periodic series ends with the pool's intake; nothing runs again once the
+        // queue was handed back.
+        let ends = match periodic {
+            true => inner.life.phase != Phase::Open,
+            false => inner.life.phase == Phase::Stopped,
+        };
+        if ends {
+            drop(inner);
+            job.job.abandon(&shared.metrics.counters);
+            unwind::drop_quietly(job);
+            inner = shared.inner.lock();
         } else {
-            1
+            let mut job = job;
+            job.enqueued = at;
+            inner.sched.delayed.push(at, job);
+            shared.wake_timer(&mut inner, at);
         }
     }
-
-    /// Publishes the worker's batch of counts and latencies.
-    fn publish(&self, local: &mut Local) {
-        local.batch.publish(&local.latencies);
+    if shared.note_if_idle(&mut inner) {
+        shared.event_cv.notify_all();
     }
+    inner
+}
 
-    /// Runs one fast-lane job that started at `started` (in ticks), with no lock held;
-    /// returns when it ended. Both are `None` when the pool does not time jobs. The caller
-    /// counts the worker as running, and publishes its batch before it stops.
-    fn run_fast(&self, entry: FastEntry, local: &mut Local, started: Option<u64>) -> Option<u64> {
-        let counters = &self.metrics.counters;
-        match entry.work {
-            Work::Light(f) => {
-                if self.stopped.load(Ordering::SeqCst) {
-                    // Taken just as a shutdown handed back the queue: it goes back too.
-                    self.abandon_fast(Work::Light(f));
-                    return started;
-                }
-                let mut f = f;
-                let panicked = match unwind::catch(|| f.run()) {
-                    Ok(()) => false,
-                    Err(payload) => {
-                        unwind::forget_payload(payload);
-                        true
+/// Takes and runs fast-lane jobs without the pool lock until the lanes stay empty for a
+/// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
+/// if it spun in vain: the caller may park without spinning again.
+fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
+    let in_use =
+        || shared.plain_only.load(Ordering::Acquire) && !shared.stopped.load(Ordering::Acquire);
+    loop {
+        run_fast_jobs(shared, local);
+        // Waiting here for the next job, rather than under the pool lock, keeps workers
+        // that outpace their producers off the lock the other workers and producers need.
+        // Not counted as running meanwhile, so `wait_idle` does not wait for the spin.
+        if !in_use() {
+            return false;
+        }
+        if !spin_until(|| shared.fast.has_ready() || !in_use()) {
+            return true;
+        }
+    }
+}
+
+/// Runs fast-lane jobs while there are any and the lanes are in use.
+fn run_fast_jobs(shared: &Shared, local: &mut Local) {
+    // Counted before the first pop: see `wait_idle`.
+    shared.running.fetch_add(1, Ordering::SeqCst);
+    let mut ended = None;
+    // Whether the worker watched the empty lanes since its last job (see below).
+    let mut lingered = false;
+    while shared.plain_only.load(Ordering::Acquire) && !shared.stopped.load(Ordering::Acquire) {
+        let entry = match local.taken.pop_front() {
+            Some(entry) => entry,
+            None => {
+                let taken = match take_size(shared, local) {
+                    1 => shared.fast.pop(),
+                    size => {
+                        shared.fast.pop_up_to(size, &mut local.taken);
+                        local.taken.pop_front()
                     }
                 };
-                local.batch.count(panicked);
-            }
-            Work::Cell(job) => {
-                *local.slot.lock() = Some(Arc::clone(&job));
-                // Pairs with `stop`, which sets the flag and then reads the slots: either it
-                // sees this job in the slot and cancels it, or this sees the flag.
-                if self.stopped.load(Ordering::SeqCst) {
-                    job.abandon(counters);
-                } else {
-                    let env = RunEnv {
-                        job_id: job.id(),
-                        worker_id: local.worker_id,
-                        clock: &self.clock,
-                        signal: None,
-                    };
-                    // A plain job runs once: it never asks to run again.
-                    let _ = job.run(&env, counters);
+                if let Some((_, n)) = &mut local.last_take {
+                    *n = local.taken.len() + usize::from(taken.is_some());
                 }
-                local.slot.lock().take();
+                let Some(entry) = taken else {
+                    // Empty for now. A producer that keeps up pushes again within a few
+                    // hundred nanoseconds: watching for that here keeps the worker on
+                    // this path, where the job starts at once, instead of leaving it
+                    // and coming back through the pool's lock. Once per job run, so
+                    // the loop ends when no job comes.
+                    if !lingered && linger_for_fast(shared) {
+                        lingered = true;
+                        continue;
+                    }
+                    break;
+                };
+                lingered = false;
+                if shared.took_fast() {
+                    // A producer waiting for room waits under the lock: holding it for
+                    // the notification means the producer is already waiting.
+                    let _inner = shared.inner.lock();
+                    shared.space_cv.notify_one();
+                }
+                entry
             }
-        }
-        let ended = started.map(|started| {
-            let ended = self.ticks.now();
-            let queued = self.ticks.nanos_between(entry.enqueued, started);
-            local
-                .batch
-                .sample(queued, self.ticks.nanos_between(started, ended));
-            ended
-        });
-        if local.batch.is_full() {
-            self.publish(local);
-        }
-        ended
+        };
+        let started = shared
+            .latency_metrics
+            .then(|| job_start(ended, entry.enqueued, || shared.ticks.now()));
+        ended = run_fast(shared, entry, local, started);
     }
+    // Jobs already taken run like any taken job; after a shutdown `run_fast` reports
+    // them as never started instead.
+    while let Some(entry) = local.taken.pop_front() {
+        let started = shared.latency_metrics.then(|| shared.ticks.now());
+        run_fast(shared, entry, local, started);
+    }
+    // Before the worker stops counting as running: see `Batch`.
+    local.batch.publish(&local.latencies);
+    shared.end_running();
+}
+
+/// Watches the fast lanes for a few microseconds: `true` once they hold a job, or the
+/// loop around them should stop.
+fn linger_for_fast(shared: &Shared) -> bool {
+    linger_until(|| {
+        shared.fast.has_ready()
+            || !shared.plain_only.load(Ordering::Acquire)
+            || shared.stopped.load(Ordering::Acquire)
+    })
+}
+
+/// How many jobs to take at once. Each take from the priority lanes locks them, and two
+/// workers that take one tiny job at a time mostly wait for each other. So a worker whose
+/// last jobs took under [`SHORT_JOB_NANOS`] each takes up to [`MAX_TAKE`]: a job of higher
+/// priority that arrives meanwhile waits for those few short jobs, well under 40 µs. The
+/// first take, and any after longer jobs, is a single job. Without priorities there is no
+/// lock to save, and jobs are taken one at a time.
+fn take_size(shared: &Shared, local: &mut Local) -> usize {
+    if !shared.fast.is_prioritized() {
+        return 1;
+    }
+    let now = shared.ticks.now();
+    let short = local.last_take.is_some_and(|(at, n)| {
+        let per_job = shared.ticks.nanos_between(at, now) / u64::try_from(n.max(1)).unwrap_or(1);
+        per_job < SHORT_JOB_NANOS
+    });
+    // The count is filled in once the take is made.
+    local.last_take = Some((now, 0));
+    if short {
+        MAX_TAKE
+    } else {
+        1
+    }
+}
+
+/// Runs one fast-lane job that started at `started` (in ticks), with no lock held;
+/// returns when it ended. Both are `None` when the pool does not time jobs. The caller
+/// counts the worker as running, and publishes its batch before it stops.
+fn run_fast(
+    shared: &Shared,
+    entry: FastEntry,
+    local: &mut Local,
+    started: Option<u64>,
+) -> Option<u64> {
+    let counters = &shared.metrics.counters;
+    match entry.work {
+        Work::Light(f) => {
+            if shared.stopped.load(Ordering::SeqCst) {
+                // Taken just as a shutdown handed back the queue: it goes back too.
+                shared.abandon_fast(Work::Light(f));
+                return started;
+            }
+            let mut f = f;
+            let panicked = match unwind::catch(|| f.run()) {
+                Ok(()) => false,
+                Err(payload) => {
+                    unwind::forget_payload(payload);
+                    true
+                }
+            };
+            local.batch.count(panicked);
+        }
+        Work::Cell(job) => {
+            *local.slot.lock() = Some(Arc::clone(&job));
+            // Pairs with `stop`, which sets the flag and then reads the slots: either it
+            // sees this job in the slot and cancels it, or this sees the flag.
+            if shared.stopped.load(Ordering::SeqCst) {
+                job.abandon(counters);
+            } else {
+                let env = RunEnv {
+                    job_id: job.id(),
+                    worker_id: local.worker_id,
+                    clock: &shared.clock,
+                    signal: None,
+                };
+                // A plain job runs once: it never asks to run again.
+                let _ = job.run(&env, counters);
+            }
+            local.slot.lock().take();
+        }
+    }
+    let ended = started.map(|started| {
+        let ended = shared.ticks.now();
+        let queued = shared.ticks.nanos_between(entry.enqueued, started);
+        local
+            .batch
+            .sample(queued, shared.ticks.nanos_between(started, ended));
+        ended
+    });
+    if local.batch.is_full() {
+        local.batch.publish(&local.latencies);
+    }
+    ended
 }
 
 #[cfg(test)]
