@@ -66,7 +66,7 @@ impl Lifecycle {
 /// ```
 ///
 /// The last two are zero after a shutdown that waited for every worker. They are not after
-/// [`Pool::shutdown_timeout`] ran out of time, or after a shutdown called from one of the
+/// [`Pool::shutdown_timeout`](crate::Pool::shutdown_timeout) ran out of time, or after a shutdown called from one of the
 /// pool's own threads, which cannot wait for itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
