@@ -1,175 +1,18 @@
-//! Jobs with options: [`Job`], [`Priority`], and the [`JobContext`] a running job sees.
+//! Jobs with options: the [`Job`] builder, and the body that runs one as its options say
+//! (retries, periodic runs, deadlines).
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::clock::{later, Clock};
+use crate::clock::later;
+use crate::context::JobContext;
 use crate::error::TaskError;
 use crate::limit::retry::Retry;
-use crate::shared::Shared;
-use crate::sync::{AtomicBool, Condvar, Mutex};
+use crate::priority::Priority;
 use crate::task::{Body, RunEnv, Step};
 use crate::unwind;
-
-/// A job's priority: higher runs first, FIFO within a level.
-///
-/// Any level from 0 to 255 works; [`LOW`](Priority::LOW), [`NORMAL`](Priority::NORMAL) (the
-/// default) and [`HIGH`](Priority::HIGH) name three. Starvation is bounded: see
-/// [`Pool`](crate::Pool#priorities).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Priority(u8);
-
-impl Priority {
-    /// The lowest level, 0.
-    pub const LOW: Priority = Priority(0);
-    /// The default level, 128.
-    pub const NORMAL: Priority = Priority(128);
-    /// The highest level, 255.
-    pub const HIGH: Priority = Priority(255);
-
-    /// A priority at `level`; higher runs first.
-    pub const fn new(level: u8) -> Self {
-        Priority(level)
-    }
-
-    /// This priority's level.
-    pub const fn level(self) -> u8 {
-        self.0
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::NORMAL
-    }
-}
-
-impl fmt::Debug for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Priority::LOW => f.write_str("LOW"),
-            Priority::NORMAL => f.write_str("NORMAL"),
-            Priority::HIGH => f.write_str("HIGH"),
-            Priority(n) => write!(f, "Priority({n})"),
-        }
-    }
-}
-
-/// The cancellation flag a job's context reads, with what wakes its sleeps.
-#[derive(Default)]
-pub(crate) struct Signal {
-    cancelled: AtomicBool,
-    lock: Mutex<()>,
-    cv: Condvar,
-    /// The pool whose delay queue holds the job while it waits (delayed, or between runs),
-    /// told on cancel so that the job gives its place back at once instead of when due.
-    pool: Mutex<Option<Weak<Shared>>>,
-}
-
-impl Signal {
-    /// A signal for a job that may wait in `pool`'s delay queue.
-    pub(crate) fn watched_by(pool: &Arc<Shared>) -> Self {
-        Self {
-            pool: Mutex::new(Some(Arc::downgrade(pool))),
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        {
-            let _guard = self.lock.lock();
-            self.cv.notify_all();
-        }
-        let pool = self.pool.lock().take();
-        if let Some(pool) = pool.and_then(|p| p.upgrade()) {
-            crate::lifecycle::purge_delayed(&pool);
-        }
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
-    }
-}
-
-/// What a running job knows about itself, and how it learns it should stop.
-///
-/// A job is cancelled when its [`Task`](crate::Task) is cancelled, when its deadline passes,
-/// or when a shutdown cancels running jobs. Threads cannot be pre-empted, so a job that
-/// should stop promptly polls [`is_cancelled`](JobContext::is_cancelled) or waits with
-/// [`sleep`](JobContext::sleep), which returns early on cancel.
-pub struct JobContext {
-    job_id: u64,
-    worker_id: usize,
-    attempt: u32,
-    deadline: Option<Instant>,
-    signal: Arc<Signal>,
-    clock: Clock,
-}
-
-impl JobContext {
-    /// `true` once the job has been cancelled or its deadline has passed.
-    pub fn is_cancelled(&self) -> bool {
-        self.signal.is_cancelled() || self.deadline.is_some_and(|at| self.clock.now() >= at)
-    }
-
-    /// Waits for `duration` on the pool's clock, or less if the job is cancelled first.
-    /// Returns `true` if it waited the whole time, `false` if cancelled.
-    pub fn sleep(&self, duration: Duration) -> bool {
-        let until = self.clock.after(duration);
-        let mut guard = self.signal.lock.lock();
-        loop {
-            if self.is_cancelled() {
-                return false;
-            }
-            if self.clock.now() >= until {
-                return true;
-            }
-            let wake = self.deadline.map_or(until, |d| d.min(until));
-            self.clock.wait_until(&self.signal.cv, &mut guard, wake);
-        }
-    }
-
-    /// The job's deadline, if it has one.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Which run this is: 1 for the first, 2 for the first retry, and so on.
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The job's id, the same as [`Task::id`](crate::Task::id).
-    pub fn job_id(&self) -> u64 {
-        self.job_id
-    }
-
-    /// The id of the worker running this attempt.
-    pub fn worker_id(&self) -> usize {
-        self.worker_id
-    }
-
-    /// The current instant on the pool's clock.
-    pub fn now(&self) -> Instant {
-        self.clock.now()
-    }
-}
-
-impl fmt::Debug for JobContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobContext")
-            .field("job_id", &self.job_id)
-            .field("worker_id", &self.worker_id)
-            .field("attempt", &self.attempt)
-            .field("deadline", &self.deadline)
-            .field("cancelled", &self.is_cancelled())
-            .finish()
-    }
-}
 
 /// How a periodic job is re-armed.
 #[derive(Debug, Clone, Copy)]
@@ -390,14 +233,13 @@ where
 {
     fn call(&mut self, env: &RunEnv<'_>) -> Step<T> {
         self.attempts += 1;
-        let ctx = JobContext {
-            job_id: env.job_id,
-            worker_id: env.worker_id,
-            attempt: self.attempts,
-            deadline: self.deadline,
-            signal: env.signal.cloned().unwrap_or_default(),
-            clock: env.clock.clone(),
-        };
+        let ctx = JobContext::new(
+            (env.job_id, env.worker_id),
+            self.attempts,
+            self.deadline,
+            env.signal.cloned().unwrap_or_default(),
+            env.clock.clone(),
+        );
         let result = (self.job.f)(&ctx);
         let now = env.clock.now();
         if self.deadline.is_some_and(|at| now >= at) {

@@ -63,6 +63,7 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod clock;
+mod context;
 mod error;
 mod intake;
 mod job;
@@ -70,9 +71,11 @@ mod lifecycle;
 mod limit;
 mod metrics;
 mod pool;
+mod priority;
 mod queue;
 mod scheduler;
 mod shared;
+mod stats;
 mod sync;
 mod task;
 mod timer;
@@ -82,14 +85,16 @@ mod worker_set;
 
 pub use crate::{
     clock::{Clock, ManualClock},
+    context::JobContext,
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
     },
-    job::{Job, JobContext, Priority},
+    job::Job,
     lifecycle::ShutdownReport,
     limit::{rate::RateLimit, retry::Retry},
     metrics::{Latency, Stats},
     pool::{Builder, Pool, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
+    priority::Priority,
     queue::AGING_EVERY,
     task::Task,
 };

@@ -4,17 +4,42 @@
 //! behind its own lock (never contended but by `stats()`), so recording costs a few
 //! nanoseconds and no shared cache line is written per job.
 
-use std::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
-use crate::job::Priority;
-use crate::shared::{Inner, Shared};
+use crate::error::{TaskError, TaskErrorKind};
+use crate::priority::Priority;
 use crate::sync::{AtomicU64, Mutex};
-use crate::task::Outcome;
+
+/// How a job ended, for the pool's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    Failed,
+    Panicked,
+    Cancelled,
+    TimedOut,
+    NotRun,
+}
+
+impl Outcome {
+    pub(crate) fn of<T>(result: &Result<T, TaskError>) -> Self {
+        match result {
+            Ok(_) => Outcome::Completed,
+            Err(e) => match e.kind() {
+                TaskErrorKind::Failed => Outcome::Failed,
+                TaskErrorKind::Panicked => Outcome::Panicked,
+                TaskErrorKind::TimedOut => Outcome::TimedOut,
+                TaskErrorKind::Cancelled => Outcome::Cancelled,
+                TaskErrorKind::NotRun => Outcome::NotRun,
+            },
+        }
+    }
+}
 
 /// Largest latency a histogram tracks exactly: one hour. Longer ones are recorded as one hour.
 const MAX_TRACKED_NANOS: u64 = 3_600 * 1_000_000_000;
@@ -389,64 +414,4 @@ pub struct Stats {
     pub queue_wait: Latency,
     /// Time from start to end.
     pub run_time: Latency,
-}
-
-/// The pool's [`Stats`]: the scheduler's and worker set's counts under the pool lock, then
-/// the counters and histograms, each worker's own included.
-pub(crate) fn stats(shared: &Shared) -> Stats {
-    let (workers, idle, running, queued, by_priority, scheduled, overdue, min, max) = {
-        let inner = shared.inner.lock();
-        (
-            inner.workers.alive,
-            inner.workers.idle,
-            shared.running.load(Ordering::SeqCst),
-            shared.ready_len(&inner),
-            by_priority(shared, &inner),
-            inner.sched.delayed.len(),
-            inner.workers.overdue,
-            inner.workers.min,
-            inner.workers.max,
-        )
-    };
-    let c = shared.metrics.snapshot();
-    let (queue_wait, run_time) = shared.metrics.latencies();
-    Stats {
-        workers,
-        busy: running,
-        idle,
-        min_workers: min,
-        max_workers: max,
-        waiting_for_idle: shared.idle_waiters.load(Ordering::Relaxed),
-        queued,
-        queued_by_priority: by_priority,
-        scheduled,
-        overdue,
-        submitted: shared.submitted(),
-        completed: c.completed,
-        failed: c.failed,
-        panicked: c.panicked,
-        cancelled: c.cancelled,
-        timed_out: c.timed_out,
-        retried: c.retried,
-        rate_limited: c.rate_limited,
-        replacements: c.replacements,
-        never_started: c.never_started,
-        rejected_full: c.rejected_full,
-        rejected_closed: c.rejected_closed,
-        queue_wait,
-        run_time,
-    }
-}
-
-/// Ready jobs per priority, in the fast lanes and the scheduler's together.
-fn by_priority(shared: &Shared, inner: &Inner) -> Vec<(Priority, usize)> {
-    let mut levels = inner.sched.ready.by_priority();
-    for (priority, n) in shared.fast.by_priority() {
-        match levels.iter_mut().find(|(p, _)| *p == priority) {
-            Some((_, m)) => *m += n,
-            None => levels.push((priority, n)),
-        }
-    }
-    levels.sort_by_key(|&(p, _)| std::cmp::Reverse(p));
-    levels
 }

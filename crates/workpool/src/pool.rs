@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{later, Clock};
+use crate::context::{CancelFlag, JobContext, OnCancel};
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
-use crate::job::{Job, JobBody, JobContext, Priority, Signal};
+use crate::job::{Job, JobBody};
 use crate::lifecycle::{self, Mode, ShutdownReport};
 use crate::limit::rate::RateConfig;
 use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
+use crate::priority::Priority;
 use crate::queue::{LightJob, Work};
 use crate::shared::{Admission, Admit, Config, Reject, Shared};
 use crate::task::{Body, Cell, Once, Runnable, Task};
@@ -370,8 +372,11 @@ impl Pool {
         };
         let body = JobBody::new(job, deadline, due.unwrap_or(now));
         let signal = match admission.due.is_some() || admission.reruns {
-            true => Signal::watched_by(&self.shared),
-            false => Signal::default(),
+            true => {
+                let shared: std::sync::Weak<dyn OnCancel> = Arc::downgrade(&self.shared) as _;
+                CancelFlag::watched_by(shared)
+            }
+            false => CancelFlag::default(),
         };
         self.admit(body, Some(Arc::new(signal)), admission, admit)
             .map_err(|(body, why)| (body.into_job(), why))
@@ -381,7 +386,7 @@ impl Pool {
     fn admit<B, T>(
         &self,
         body: B,
-        signal: Option<Arc<Signal>>,
+        signal: Option<Arc<CancelFlag>>,
         admission: Admission,
         admit: Admit,
     ) -> Result<Task<T>, (B, Reject)>
@@ -404,7 +409,7 @@ impl Pool {
     /// A snapshot of workers, queue, counters and latency percentiles. Cheap enough to call
     /// often; see [`Stats`] for what each field counts.
     pub fn stats(&self) -> Stats {
-        crate::metrics::stats(&self.shared)
+        crate::stats::stats(&self.shared)
     }
 
     /// Changes the worker bounds at run time, without losing or repeating a job.

@@ -13,15 +13,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Ticks};
+use crate::context::OnCancel;
 use crate::intake::Intake;
-use crate::job::Priority;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::limit::rate::{RateConfig, RateLimit, RateState};
 use crate::metrics::Metrics;
+use crate::metrics::Outcome;
+use crate::priority::Priority;
 use crate::queue::{Entry, FastEntry, FastLanes, Full, Work};
 use crate::scheduler::Scheduler;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
-use crate::task::{Outcome, Runnable};
+use crate::task::Runnable;
 use crate::timer::TimerState;
 use crate::unwind;
 use crate::worker_set::{ThreadConfig, WorkerSet};
@@ -563,6 +565,12 @@ impl Shared {
         } else if inner.timer.next.is_none_or(|next| at < next) {
             self.timer_cv.notify_one();
         }
+    }
+}
+
+impl OnCancel for Shared {
+    fn job_cancelled(&self) {
+        crate::lifecycle::purge_delayed(self);
     }
 }
 

@@ -24,44 +24,18 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
+use crate::context::CancelFlag;
 use crate::error::{TaskError, TaskErrorKind};
-use crate::job::Signal;
-use crate::metrics::Counters;
+use crate::metrics::{Counters, Outcome};
 use crate::sync::{spin_until, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard};
 use crate::unwind;
-
-/// How a job ended, for the pool's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Completed,
-    Failed,
-    Panicked,
-    Cancelled,
-    TimedOut,
-    NotRun,
-}
-
-impl Outcome {
-    fn of<T>(result: &Result<T, TaskError>) -> Self {
-        match result {
-            Ok(_) => Outcome::Completed,
-            Err(e) => match e.kind() {
-                TaskErrorKind::Failed => Outcome::Failed,
-                TaskErrorKind::Panicked => Outcome::Panicked,
-                TaskErrorKind::TimedOut => Outcome::TimedOut,
-                TaskErrorKind::Cancelled => Outcome::Cancelled,
-                TaskErrorKind::NotRun => Outcome::NotRun,
-            },
-        }
-    }
-}
 
 /// What a body sees of the run it is part of.
 pub(crate) struct RunEnv<'a> {
     pub(crate) job_id: u64,
     pub(crate) worker_id: usize,
     pub(crate) clock: &'a Clock,
-    pub(crate) signal: Option<&'a Arc<Signal>>,
+    pub(crate) signal: Option<&'a Arc<CancelFlag>>,
 }
 
 /// What a run of a body asks for next.
@@ -183,7 +157,7 @@ struct State<B, T> {
 
 /// One submitted job: its body, its result slot and what wakes its waiters.
 pub(crate) struct Cell<B, T> {
-    signal: Option<Arc<Signal>>,
+    signal: Option<Arc<CancelFlag>>,
     id: AtomicU64,
     /// Set once the stage is `Finished`, so a waiter can spin on it without the lock.
     settled: AtomicBool,
@@ -192,7 +166,7 @@ pub(crate) struct Cell<B, T> {
 }
 
 impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
-    pub(crate) fn new(body: B, signal: Option<Arc<Signal>>) -> Self {
+    pub(crate) fn new(body: B, signal: Option<Arc<CancelFlag>>) -> Self {
         let periodic = body.is_periodic();
         Self {
             signal,

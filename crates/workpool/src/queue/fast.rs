@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use super::raw::ring::Ring;
 use super::ready::{Queued, ReadyQueue};
 use super::{FastEntry, Work};
-use crate::job::Priority;
+use crate::priority::Priority;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, OnceLock};
 
 /// The largest queue capacity for which the first queue is a ring allocated when the pool is

@@ -15,7 +15,7 @@ pub use ready::AGING_EVERY;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::job::Priority;
+use crate::priority::Priority;
 use crate::task::Runnable;
 
 /// A job in the fast lane.

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use super::Entry;
-use crate::job::Priority;
+use crate::priority::Priority;
 
 /// Priority aging: one dispatch in this many takes the oldest queued job, whatever its
 /// priority. A job that is the oldest in the queue starts within this many dispatches.
