@@ -65,7 +65,7 @@
 mod clock;
 mod context;
 mod error;
-mod intake;
+mod fast;
 mod job;
 mod lifecycle;
 mod limit;

@@ -116,7 +116,7 @@ pub(crate) fn shutdown(shared: &Arc<Shared>, mode: Mode) -> ShutdownReport {
     }
     if !inner.life.sealed {
         drop(inner);
-        shared.intake.seal();
+        shared.fast.intake.seal();
         inner = shared.inner.lock();
         inner.life.sealed = true;
         shared.work_cv.notify_all();
@@ -172,10 +172,10 @@ pub(crate) fn shutdown(shared: &Arc<Shared>, mode: Mode) -> ShutdownReport {
     // reported as never started.
     let queued = {
         let inner = shared.inner.lock();
-        inner.sched.len() + shared.fast.len()
+        inner.sched.len() + shared.fast.lanes.len()
     };
     let c = shared.metrics.snapshot();
-    let submitted = shared.submitted();
+    let submitted = shared.fast.accepted();
     let counted = c.completed + c.failed + c.cancelled + c.timed_out + c.never_started;
     let unfinished = usize::try_from(submitted.saturating_sub(counted)).unwrap_or(usize::MAX);
     let still_queued = queued.min(unfinished);
@@ -249,12 +249,13 @@ fn stop<'a>(shared: &'a Shared, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<
         return inner;
     }
     inner.life.phase = Phase::Stopped;
-    // Workers check this after filling their slot and before running a fast-lane job:
-    // either they see it and give the job up, or the look at the slots below sees it.
-    shared.stopped.store(true, Ordering::SeqCst);
+    // fast/PROTOCOL.md, P6: workers check this after filling their slot and before running
+    // a fast-lane job: either they see it and give the job up, or the look at the slots
+    // below sees it.
+    shared.fast.stopped.store(true, Ordering::SeqCst);
     let mut unstarted = inner.sched.ready.drain();
     unstarted.extend(inner.sched.delayed.drain());
-    let unstarted_fast = shared.fast.drain();
+    let unstarted_fast = shared.fast.lanes.drain();
     let running: Vec<Arc<dyn Runnable>> = inner
         .workers
         .threads

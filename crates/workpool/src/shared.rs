@@ -14,20 +14,19 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Ticks};
 use crate::context::OnCancel;
-use crate::intake::Intake;
+use crate::fast::FastPath;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::limit::rate::{RateConfig, RateLimit, RateState};
 use crate::metrics::Metrics;
 use crate::metrics::Outcome;
 use crate::priority::Priority;
-use crate::queue::{Entry, FastEntry, FastLanes, Full, Work};
+use crate::queue::{Entry, FastEntry, Full, Work};
 use crate::scheduler::Scheduler;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
 use crate::timer::TimerState;
 use crate::unwind;
 use crate::worker_set::{ThreadConfig, WorkerSet};
-use crossbeam_utils::CachePadded;
 
 /// What admission needs to know about a job besides the job itself.
 pub(crate) struct Admission {
@@ -111,42 +110,13 @@ pub(crate) struct Shared {
     /// Live `Pool` handles; the last one to drop shuts the pool down.
     pub(crate) handles: AtomicUsize,
     pub(crate) rates: RateConfig,
-    /// Bumped whenever a job enters the ready lanes, so spinning workers notice without the
-    /// lock (they watch the fast lane itself).
-    pub(crate) readied: CachePadded<AtomicUsize>,
-    /// The fast lanes: plain jobs pushed without the pool lock. Every job in them is older
-    /// than any job in the ready lanes (see `plain_only`). Workers pop from them without the
-    /// pool lock while `plain_only` holds, and under it (where they are weighed against the
-    /// ready lanes) once it does not.
-    pub(crate) fast: FastLanes,
-    /// Jobs being run, plus workers between fast-lane jobs (they count themselves once per
-    /// run of jobs taken without the lock, before the first pop).
-    pub(crate) running: CachePadded<AtomicUsize>,
-    /// `wait_idle` callers waiting for `running` to reach zero: a worker that brings it there
-    /// without the lock takes the lock to wake them only if there are any.
-    pub(crate) idle_waiters: AtomicUsize,
-    /// Producers waiting for room: a worker that frees room without the lock takes the lock
-    /// to wake them only if there are any.
-    pub(crate) space_waiters: AtomicUsize,
-    /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs.
-    pub(crate) stopped: AtomicBool,
+    /// The fast path: lanes, intake gate, and the flags and counters producers and workers
+    /// share without the lock (see `fast/`).
+    pub(crate) fast: FastPath,
     /// Timestamps for the latency histograms of fast-lane jobs.
     pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
     pub(crate) latency_metrics: bool,
-    /// `true` while every job so far was plain, on a fixed-size pool with no rate limit.
-    /// The first job that needs the scheduler (or a resize) clears it for good, so fast-lane
-    /// jobs are always older than scheduled ones.
-    pub(crate) plain_only: AtomicBool,
-    /// Workers parked on `work_cv` (a mirror of `Inner::idle` producers read without the lock).
-    pub(crate) sleepers: AtomicUsize,
-    /// The next job id.
-    pub(crate) next_seq: CachePadded<AtomicU64>,
-    /// Producers pushing to the fast lanes count themselves in here (see `intake.rs`).
-    pub(crate) intake: Intake,
-    /// Ids given to jobs the fast lanes then refused: `next_seq` less this is the count of
-    /// jobs accepted.
-    pub(crate) unadmitted: AtomicU64,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -189,19 +159,12 @@ impl Shared {
             metrics: Metrics::new(),
             handles: AtomicUsize::new(1),
             rates: config.rates,
-            readied: CachePadded::new(AtomicUsize::new(0)),
-            fast: FastLanes::new(config.capacity),
-            running: CachePadded::new(AtomicUsize::new(0)),
-            idle_waiters: AtomicUsize::new(0),
-            space_waiters: AtomicUsize::new(0),
-            stopped: crate::sync::AtomicBool::new(false),
+            fast: FastPath::new(
+                config.capacity,
+                config.rate.is_none() && config.min == config.max,
+            ),
             ticks,
             latency_metrics: config.latency_metrics,
-            plain_only: AtomicBool::new(config.rate.is_none() && config.min == config.max),
-            sleepers: AtomicUsize::new(0),
-            next_seq: CachePadded::new(AtomicU64::new(0)),
-            unadmitted: AtomicU64::new(0),
-            intake: Intake::new(),
         }
     }
 
@@ -219,7 +182,7 @@ impl Shared {
     ) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
         let plain = admission.is_plain();
         if !plain {
-            self.plain_only.store(false, Ordering::SeqCst);
+            self.fast.plain_only.store(false, Ordering::SeqCst);
         }
         let job = match plain {
             true => match self.push_fast(Work::Cell(job), admission.priority, admit) {
@@ -235,7 +198,7 @@ impl Shared {
             Ok(inner) => inner,
             Err(why) => return Err((job, why)),
         };
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = self.fast.next_seq.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         if let Some(at) = admission.deadline {
             inner.sched.add_deadline(at, seq, Arc::downgrade(&job));
@@ -279,13 +242,13 @@ impl Shared {
     ) -> Result<Option<u64>, (Work, Option<Reject>)> {
         let mut entry = FastEntry { work, enqueued: 0 };
         loop {
-            if !self.plain_only.load(Ordering::Acquire) {
+            if !self.fast.plain_only.load(Ordering::Acquire) {
                 return Err((entry.work, None));
             }
-            if let Some(mut inside) = self.intake.enter() {
+            if let Some(mut inside) = self.fast.intake.enter() {
                 let mut seq = None;
                 if let Work::Cell(job) = &entry.work {
-                    let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                    let id = self.fast.next_seq.fetch_add(1, Ordering::Relaxed);
                     // Published to the worker by the queue's own release and acquire.
                     job.set_id(id);
                     seq = Some(id);
@@ -294,9 +257,13 @@ impl Shared {
                     entry.enqueued = self.ticks.now();
                 }
                 // A handle-less job draws an id only if the priority lanes order it by one.
-                let pushed = self.fast.push(
+                let pushed = self.fast.lanes.push(
                     entry,
-                    || *seq.get_or_insert_with(|| self.next_seq.fetch_add(1, Ordering::Relaxed)),
+                    || {
+                        *seq.get_or_insert_with(|| {
+                            self.fast.next_seq.fetch_add(1, Ordering::Relaxed)
+                        })
+                    },
                     priority,
                 );
                 match pushed {
@@ -311,7 +278,7 @@ impl Shared {
                         entry = back;
                         if seq.is_some() {
                             // The id goes unused; the next try draws a new one.
-                            self.unadmitted.fetch_add(1, Ordering::Relaxed);
+                            self.fast.unadmitted.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -323,19 +290,11 @@ impl Shared {
         }
     }
 
-    /// After a fast-lane push: wakes a parked worker, if there is one.
-    ///
-    /// A worker counts itself a sleeper, then makes a fence and looks at the lanes. The push
-    /// was a sequentially consistent read-modify-write of a queue's tail (see
-    /// [`FastLanes::push`]), so no fence is needed here: either this load sees the sleeper
-    /// and wakes it, or the push precedes the sleeper's count in the single total order and
-    /// the worker's exact look ([`FastLanes::is_empty`]) sees the moved tail. A worker that
-    /// sees the tail but not yet the job itself does not park: it goes round its loop and
-    /// looks again until the job is written, right after the tail moved. A fence here
-    /// cost about a third of a tiny job: it waited for the queue slot's write to reach the
-    /// other core.
+    /// After a fast-lane push: wakes a parked worker, if there is one (fast/PROTOCOL.md,
+    /// P1: the push was a sequentially consistent update of the lane's tail, so no fence is
+    /// needed here).
     fn wake_for_fast(self: &Arc<Self>) {
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        if self.fast.sleepers.any() {
             let mut inner = self.inner.lock();
             self.dispatch(&mut inner);
         }
@@ -348,9 +307,8 @@ impl Shared {
         mut inner: MutexGuard<'a, Inner>,
         admit: Admit,
     ) -> Result<MutexGuard<'a, Inner>, Reject> {
-        // Counted before the first look at the queue: a worker that frees room without the
-        // lock either sees this waiter and wakes it, or freed the room before that look.
-        self.space_waiters.fetch_add(1, Ordering::SeqCst);
+        // fast/PROTOCOL.md, P3: counted before the first look at the queue.
+        self.fast.space_waiters.enter();
         // Whether the caller is one of the pool's workers, counted in `own_waiters`.
         let mut own: Option<bool> = None;
         let verdict = loop {
@@ -361,7 +319,7 @@ impl Shared {
                     .fetch_add(1, Ordering::Relaxed);
                 break Err(Reject::Closed);
             }
-            if inner.sched.len() + self.fast.len() < self.capacity {
+            if inner.sched.len() + self.fast.lanes.len() < self.capacity {
                 break Ok(());
             }
             match admit {
@@ -392,32 +350,22 @@ impl Shared {
                 }
             }
         };
-        self.space_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.fast.space_waiters.leave();
         verdict.map(|()| inner)
-    }
-
-    /// Jobs accepted so far.
-    pub(crate) fn submitted(&self) -> u64 {
-        // Exact once intake is sealed. Before, a look may catch an id counted unadmitted
-        // before its draw shows: never below zero.
-        (self.next_seq.load(Ordering::Relaxed) + self.intake.admitted_without_id())
-            .saturating_sub(self.unadmitted.load(Ordering::Relaxed))
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have
     /// drained to the low-water mark, so the caller wakes one. The take was a sequentially
-    /// consistent update of the queue (see `FastLanes::push`), so a producer that counted
-    /// itself a waiter after it either is seen here or sees the room in its own look.
+    /// consistent update of the queue, so a producer that counted itself a waiter after it
+    /// either is seen here or sees the room in its own look (fast/PROTOCOL.md, P3).
     pub(crate) fn took_fast(&self) -> bool {
-        self.space_waiters.load(Ordering::SeqCst) > 0 && self.fast.len() <= self.low_water()
+        self.fast.space_waiters.any() && self.fast.lanes.len() <= self.low_water()
     }
 
     /// A worker is done running jobs for now. The last one out wakes `wait_idle` callers,
-    /// taking the lock so that none is between its check and its wait.
+    /// taking the lock so that none is between its check and its wait (fast/PROTOCOL.md, P4).
     pub(crate) fn end_running(&self) {
-        if self.running.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.idle_waiters.load(Ordering::SeqCst) > 0
-        {
+        if self.fast.running.fetch_sub(1, Ordering::SeqCst) == 1 && self.fast.idle_waiters.any() {
             let mut inner = self.inner.lock();
             self.note_if_idle(&mut inner);
             self.event_cv.notify_all();
@@ -444,13 +392,13 @@ impl Shared {
 
     /// Jobs ready to run, in the fast lane and the lanes together.
     pub(crate) fn ready_len(&self, inner: &Inner) -> usize {
-        inner.sched.ready.len() + self.fast.len()
+        inner.sched.ready.len() + self.fast.lanes.len()
     }
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
     /// is below its maximum.
     pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
-        self.readied.fetch_add(1, Ordering::Release);
+        self.fast.readied.fetch_add(1, Ordering::Release);
         if self.ready_len(inner) <= inner.workers.spinning {
             // Enough workers are spinning to take every ready job: no wake-up needed. Each
             // re-checks the queue under the lock before it parks, so none is missed.
@@ -484,7 +432,7 @@ impl Shared {
     pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) {
         // The fast lane is for fixed-size pools only: a resizable pool must see every
         // submission to grow on demand.
-        self.plain_only.store(false, Ordering::SeqCst);
+        self.fast.plain_only.store(false, Ordering::SeqCst);
         let mut inner = self.inner.lock();
         inner.workers.min = min;
         inner.workers.max = max;
@@ -518,10 +466,10 @@ impl Shared {
             !self.on_own_thread(&inner),
             "Pool::wait_idle called from one of the pool's own threads would wait for itself"
         );
-        // Counted before the first look: see `end_running`. A worker counts itself running
+        // fast/PROTOCOL.md, P4: counted before the first look. A worker counts itself running
         // before it pops a fast-lane job and counts the job taken after, so a look that sees
         // the lane empty also sees every job taken from it that is still running.
-        self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        self.fast.idle_waiters.enter();
         let epoch = inner.life.idle_epoch;
         let idle = loop {
             if self.note_if_idle(&mut inner) || inner.life.idle_epoch != epoch {
@@ -537,7 +485,7 @@ impl Shared {
                 Some(at) => self.clock.wait_until(&self.event_cv, &mut inner, at),
             }
         };
-        self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.fast.idle_waiters.leave();
         idle
     }
 
@@ -546,8 +494,8 @@ impl Shared {
     /// before it wakes the waiters, so a waiter that wakes after the pool got busy again
     /// still knows it was idle.
     pub(crate) fn note_if_idle(&self, inner: &mut Inner) -> bool {
-        let idle = self.ready_len(inner) == 0 && self.running.load(Ordering::SeqCst) == 0;
-        if idle && self.idle_waiters.load(Ordering::SeqCst) > 0 {
+        let idle = self.ready_len(inner) == 0 && self.fast.running.load(Ordering::SeqCst) == 0;
+        if idle && self.fast.idle_waiters.any() {
             inner.life.idle_epoch = inner.life.idle_epoch.wrapping_add(1);
         }
         idle

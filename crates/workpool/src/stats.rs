@@ -14,7 +14,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
         (
             inner.workers.alive,
             inner.workers.idle,
-            shared.running.load(Ordering::SeqCst),
+            shared.fast.running.load(Ordering::SeqCst),
             shared.ready_len(&inner),
             by_priority(shared, &inner),
             inner.sched.delayed.len(),
@@ -31,12 +31,12 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
         idle,
         min_workers: min,
         max_workers: max,
-        waiting_for_idle: shared.idle_waiters.load(Ordering::Relaxed),
+        waiting_for_idle: shared.fast.idle_waiters.count(),
         queued,
         queued_by_priority: by_priority,
         scheduled,
         overdue,
-        submitted: shared.submitted(),
+        submitted: shared.fast.accepted(),
         completed: c.completed,
         failed: c.failed,
         panicked: c.panicked,
@@ -56,7 +56,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
 /// Ready jobs per priority, in the fast lanes and the scheduler's together.
 fn by_priority(shared: &Shared, inner: &Inner) -> Vec<(Priority, usize)> {
     let mut levels = inner.sched.ready.by_priority();
-    for (priority, n) in shared.fast.by_priority() {
+    for (priority, n) in shared.fast.lanes.by_priority() {
         match levels.iter_mut().find(|(p, _)| *p == priority) {
             Some((_, m)) => *m += n,
             None => levels.push((priority, n)),

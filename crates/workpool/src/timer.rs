@@ -100,7 +100,11 @@ fn timer_main(shared: Arc<Shared>) {
             inner = lifecycle::end_series(shared, inner);
             if inner.sched.ready.is_empty()
                 && inner.sched.delayed.is_empty()
-                && shared.running.load(std::sync::atomic::Ordering::SeqCst) == 0
+                && shared
+                    .fast
+                    .running
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    == 0
             {
                 // Nothing left can come due: the drain is over.
                 break;

@@ -142,7 +142,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> 
 /// Takes the next job the rate limits allow. A job over its key's limit moves to the
 /// delay queue until its key has a token, so it never blocks jobs behind it.
 fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
-    let mut fast_top = shared.fast.top();
+    let mut fast_top = shared.fast.lanes.top();
     if inner.sched.ready.is_empty() && fast_top.is_none() {
         return Next::Nothing;
     }
@@ -157,7 +157,7 @@ fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instan
         let entry = match inner.sched.ready.choose(fast_top) {
             Err(()) => return Next::Nothing,
             Ok(Some(entry)) => entry,
-            Ok(None) => match shared.fast.pop() {
+            Ok(None) => match shared.fast.lanes.pop() {
                 Some(entry) => {
                     if shared.took_fast() {
                         shared.space_cv.notify_one();
@@ -231,7 +231,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         if inner.workers.alive > inner.workers.effective_max() {
             break false;
         }
-        if shared.plain_only.load(Ordering::Acquire) && !shared.fast.is_empty() {
+        if shared.fast.plain_only.load(Ordering::Acquire) && !shared.fast.lanes.is_empty() {
             // The common case: plain jobs, taken and run without the pool lock.
             drop(inner);
             spun = drain_fast(shared, &mut local);
@@ -250,7 +250,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             Next::Fast(entry) => {
                 idle_since = None;
                 spun = false;
-                shared.running.fetch_add(1, Ordering::SeqCst);
+                shared.fast.running.fetch_add(1, Ordering::SeqCst);
                 drop(inner);
                 let started = shared.latency_metrics.then(|| shared.ticks.now());
                 run_fast(shared, entry, &mut local, started);
@@ -266,7 +266,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             && inner.life.sealed
             && inner.sched.ready.is_empty()
             && inner.sched.delayed.is_empty()
-            && shared.fast.is_empty()
+            && shared.fast.lanes.is_empty()
         {
             break true;
         }
@@ -280,7 +280,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             // Once per idle spell: spin, then look at everything again (the phase may
             // have changed while the lock was released), and park only after that.
             spun = true;
-            let seen = shared.readied.load(Ordering::Acquire);
+            let seen = shared.fast.readied.load(Ordering::Acquire);
             inner.workers.spinning += 1;
             drop(inner);
             spin_for_work(shared, seen);
@@ -304,17 +304,18 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
         };
         inner.workers.idle += 1;
-        shared.sleepers.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the producer's push and load in `wake_for_fast`: a producer either
-        // sees this worker asleep and wakes it, or its push is visible to the look below.
+        shared.fast.sleepers.enter();
+        // fast/PROTOCOL.md, P1: pairs with the producer's push and load in
+        // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
+        // push is visible to the look below.
         fence(Ordering::SeqCst);
-        if shared.fast.is_empty() {
+        if shared.fast.lanes.is_empty() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
             }
         }
-        shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        shared.fast.sleepers.leave();
         inner.workers.idle -= 1;
         inner.workers.wakeups = inner.workers.wakeups.saturating_sub(1);
         spun = false;
@@ -328,7 +329,9 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
 /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
 /// budget runs out.
 fn spin_for_work(shared: &Shared, seen: usize) {
-    spin_until(|| shared.readied.load(Ordering::Acquire) != seen || shared.fast.has_ready());
+    spin_until(|| {
+        shared.fast.readied.load(Ordering::Acquire) != seen || shared.fast.lanes.has_ready()
+    });
 }
 
 /// Runs one job with the lock released, then files what it asks for next. Takes and
@@ -340,7 +343,7 @@ fn run_one<'a>(
     entry: Entry,
 ) -> MutexGuard<'a, Inner> {
     let id = local.id;
-    shared.running.fetch_add(1, Ordering::SeqCst);
+    shared.fast.running.fetch_add(1, Ordering::SeqCst);
     if let Some(me) = inner.workers.threads.get_mut(&id) {
         // Weak, so that the worker's own reference is the last one it lets go of, and it
         // lets go of it with the lock released (see below).
@@ -383,7 +386,7 @@ fn run_one<'a>(
     };
 
     let mut inner = shared.inner.lock();
-    shared.running.fetch_sub(1, Ordering::SeqCst);
+    shared.fast.running.fetch_sub(1, Ordering::SeqCst);
     if let Some(me) = inner.workers.threads.get_mut(&id) {
         me.current = None;
         if me.overdue {
@@ -420,8 +423,10 @@ fn run_one<'a>(
 /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
 /// if it spun in vain: the caller may park without spinning again.
 fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
-    let in_use =
-        || shared.plain_only.load(Ordering::Acquire) && !shared.stopped.load(Ordering::Acquire);
+    let in_use = || {
+        shared.fast.plain_only.load(Ordering::Acquire)
+            && !shared.fast.stopped.load(Ordering::Acquire)
+    };
     loop {
         run_fast_jobs(shared, local);
         // Waiting here for the next job, rather than under the pool lock, keeps workers
@@ -430,7 +435,7 @@ fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
         if !in_use() {
             return false;
         }
-        if !spin_until(|| shared.fast.has_ready() || !in_use()) {
+        if !spin_until(|| shared.fast.lanes.has_ready() || !in_use()) {
             return true;
         }
     }
@@ -439,18 +444,20 @@ fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
 /// Runs fast-lane jobs while there are any and the lanes are in use.
 fn run_fast_jobs(shared: &Shared, local: &mut Local) {
     // Counted before the first pop: see `wait_idle`.
-    shared.running.fetch_add(1, Ordering::SeqCst);
+    shared.fast.running.fetch_add(1, Ordering::SeqCst);
     let mut ended = None;
     // Whether the worker watched the empty lanes since its last job (see below).
     let mut lingered = false;
-    while shared.plain_only.load(Ordering::Acquire) && !shared.stopped.load(Ordering::Acquire) {
+    while shared.fast.plain_only.load(Ordering::Acquire)
+        && !shared.fast.stopped.load(Ordering::Acquire)
+    {
         let entry = match local.taken.pop_front() {
             Some(entry) => entry,
             None => {
                 let taken = match take_size(shared, local) {
-                    1 => shared.fast.pop(),
+                    1 => shared.fast.lanes.pop(),
                     size => {
-                        shared.fast.pop_up_to(size, &mut local.taken);
+                        shared.fast.lanes.pop_up_to(size, &mut local.taken);
                         local.taken.pop_front()
                     }
                 };
@@ -499,9 +506,9 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
 /// loop around them should stop.
 fn linger_for_fast(shared: &Shared) -> bool {
     linger_until(|| {
-        shared.fast.has_ready()
-            || !shared.plain_only.load(Ordering::Acquire)
-            || shared.stopped.load(Ordering::Acquire)
+        shared.fast.lanes.has_ready()
+            || !shared.fast.plain_only.load(Ordering::Acquire)
+            || shared.fast.stopped.load(Ordering::Acquire)
     })
 }
 
@@ -512,7 +519,7 @@ fn linger_for_fast(shared: &Shared) -> bool {
 /// first take, and any after longer jobs, is a single job. Without priorities there is no
 /// lock to save, and jobs are taken one at a time.
 fn take_size(shared: &Shared, local: &mut Local) -> usize {
-    if !shared.fast.is_prioritized() {
+    if !shared.fast.lanes.is_prioritized() {
         return 1;
     }
     let now = shared.ticks.now();
@@ -541,7 +548,7 @@ fn run_fast(
     let counters = &shared.metrics.counters;
     match entry.work {
         Work::Light(f) => {
-            if shared.stopped.load(Ordering::SeqCst) {
+            if shared.fast.stopped.load(Ordering::SeqCst) {
                 // Taken just as a shutdown handed back the queue: it goes back too.
                 shared.abandon_fast(Work::Light(f));
                 return started;
@@ -558,9 +565,10 @@ fn run_fast(
         }
         Work::Cell(job) => {
             *local.slot.lock() = Some(Arc::clone(&job));
-            // Pairs with `stop`, which sets the flag and then reads the slots: either it
-            // sees this job in the slot and cancels it, or this sees the flag.
-            if shared.stopped.load(Ordering::SeqCst) {
+            // fast/PROTOCOL.md, P6: pairs with `stop`, which sets the flag and then reads
+            // the slots: either it sees this job in the slot and cancels it, or this sees
+            // the flag.
+            if shared.fast.stopped.load(Ordering::SeqCst) {
                 job.abandon(counters);
             } else {
                 let env = RunEnv {

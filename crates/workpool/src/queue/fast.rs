@@ -156,7 +156,7 @@ impl FastLanes {
     /// The push is a sequentially consistent read-modify-write of the queue's tail (the
     /// [`Ring`] makes it one, and so does `concurrent-queue`'s unbounded queue), so the job
     /// is visible to every later sequentially consistent look, [`is_empty`](Self::is_empty)
-    /// and [`len`](Self::len) among them.
+    /// and [`len`](Self::len) among them (fast/PROTOCOL.md, P1).
     pub(crate) fn push(
         &self,
         entry: FastEntry,

@@ -192,7 +192,8 @@ impl<T> Ring<T> {
 
     /// `true` if no push has taken a place that no pop has taken since. Exact: a push whose
     /// read-modify-write of the tail precedes this look in the single total order of
-    /// sequentially consistent operations is seen, even if it is still writing its job.
+    /// sequentially consistent operations is seen, even if it is still writing its job
+    /// (fast/PROTOCOL.md, P1).
     pub(crate) fn is_empty(&self) -> bool {
         let head = self.head.load(Ordering::SeqCst);
         let tail = self.tail.load(Ordering::SeqCst);

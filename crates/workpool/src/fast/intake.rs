@@ -10,7 +10,8 @@
 //!
 //! The same word counts the jobs admitted through the shard that drew no id (handle-less
 //! jobs in the first queue need none): the producer leaves and counts its job in one
-//! read-modify-write, and the pool's count of accepted jobs adds these up.
+//! read-modify-write, and the pool's count of accepted jobs adds these up. The argument is
+//! `PROTOCOL.md`'s P5.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
