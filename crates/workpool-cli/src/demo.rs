@@ -232,7 +232,7 @@ fn status_line(stats: &Stats) -> String {
     format!(
         "status: queued {}{lanes}, waiting {}, workers {} (busy {}, idle {}), done {}, failed {}",
         stats.queued,
-        stats.scheduled,
+        stats.delayed,
         stats.workers,
         stats.busy,
         stats.idle,

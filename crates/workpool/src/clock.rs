@@ -207,10 +207,10 @@ impl fmt::Debug for ManualClock {
 
 /// Cheap timestamps for the latency histograms, read twice per job.
 ///
-/// `Instant::now` costs about 24 ns on the 2-core machines the benchmark suite runs on, and a
-/// tiny job reads the time twice (when it is queued and when it ends), so timing was a
-/// third of such a job's cost. With the system clock, ticks come from quanta's reading of
-/// the CPU's time-stamp counter (about 10 ns), calibrated against the monotonic clock once
+/// A tiny job reads the time twice (when it is queued and when it ends), and with
+/// `Instant::now` timing was a large share of such a job's cost (`benches/RESULTS.md`,
+/// "Design measurements"). With the system clock, ticks come from quanta's reading of
+/// the CPU's time-stamp counter, calibrated against the monotonic clock once
 /// per process (under a millisecond); where quanta finds no reliable counter it reads the
 /// monotonic clock itself. With a [`ManualClock`], ticks are its nanoseconds, so tests see
 /// the durations they set.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::later;
 use crate::context::JobContext;
 use crate::error::TaskError;
-use crate::limit::retry::Retry;
+use crate::policy::retry::Retry;
 use crate::priority::Priority;
 use crate::task::{Body, RunEnv, Step};
 use crate::unwind;
@@ -145,7 +145,7 @@ where
         self
     }
 
-    /// A name for logs and debugging. Default: none.
+    /// A name, shown by the job's `Debug` output. Default: none.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.opts.name = Some(name.into().into());
         self

@@ -27,7 +27,7 @@
 //!
 //! # Promises
 //!
-//! - **Admission.** The queue is bounded ([`DEFAULT_QUEUE_CAPACITY`] by default).
+//! - **Placement.** The queue is bounded ([`DEFAULT_QUEUE_CAPACITY`] by default).
 //!   [`Pool::submit`] blocks while it is full, [`Pool::try_submit`] hands the job back as
 //!   `Full(job)`, [`Pool::submit_timeout`] gives up after a duration. After shutdown begins,
 //!   every submission hands the job back as `Closed(job)`.
@@ -68,8 +68,8 @@ mod error;
 mod fast;
 mod job;
 mod lifecycle;
-mod limit;
 mod metrics;
+mod policy;
 mod pool;
 mod priority;
 mod queue;
@@ -91,8 +91,8 @@ pub use crate::{
     },
     job::Job,
     lifecycle::ShutdownReport,
-    limit::{rate::RateLimit, retry::Retry},
     metrics::{Latency, Stats},
+    policy::{rate::RateLimit, retry::Retry},
     pool::{Builder, Pool, DEFAULT_KEEP_ALIVE, DEFAULT_QUEUE_CAPACITY},
     priority::Priority,
     queue::AGING_EVERY,

@@ -364,7 +364,8 @@ impl Latency {
 pub struct Stats {
     /// Worker threads alive.
     pub workers: usize,
-    /// Workers running a job.
+    /// Workers running a job, and workers between fast-lane jobs that have not yet parked
+    /// (they count themselves busy once per run of jobs taken without the pool lock).
     pub busy: usize,
     /// Workers waiting for a job.
     pub idle: usize,
@@ -379,9 +380,9 @@ pub struct Stats {
     pub queued: usize,
     /// Queued jobs per priority level, highest first; levels with none queued are left out.
     pub queued_by_priority: Vec<(Priority, usize)>,
-    /// Jobs waiting in the delay queue: delayed, scheduled, waiting for a retry or a rate
+    /// Jobs waiting in the delay queue: delayed or scheduled, waiting for a retry or a rate
     /// limit, or between periodic runs.
-    pub scheduled: usize,
+    pub delayed: usize,
     /// Jobs accepted since the pool started.
     pub submitted: u64,
     /// Jobs that ran and returned a value.

@@ -10,12 +10,12 @@ use crate::context::{CancelFlag, JobContext, OnCancel};
 use crate::error::{BuildError, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{Job, JobBody};
 use crate::lifecycle::{self, Mode, ShutdownReport};
-use crate::limit::rate::RateConfig;
-use crate::limit::rate::RateLimit;
 use crate::metrics::Stats;
+use crate::policy::rate::RateConfig;
+use crate::policy::rate::RateLimit;
 use crate::priority::Priority;
 use crate::queue::{LightJob, Work};
-use crate::shared::{Admission, Admit, Config, Reject, Shared};
+use crate::shared::{Config, Placement, Reject, RoomWait, Shared};
 use crate::task::{Body, Cell, Once, Runnable, Task};
 use crate::worker_set::ThreadConfig;
 
@@ -35,7 +35,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// can capture a clone and submit more work. Jobs are `FnOnce() -> T` closures; each
 /// submission returns a typed [`Task<T>`].
 ///
-/// # Admission
+/// # Placement
 ///
 /// The queue holds at most [`Builder::queue_capacity`] jobs (default
 /// [`DEFAULT_QUEUE_CAPACITY`]). [`submit`](Pool::submit) blocks while it is full (and resumes
@@ -57,7 +57,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// higher levels run first. Starvation is bounded by aging: one dispatch in
 /// [`AGING_EVERY`](crate::AGING_EVERY) (8) takes the oldest queued job whatever its
 /// priority, so a job that is the oldest queued starts within 8 dispatches, and a job with
-/// `n` jobs queued ahead of it in admission order within `8 × (n + 1)`.
+/// `n` jobs queued ahead of it in placement order within `8 × (n + 1)`.
 ///
 /// Order is decided when a worker takes jobs. A worker whose recent prioritized jobs ran
 /// under 5 µs each takes up to 8 at once, in the order above, to save a lock per job; a
@@ -179,7 +179,7 @@ impl Pool {
     {
         // Nobody waits for the result: the closure alone is the job.
         let light = Work::Light(LightJob::new(job));
-        let (work, why) = match self.shared.push_fast(light, priority, Admit::Block) {
+        let (work, why) = match self.shared.push_fast(light, priority, RoomWait::Block) {
             Ok(_) => return Ok(()),
             Err(refused) => refused,
         };
@@ -190,11 +190,11 @@ impl Pool {
         if why.is_some() {
             return Err(Reject::blocking(why, job));
         }
-        let admission = Admission {
+        let placement = Placement {
             priority,
-            ..Admission::PLAIN
+            ..Placement::PLAIN
         };
-        self.admit::<_, ()>(Once::new(job), None, admission, Admit::Block)
+        self.enqueue::<_, ()>(Once::new(job), None, placement, RoomWait::Block)
             .map(drop)
             .map_err(|(once, why)| Reject::blocking(Some(why), once.into_inner()))
     }
@@ -220,7 +220,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.admit(Once::new(job), None, Admission::PLAIN, Admit::Block)
+        self.enqueue(Once::new(job), None, Placement::PLAIN, RoomWait::Block)
             .map_err(|(once, why)| Reject::blocking(Some(why), once.into_inner()))
     }
 
@@ -248,7 +248,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.admit(Once::new(job), None, Admission::PLAIN, Admit::Try)
+        self.enqueue(Once::new(job), None, Placement::PLAIN, RoomWait::Try)
             .map_err(|(once, why)| match why {
                 Reject::Full | Reject::WouldDeadlock => TrySubmitError::Full(once.into_inner()),
                 Reject::Closed => TrySubmitError::Closed(once.into_inner()),
@@ -271,11 +271,11 @@ impl Pool {
         T: Send + 'static,
     {
         let deadline = self.shared.clock.after(timeout);
-        self.admit(
+        self.enqueue(
             Once::new(job),
             None,
-            Admission::PLAIN,
-            Admit::Until(deadline),
+            Placement::PLAIN,
+            RoomWait::Until(deadline),
         )
         .map_err(|(once, why)| match why {
             Reject::Full | Reject::WouldDeadlock => SubmitTimeoutError::Timeout(once.into_inner()),
@@ -316,7 +316,7 @@ impl Pool {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        self.spawn_with(job, Admit::Block)
+        self.spawn_with(job, RoomWait::Block)
             .map_err(|(job, why)| Reject::blocking(Some(why), job))
     }
 
@@ -335,7 +335,7 @@ impl Pool {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        self.spawn_with(job, Admit::Try)
+        self.spawn_with(job, RoomWait::Try)
             .map_err(|(job, why)| match why {
                 Reject::Full | Reject::WouldDeadlock => TrySubmitError::Full(job),
                 Reject::Closed => TrySubmitError::Closed(job),
@@ -346,7 +346,7 @@ impl Pool {
     fn spawn_with<F, T, E>(
         &self,
         job: Job<F, T, E>,
-        admit: Admit,
+        wait: RoomWait,
     ) -> Result<Task<T>, (Job<F, T, E>, Reject)>
     where
         F: FnMut(&JobContext) -> Result<T, E> + Send + 'static,
@@ -363,7 +363,7 @@ impl Pool {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let admission = Admission {
+        let placement = Placement {
             priority: opts.priority,
             rate_key: opts.rate_key.clone(),
             due,
@@ -371,24 +371,24 @@ impl Pool {
             reruns: job.retry.is_some() || opts.every.is_some(),
         };
         let body = JobBody::new(job, deadline, due.unwrap_or(now));
-        let signal = match admission.due.is_some() || admission.reruns {
+        let signal = match placement.due.is_some() || placement.reruns {
             true => {
                 let shared: std::sync::Weak<dyn OnCancel> = Arc::downgrade(&self.shared) as _;
                 CancelFlag::watched_by(shared)
             }
             false => CancelFlag::default(),
         };
-        self.admit(body, Some(Arc::new(signal)), admission, admit)
+        self.enqueue(body, Some(Arc::new(signal)), placement, wait)
             .map_err(|(body, why)| (body.into_job(), why))
     }
 
     /// Wraps `body` in a cell, queues it, and returns its handle, or the body back.
-    fn admit<B, T>(
+    fn enqueue<B, T>(
         &self,
         body: B,
         signal: Option<Arc<CancelFlag>>,
-        admission: Admission,
-        admit: Admit,
+        placement: Placement,
+        wait: RoomWait,
     ) -> Result<Task<T>, (B, Reject)>
     where
         B: Body<T>,
@@ -396,7 +396,7 @@ impl Pool {
     {
         let cell = Arc::new(Cell::new(body, signal));
         let runnable: Arc<dyn Runnable> = cell.clone();
-        match self.shared.push(runnable, admission, admit) {
+        match self.shared.push(runnable, placement, wait) {
             Ok(id) => Ok(Task::new(cell, self.shared.clock.clone(), id)),
             Err((runnable, why)) => {
                 drop(runnable);

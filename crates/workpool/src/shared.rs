@@ -1,7 +1,7 @@
 //! The state every pool handle and worker shares: the queue, the worker bookkeeping, and the
-//! admission, sizing and shutdown logic that acts on them.
+//! placement, sizing and shutdown logic that acts on them.
 //!
-//! Data flows one way: submit → admission (here) → queue → worker (`worker.rs`) → outcome.
+//! Data flows one way: submit → placement (here) → queue → worker (`worker.rs`) → outcome.
 //! One mutex guards the scheduler (priority lanes, delay queue, deadlines, worker counts);
 //! no lock is held while a job runs. Plain jobs on a fixed-size pool with no rate limit skip
 //! it: they go through the fast lanes (`queue/fast.rs`), which producers push to and workers
@@ -16,9 +16,9 @@ use crate::clock::{Clock, Ticks};
 use crate::context::OnCancel;
 use crate::fast::FastPath;
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::limit::rate::{RateConfig, RateLimit, RateState};
 use crate::metrics::Metrics;
 use crate::metrics::Outcome;
+use crate::policy::rate::{RateConfig, RateLimit, RateState};
 use crate::priority::Priority;
 use crate::queue::{Entry, FastEntry, Full, Work};
 use crate::scheduler::Scheduler;
@@ -28,8 +28,8 @@ use crate::timer::TimerState;
 use crate::unwind;
 use crate::worker_set::{ThreadConfig, WorkerSet};
 
-/// What admission needs to know about a job besides the job itself.
-pub(crate) struct Admission {
+/// What placement needs to know about a job besides the job itself.
+pub(crate) struct Placement {
     pub(crate) priority: Priority,
     pub(crate) rate_key: Option<Arc<str>>,
     /// Not before this instant (a delayed or scheduled job).
@@ -39,7 +39,7 @@ pub(crate) struct Admission {
     pub(crate) reruns: bool,
 }
 
-impl Admission {
+impl Placement {
     /// `true` for a job the fast lanes can carry, at any priority: no key, no delay, no
     /// deadline, runs once.
     fn is_plain(&self) -> bool {
@@ -47,7 +47,7 @@ impl Admission {
     }
 
     /// A plain job: normal priority, no key, no delay, no deadline, runs once.
-    pub(crate) const PLAIN: Admission = Admission {
+    pub(crate) const PLAIN: Placement = Placement {
         priority: Priority::NORMAL,
         rate_key: None,
         due: None,
@@ -58,7 +58,7 @@ impl Admission {
 
 /// How a submission waits for room.
 #[derive(Clone, Copy)]
-pub(crate) enum Admit {
+pub(crate) enum RoomWait {
     Try,
     Block,
     Until(Instant),
@@ -168,7 +168,7 @@ impl Shared {
         }
     }
 
-    /// Accepts a job, waiting for room as `admit` says, and makes sure it will run: a worker
+    /// Accepts a job, waiting for room as `wait` says, and makes sure it will run: a worker
     /// for a ready job, the timer for a delayed one. Returns the job's id; on rejection the
     /// job comes back unrun.
     ///
@@ -177,30 +177,30 @@ impl Shared {
     pub(crate) fn push(
         self: &Arc<Self>,
         job: Arc<dyn Runnable>,
-        admission: Admission,
-        admit: Admit,
+        placement: Placement,
+        wait: RoomWait,
     ) -> Result<u64, (Arc<dyn Runnable>, Reject)> {
-        let plain = admission.is_plain();
+        let plain = placement.is_plain();
         if !plain {
             self.fast.plain_only.store(false, Ordering::SeqCst);
         }
         let job = match plain {
-            true => match self.push_fast(Work::Cell(job), admission.priority, admit) {
+            true => match self.push_fast(Work::Handled(job), placement.priority, wait) {
                 Ok(seq) => return Ok(seq.expect("a job with a handle draws its id first")),
-                Err((work, why)) => match (work.into_cell(), why) {
+                Err((work, why)) => match (work.into_handled(), why) {
                     (job, Some(why)) => return Err((job, why)),
                     (job, None) => job,
                 },
             },
             false => job,
         };
-        let mut inner = match self.wait_for_room(self.inner.lock(), admit) {
+        let mut inner = match self.wait_for_room(self.inner.lock(), wait) {
             Ok(inner) => inner,
             Err(why) => return Err((job, why)),
         };
         let seq = self.fast.next_seq.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
-        if let Some(at) = admission.deadline {
+        if let Some(at) = placement.deadline {
             inner.sched.add_deadline(at, seq, Arc::downgrade(&job));
             self.wake_timer(&mut inner, at);
         }
@@ -208,23 +208,23 @@ impl Shared {
             job,
             enqueued: now,
             seq,
-            priority: admission.priority,
-            rate_key: admission.rate_key,
+            priority: placement.priority,
+            rate_key: placement.rate_key,
         };
-        match admission.due {
+        match placement.due {
             Some(due) if due > now => {
                 inner.sched.delayed.push(due, entry);
                 self.wake_timer(&mut inner, due);
             }
             _ => {
                 inner.sched.ready.push(entry);
-                self.dispatch(&mut inner);
+                self.wake_or_start_worker(&mut inner);
             }
         }
         Ok(seq)
     }
 
-    /// Queues a plain job in the fast lanes, waiting for room as `admit` says, wakes a
+    /// Queues a plain job in the fast lanes, waiting for room as `wait` says, wakes a
     /// parked worker if there is one, and returns the job's id: always for a job with a
     /// handle, and for a handle-less one only if the priority lanes needed one. On refusal
     /// the job comes back with the reason, or with `None` if the fast lanes are out of use:
@@ -238,7 +238,7 @@ impl Shared {
         self: &Arc<Self>,
         work: Work,
         priority: Priority,
-        admit: Admit,
+        wait: RoomWait,
     ) -> Result<Option<u64>, (Work, Option<Reject>)> {
         let mut entry = FastEntry { work, enqueued: 0 };
         loop {
@@ -247,7 +247,7 @@ impl Shared {
             }
             if let Some(mut inside) = self.fast.intake.enter() {
                 let mut seq = None;
-                if let Work::Cell(job) = &entry.work {
+                if let Work::Handled(job) = &entry.work {
                     let id = self.fast.next_seq.fetch_add(1, Ordering::Relaxed);
                     // Published to the worker by the queue's own release and acquire.
                     job.set_id(id);
@@ -284,7 +284,7 @@ impl Shared {
                 }
             }
             // Full, or intake has closed: wait for room, or learn why there will be none.
-            if let Err(why) = self.wait_for_room(self.inner.lock(), admit) {
+            if let Err(why) = self.wait_for_room(self.inner.lock(), wait) {
                 return Err((entry.work, Some(why)));
             }
         }
@@ -296,16 +296,16 @@ impl Shared {
     fn wake_for_fast(self: &Arc<Self>) {
         if self.fast.sleepers.any() {
             let mut inner = self.inner.lock();
-            self.dispatch(&mut inner);
+            self.wake_or_start_worker(&mut inner);
         }
     }
 
-    /// Waits, as `admit` says, until the pool is closed or has room for one more job. Takes
+    /// Waits, as `wait` says, until the pool is closed or has room for one more job. Takes
     /// the lock and returns it when there is room.
     fn wait_for_room<'a>(
         &'a self,
         mut inner: MutexGuard<'a, Inner>,
-        admit: Admit,
+        wait: RoomWait,
     ) -> Result<MutexGuard<'a, Inner>, Reject> {
         // fast/PROTOCOL.md, P3: counted before the first look at the queue.
         self.fast.space_waiters.enter();
@@ -322,8 +322,8 @@ impl Shared {
             if inner.sched.len() + self.fast.lanes.len() < self.capacity {
                 break Ok(());
             }
-            match admit {
-                Admit::Block => {
+            match wait {
+                RoomWait::Block => {
                     // A worker waiting for room in its own queue waits for the other workers
                     // to make it; if they all wait the same way, none ever will.
                     let on_worker = *own.get_or_insert_with(|| self.on_worker_thread(&inner));
@@ -338,10 +338,10 @@ impl Shared {
                         inner.workers.own_waiters -= 1;
                     }
                 }
-                Admit::Until(deadline) if self.clock.now() < deadline => {
+                RoomWait::Until(deadline) if self.clock.now() < deadline => {
                     self.clock.wait_until(&self.space_cv, &mut inner, deadline);
                 }
-                Admit::Try | Admit::Until(_) => {
+                RoomWait::Try | RoomWait::Until(_) => {
                     self.metrics
                         .counters
                         .rejected_full
@@ -358,7 +358,7 @@ impl Shared {
     /// drained to the low-water mark, so the caller wakes one. The take was a sequentially
     /// consistent update of the queue, so a producer that counted itself a waiter after it
     /// either is seen here or sees the room in its own look (fast/PROTOCOL.md, P3).
-    pub(crate) fn took_fast(&self) -> bool {
+    pub(crate) fn should_wake_producer(&self) -> bool {
         self.fast.space_waiters.any() && self.fast.lanes.len() <= self.low_water()
     }
 
@@ -381,7 +381,7 @@ impl Shared {
                 // A panicking destructor must not take a worker or a shutdown down with it.
                 unwind::drop_quietly(f);
             }
-            Work::Cell(job) => job.abandon(&self.metrics.counters),
+            Work::Handled(job) => job.abandon(&self.metrics.counters),
         }
     }
 
@@ -397,7 +397,7 @@ impl Shared {
 
     /// After a job is queued: wake an idle worker, or start one if none is idle and the pool
     /// is below its maximum.
-    pub(crate) fn dispatch(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
+    pub(crate) fn wake_or_start_worker(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
         self.fast.readied.fetch_add(1, Ordering::Release);
         if self.ready_len(inner) <= inner.workers.spinning {
             // Enough workers are spinning to take every ready job: no wake-up needed. Each

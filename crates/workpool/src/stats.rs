@@ -9,7 +9,7 @@ use crate::shared::{Inner, Shared};
 /// The pool's [`Stats`]: the scheduler's and worker set's counts under the pool lock, then
 /// the counters and histograms, each worker's own included.
 pub(crate) fn stats(shared: &Shared) -> Stats {
-    let (workers, idle, running, queued, by_priority, scheduled, overdue, min, max) = {
+    let (workers, idle, running, queued, by_priority, delayed, overdue, min, max) = {
         let inner = shared.inner.lock();
         (
             inner.workers.alive,
@@ -34,7 +34,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
         waiting_for_idle: shared.fast.idle_waiters.count(),
         queued,
         queued_by_priority: by_priority,
-        scheduled,
+        delayed,
         overdue,
         submitted: shared.fast.accepted(),
         completed: c.completed,

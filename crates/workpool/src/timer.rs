@@ -89,7 +89,7 @@ fn timer_main(shared: Arc<Shared>) {
         while let Some(mut entry) = inner.sched.delayed.pop_due(now) {
             entry.enqueued = now;
             inner.sched.ready.push(entry);
-            shared.dispatch(&mut inner);
+            shared.wake_or_start_worker(&mut inner);
         }
         let expired = inner.sched.expired(now);
         if !expired.is_empty() {
@@ -154,7 +154,7 @@ fn expire<'a>(
                 inner.workers.overdue += 1;
                 if inner.life.phase == Phase::Open && !inner.sched.ready.is_empty() {
                     // Jobs are waiting right now: start the replacement at once.
-                    shared.dispatch(&mut inner);
+                    shared.wake_or_start_worker(&mut inner);
                 }
             }
         }

@@ -159,7 +159,7 @@ fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instan
             Ok(Some(entry)) => entry,
             Ok(None) => match shared.fast.lanes.pop() {
                 Some(entry) => {
-                    if shared.took_fast() {
+                    if shared.should_wake_producer() {
                         shared.space_cv.notify_one();
                     }
                     // Fast-lane jobs carry no key, and a pool with a rate limit has none.
@@ -477,7 +477,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
                     break;
                 };
                 lingered = false;
-                if shared.took_fast() {
+                if shared.should_wake_producer() {
                     // A producer waiting for room waits under the lock: holding it for
                     // the notification means the producer is already waiting.
                     let _inner = shared.inner.lock();
@@ -563,7 +563,7 @@ fn run_fast(
             };
             local.batch.count(panicked);
         }
-        Work::Cell(job) => {
+        Work::Handled(job) => {
             *local.slot.lock() = Some(Arc::clone(&job));
             // fast/PROTOCOL.md, P6: pairs with `stop`, which sets the flag and then reads
             // the slots: either it sees this job in the slot and cancels it, or this sees

@@ -236,7 +236,7 @@ fn huge_durations_mean_never_and_never_panic() {
         let never = pool
             .spawn(Job::new(|_: &JobContext| Ok::<_, ()>(4)).delay(Duration::MAX))
             .unwrap();
-        assert_eq!(pool.stats().scheduled, 1);
+        assert_eq!(pool.stats().delayed, 1);
         // A fixed pool too: its workers go idle with the huge keep-alive in force.
         let fixed = Pool::builder()
             .workers(1)

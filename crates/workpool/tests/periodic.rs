@@ -45,7 +45,7 @@ fn count(runs: &Runs) -> usize {
 fn step_through(pool: &Pool, clock: &ManualClock, runs: &Runs, n: usize, step: Duration) {
     for done in 1..n {
         eventually("the run ended and the next one is scheduled", || {
-            count(runs) == done && pool.stats().scheduled == 1 && pool.stats().busy == 0
+            count(runs) == done && pool.stats().delayed == 1 && pool.stats().busy == 0
         });
         clock.advance(step);
     }
@@ -97,7 +97,7 @@ fn cancelling_the_handle_stops_the_series() {
     // The cancelled entry is skipped when it comes due, and counted once.
     eventually("the cancelled series was skipped and counted", || {
         let s = pool.stats();
-        s.scheduled == 0 && s.queued == 0 && s.cancelled == 1
+        s.delayed == 0 && s.queued == 0 && s.cancelled == 1
     });
     assert_eq!(count(&runs), 2);
     assert!(task.wait().unwrap_err().is_cancelled());
@@ -114,7 +114,7 @@ fn shutdown_ends_a_series_and_reports_it() {
         .unwrap();
     eventually("the first run happened", || count(&runs) == 1);
     eventually("the series waits for its next run", || {
-        pool.stats().scheduled == 1
+        pool.stats().delayed == 1
     });
     // A graceful shutdown does not wait an hour for the next run: the series ends.
     let report = pool.shutdown();

@@ -91,7 +91,7 @@ fn a_key_over_its_limit_does_not_block_other_jobs() {
         started(&free) == 2 && started(&keyed) == 1
     });
     eventually("the two held-back jobs wait in the delay queue", || {
-        pool.stats().scheduled == 2
+        pool.stats().delayed == 2
     });
     assert!(pool.stats().rate_limited >= 2);
     clock.advance(Duration::from_secs(1));

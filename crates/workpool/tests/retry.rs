@@ -25,7 +25,7 @@ fn drive<T>(
 ) {
     for (i, delay) in delays.iter().enumerate() {
         eventually("the job ran and now waits for its retry", || {
-            attempts.lock().unwrap().len() == i + 1 && pool.stats().scheduled == 1
+            attempts.lock().unwrap().len() == i + 1 && pool.stats().delayed == 1
         });
         clock.advance(*delay);
     }
@@ -163,7 +163,7 @@ fn jittered_backoff_stays_within_its_band() {
     let task = pool
         .spawn(Job::new(body).retry(Retry::exponential(2, 100 * MS).jitter(0.5)))
         .unwrap();
-    eventually("first attempt failed", || pool.stats().scheduled == 1);
+    eventually("first attempt failed", || pool.stats().delayed == 1);
     // Not yet due at the band's low edge minus a little...
     clock.advance(49 * MS);
     assert_eq!(attempts.lock().unwrap().len(), 1);
@@ -189,7 +189,7 @@ fn a_job_cancelled_while_it_waits_for_a_retry_counts_its_run_and_frees_its_place
     assert_eq!(err.kind(), TaskErrorKind::Cancelled);
     assert_eq!(err.attempts(), 1, "it ran once before the cancel");
     let stats = pool.stats();
-    assert_eq!(stats.scheduled, 0, "{stats:?}");
+    assert_eq!(stats.delayed, 0, "{stats:?}");
     assert_eq!(stats.cancelled, 1, "{stats:?}");
 }
 

@@ -33,7 +33,7 @@ fn a_delayed_job_never_runs_before_it_is_due() {
     let task = pool
         .spawn(Job::new(move |ctx: &JobContext| Ok::<_, ()>(ctx.now() - t0)).delay(5 * SEC))
         .unwrap();
-    assert_eq!(pool.stats().scheduled, 1);
+    assert_eq!(pool.stats().delayed, 1);
     clock.advance(5 * SEC - Duration::from_millis(1));
     assert!(!task.is_finished());
     clock.advance(Duration::from_millis(1));
@@ -97,7 +97,7 @@ fn shutdown_now_ends_a_job_waiting_for_a_retry_with_its_last_error() {
         )
         .unwrap();
     eventually("the first run failed and waits for its retry", || {
-        pool.stats().scheduled == 1 && pool.stats().retried == 1
+        pool.stats().delayed == 1 && pool.stats().retried == 1
     });
     let report = pool.shutdown_now();
     let err = task.wait().unwrap_err();
@@ -152,7 +152,7 @@ fn cancelled_delayed_jobs_give_back_their_places_at_once() {
         assert!(task.cancel());
     }
     let stats = pool.stats();
-    assert_eq!(stats.scheduled, 0, "{stats:?}");
+    assert_eq!(stats.delayed, 0, "{stats:?}");
     assert_eq!(stats.cancelled, 4, "{stats:?}");
     assert_eq!(pool.try_submit(|| 5).unwrap().wait().unwrap(), 5);
     for task in delayed {

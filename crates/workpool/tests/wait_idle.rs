@@ -69,6 +69,6 @@ fn wait_idle_does_not_wait_for_delayed_jobs() {
         )
         .unwrap();
     pool.wait_idle();
-    assert_eq!(pool.stats().scheduled, 1);
+    assert_eq!(pool.stats().delayed, 1);
     assert!(later.cancel());
 }

@@ -25,7 +25,7 @@ pub(crate) enum Work {
     /// it is small.
     Light(LightJob),
     /// A plain job with a handle.
-    Cell(Arc<dyn Runnable>),
+    Handled(Arc<dyn Runnable>),
 }
 
 impl Work {
@@ -33,14 +33,14 @@ impl Work {
     pub(crate) fn into_light(self) -> LightJob {
         match self {
             Work::Light(job) => job,
-            Work::Cell(_) => unreachable!("a job without a handle comes back as one"),
+            Work::Handled(_) => unreachable!("a job without a handle comes back as one"),
         }
     }
 
     /// The job with a handle. Only the path that queued one asks for it back.
-    pub(crate) fn into_cell(self) -> Arc<dyn Runnable> {
+    pub(crate) fn into_handled(self) -> Arc<dyn Runnable> {
         match self {
-            Work::Cell(job) => job,
+            Work::Handled(job) => job,
             Work::Light(_) => unreachable!("a job with a handle comes back as one"),
         }
     }
@@ -60,7 +60,7 @@ pub(crate) struct Entry {
     pub(crate) job: Arc<dyn Runnable>,
     /// When it entered the ready queue (for queue-wait latency).
     pub(crate) enqueued: Instant,
-    /// Admission order, for FIFO within a priority and for aging across priorities.
+    /// Placement order, for FIFO within a priority and for aging across priorities.
     pub(crate) seq: u64,
     pub(crate) priority: Priority,
     pub(crate) rate_key: Option<Arc<str>>,

@@ -15,12 +15,12 @@ use smallbox::space::S2;
 use smallbox::{smallbox, SmallBox};
 
 /// A closure that runs once through a reference: `Option<F>`, taken by the first call.
-trait Once: Send {
+trait CallOnce: Send {
     fn run(&mut self);
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
-impl<F: FnOnce() + Send + 'static> Once for Option<F> {
+impl<F: FnOnce() + Send + 'static> CallOnce for Option<F> {
     fn run(&mut self) {
         if let Some(job) = self.take() {
             job();
@@ -33,7 +33,7 @@ impl<F: FnOnce() + Send + 'static> Once for Option<F> {
 }
 
 /// A job with no handle: a closure run once, inline when it is at most 16 bytes.
-pub(crate) struct LightJob(SmallBox<dyn Once, S2>);
+pub(crate) struct LightJob(SmallBox<dyn CallOnce, S2>);
 
 impl LightJob {
     /// Wraps `job`. A trait object can only be called through a reference, so the closure

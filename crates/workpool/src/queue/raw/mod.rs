@@ -2,8 +2,8 @@
 //!
 //! - [`ring`]: the fast lanes' lock-free ring. Its places hold jobs in `UnsafeCell`s, written
 //!   and read by the thread that claimed the place. Watching an empty ring costs its
-//!   producers nothing, unlike the bounded queues of the crates we looked at, which made
-//!   tiny jobs 2–3× slower.
+//!   producers nothing, unlike the bounded queues of the crates we looked at (the figures
+//!   are in `benches/RESULTS.md`, "Design measurements").
 //! - [`light`]: small `execute` closures stored in the ring's places rather than boxed,
 //!   through the `smallbox!` macro. It saves an allocation and a free per job.
 //!

@@ -161,8 +161,8 @@ impl Bucket {
     ///
     /// A start that comes less than an interval after its token was due keeps to the grid:
     /// the next token is an interval after this one was due, not after now. Without that, a
-    /// worker that woke a little late lost that much of every interval for good, and a
-    /// limit of 1,000/s with burst 1 delivered about 910/s. The price: the start after a
+    /// worker that woke a little late lost that much of every interval for good (what that
+    /// cost is in `benches/RESULTS.md`, "Design measurements"). The price: the start after a
     /// late one may follow it by less than an interval, so any one interval holds at most
     /// `burst + 1` starts, while the long-run rate is the configured one. After a longer
     /// quiet spell the bucket simply refills to its burst.
