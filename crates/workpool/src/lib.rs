@@ -27,30 +27,32 @@
 //!
 //! # Promises
 //!
-//! - **Placement.** The queue is bounded ([`DEFAULT_QUEUE_CAPACITY`] by default).
-//!   [`Pool::submit`] blocks while it is full, [`Pool::try_submit`] hands the job back as
-//!   `Full(job)`, [`Pool::submit_timeout`] gives up after a duration. After shutdown begins,
-//!   every submission hands the job back as `Closed(job)`.
-//! - **Exactly once.** An accepted job runs at most once, and its [`Task`] resolves exactly
-//!   once: to its value, or to a [`TaskError`] saying it panicked, was cancelled, or never ran
-//!   because the pool shut down. Every [`ShutdownReport`] balances:
-//!   `submitted = completed + failed + cancelled + timed_out + never_started + still_running
-//!   + still_queued`, the last two being zero once a shutdown has waited for every worker.
-//! - **Hostile user code.** A job, a result or capture destructor, a `Waker` or a retry
-//!   predicate that panics or calls back into the pool never kills a worker or the timer,
-//!   never runs under the pool's lock, and never hangs a shutdown; a huge duration means
-//!   "never". The README's "Guarantees under failure" lists each case; `tests/hostile.rs`
-//!   checks them.
-//! - **Panics.** A panicking job never kills a worker or the pool; the panic message becomes
-//!   the job's error and is counted.
-//! - **Shutdown.** [`Pool::shutdown`] drains, [`Pool::shutdown_timeout`] drains until a
-//!   deadline then cancels, [`Pool::shutdown_now`] hands back everything not started; each
-//!   returns a [`ShutdownReport`]. Dropping the last handle shuts down gracefully.
-//! - **Sizing.** Between `min` and `max` workers: one starts when a job waits and none is
-//!   idle; idle workers above `min` retire after `keep_alive`; [`Pool::resize`] changes the
-//!   bounds at run time.
-//! - **Time.** Every timeout and keep-alive reads a [`Clock`], which tests can replace with a
-//!   [`ManualClock`].
+//! Each promise of the README's table, the module that keeps it, and the test file that
+//! checks it (modules under `src/`, tests under `tests/`):
+//!
+//! | promise | what holds | kept in | checked by |
+//! |---|---|---|---|
+//! | admission | The queue is bounded ([`DEFAULT_QUEUE_CAPACITY`] by default). [`Pool::submit`] blocks while it is full, [`Pool::try_submit`] hands the job back as `Full(job)`, [`Pool::submit_timeout`] gives up after a duration; after shutdown begins every submission hands the job back as `Closed(job)`. | `shared.rs`, `fast/` | `admission.rs` |
+//! | exactly once | An accepted job runs at most once per attempt, and its [`Task`] resolves exactly once. Every [`ShutdownReport`] balances: `submitted = completed + failed + cancelled + timed_out + never_started + still_running + still_queued`, the last two zero once a shutdown has waited for every worker. | `task.rs`, `lifecycle.rs`, `fast/` | `accounting.rs`, `model.rs`, `shuttle.rs`, `fuzz_ops.rs` |
+//! | results | [`Task::wait`] gives `Ok(T)` or a [`TaskError`] saying whether the job failed, panicked, was cancelled, timed out, or never ran. | `task.rs`, `error.rs` | `results.rs` |
+//! | panics | A panicking job never kills a worker or the pool; the panic becomes its error and is counted. | `worker.rs`, `unwind.rs` | `panics.rs` |
+//! | hostile user code | A result or capture destructor, a `Waker` or a retry predicate that panics or calls back into the pool never kills a worker or the timer, never runs under the pool's lock, and never hangs a shutdown. | `unwind.rs`, `worker.rs`, `timer.rs` | `hostile.rs`, `fuzz_ops.rs` |
+//! | cancellation | [`Task::cancel`] keeps a job that has not started from running; a running job's handle resolves as cancelled and its [`JobContext`] says so. | `task.rs`, `context.rs` | `results.rs`, `deadline.rs` |
+//! | sizing | Between `min` and `max` workers; idle workers above `min` retire after `keep_alive`; [`Pool::resize`] changes the bounds at run time. | `worker_set.rs`, `shared.rs` | `sizing.rs` |
+//! | shutdown | [`Pool::shutdown`] drains, [`Pool::shutdown_timeout`] drains until a deadline then cancels, [`Pool::shutdown_now`] hands back everything not started; dropping the last handle shuts down gracefully. | `lifecycle.rs` | `shutdown.rs`, `scheduled_shutdown.rs` |
+//! | metrics | [`Pool::stats`]: worker, queue and outcome counts, and latency percentiles. | `metrics.rs`, `stats.rs` | `stats.rs` |
+//! | priorities | Higher [`Priority`] runs first, FIFO within a level, starvation bounded by aging ([`AGING_EVERY`]). | `queue/ready.rs`, `queue/fast.rs` | `priority.rs` |
+//! | rate limits | A token bucket ([`RateLimit`]) on the pool and per key, decided before a worker takes a job. | `policy/rate.rs`, `worker.rs` | `rate_limit.rs` |
+//! | retries | [`Retry`] policies with back-off, jitter and predicates; the final error carries the attempts. | `policy/retry.rs`, `job.rs` | `retry.rs` |
+//! | delays and schedules | [`Job::delay`], [`Job::at`] and [`Job::every`] wait in the delay queue and never run early. | `scheduler.rs`, `timer.rs`, `job.rs` | `periodic.rs`, `scheduled_shutdown.rs` |
+//! | deadlines | [`Job::timeout`] and [`Job::deadline`]: the handle resolves as timed out, a queued job never starts, an overrunning one gets a replacement worker beside it. | `scheduler.rs`, `timer.rs` | `deadline.rs` |
+//! | cooperative cancel | [`JobContext::is_cancelled`] and [`JobContext::sleep`] see cancel, deadline and shutdown. | `context.rs` | `deadline.rs` |
+//! | time | Every timeout, keep-alive, delay, deadline and rate limit reads the pool's [`Clock`]; a huge duration means "never". | `clock.rs` | every test on a [`ManualClock`], `hostile.rs` |
+//! | waiting for idle | [`Pool::wait_idle`] returns for every caller waiting when the pool goes idle; [`Pool::wait_idle_timeout`] gives up after a duration. | `shared.rs`, `fast/` | `wait_idle.rs`, `wakeups.rs` |
+//!
+//! The README's "Guarantees under failure" lists each hostile case. How producers and workers
+//! hand jobs over without the pool lock, and why neither sleeps while the other has work for
+//! it, is argued in `src/fast/PROTOCOL.md`.
 //!
 //! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
 //! with no runtime dependency.

@@ -35,7 +35,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// can capture a clone and submit more work. Jobs are `FnOnce() -> T` closures; each
 /// submission returns a typed [`Task<T>`].
 ///
-/// # Placement
+/// # Admission
 ///
 /// The queue holds at most [`Builder::queue_capacity`] jobs (default
 /// [`DEFAULT_QUEUE_CAPACITY`]). [`submit`](Pool::submit) blocks while it is full (and resumes

@@ -60,7 +60,7 @@ pub(crate) struct Entry {
     pub(crate) job: Arc<dyn Runnable>,
     /// When it entered the ready queue (for queue-wait latency).
     pub(crate) enqueued: Instant,
-    /// Placement order, for FIFO within a priority and for aging across priorities.
+    /// Admission order, for FIFO within a priority and for aging across priorities.
     pub(crate) seq: u64,
     pub(crate) priority: Priority,
     pub(crate) rate_key: Option<Arc<str>>,

@@ -19,7 +19,7 @@ pub const AGING_EVERY: u64 = 8;
 
 /// What the ready queue needs to know about a queued job.
 pub(crate) trait Queued {
-    /// Placement order: lower is older.
+    /// Admission order: lower is older.
     fn seq(&self) -> u64;
     fn priority(&self) -> Priority;
 }
