@@ -6,10 +6,9 @@
 //! of `concurrent-queue`, `crossbeam-queue` and `thingbuf`, a pop that finds no job, and
 //! `is_empty`, read the ring's tail: the word every push writes. Each such look took that
 //! word's cache line from the producer, and the producer waited for it back on its next
-//! push. With latency metrics off, workers are fast enough to find the ring empty most of
-//! the time, and tiny `execute` jobs from one producer took 122 ns each against 59 ns with
-//! metrics on. On this ring they take 56 and 34 ns (medians of 24 rounds of 1,000,000 jobs,
-//! 2 workers on 2 cores, both queues in one run).
+//! push. That made tiny jobs from one producer markedly slower with latency metrics off than
+//! on, and this ring about twice as fast again (the figures are in `benches/RESULTS.md`,
+//! "Design measurements").
 //!
 //! Here a pop that finds no job, and [`Ring::has_ready`], read only the head and the place
 //! the next job will be written to, which the consumer has to read anyway to take that job.
@@ -20,15 +19,50 @@
 //! This module is the crate's only hand-written unsafe code: a place's job is written and
 //! read through an `UnsafeCell`, by the one thread whose compare-and-swap of the tail or
 //! head claimed that place.
+//!
+//! A loom model (`loom_model` below, built with `--cfg workpool_loom`) explores every
+//! interleaving of pushes and pops under loom's weak memory model, where the places' stamps
+//! must order each job's write before its read: `scripts/test.sh` runs it.
 #![allow(unsafe_code)]
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
+#[cfg(workpool_loom)]
+use loom::{cell::UnsafeCell, sync::atomic::AtomicUsize};
+
+#[cfg(not(workpool_loom))]
 use crate::sync::AtomicUsize;
+#[cfg(not(workpool_loom))]
+use std_cell::UnsafeCell;
+
+/// A pause in a retry loop; under loom, a yield, so that the model lets the thread being
+/// waited for run.
+fn spin() {
+    #[cfg(workpool_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(workpool_loom))]
+    std::hint::spin_loop();
+}
+
+/// `std`'s `UnsafeCell` with loom's interface (`with_mut`), so that the same code runs under
+/// the loom model, whose cell checks every access against the model's memory order.
+#[cfg(not(workpool_loom))]
+mod std_cell {
+    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(super) fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
 
 /// One place of the ring. Its stamp says whose turn it is, in positions (see [`Ring`]):
 /// equal to position `p`, the place is free for the push at `p`; equal to `p + 1`, it holds
@@ -120,7 +154,7 @@ impl<T> Ring<T> {
                         // and this thread moved the tail past `tail`, so no other push
                         // writes here and no pop reads here until the stamp below. The
                         // acquire load of the stamp saw the pop that emptied it finish.
-                        unsafe { (*place.job.get()).write(job) };
+                        place.job.with_mut(|slot| unsafe { (*slot).write(job) });
                         place.stamp.store(tail + 1, Ordering::Release);
                         return Ok(());
                     }
@@ -133,11 +167,11 @@ impl<T> Ring<T> {
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(job);
                 }
-                std::hint::spin_loop();
+                spin();
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
                 // Another push took this position; try the next.
-                std::hint::spin_loop();
+                spin();
                 tail = self.tail.load(Ordering::Relaxed);
             }
         }
@@ -164,7 +198,9 @@ impl<T> Ring<T> {
                         // and its acquire load saw that push's write. This thread moved the
                         // head past `head`, so no other pop reads here, and no push writes
                         // here until the stamp below frees the place.
-                        let job = unsafe { (*place.job.get()).assume_init_read() };
+                        let job = place
+                            .job
+                            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
                         place
                             .stamp
                             .store(head.wrapping_add(self.one_lap), Ordering::Release);
@@ -176,7 +212,7 @@ impl<T> Ring<T> {
                 return None;
             } else {
                 // Another pop took this job; look at the new head.
-                std::hint::spin_loop();
+                spin();
                 head = self.head.load(Ordering::Relaxed);
             }
         }
@@ -292,7 +328,7 @@ mod tests {
                         let mut job = (producer, n);
                         while let Err(back) = ring.push(job) {
                             job = back;
-                            std::hint::spin_loop();
+                            spin();
                         }
                     }
                 });
@@ -357,5 +393,68 @@ mod tests {
                 prop_assert_eq!(ring.has_ready(), !model.is_empty());
             }
         }
+    }
+}
+
+/// The loom model: two producers and a consumer on a ring of two places, every interleaving
+/// (up to loom's preemption bound) under its weak memory model. Each job is taken exactly
+/// once, each producer's jobs in order, and no job is read before its write is visible.
+/// Weakening the stamp's release in `push` to `Relaxed` makes loom report the read of an
+/// unwritten place.
+#[cfg(all(test, workpool_loom))]
+mod loom_model {
+    use super::Ring;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Producers pushing `jobs` (one list each) and a consumer taking them, on a ring of
+    /// `places` places.
+    fn model(places: usize, jobs: &'static [&'static [i32]]) {
+        let total: usize = jobs.iter().map(|mine| mine.len()).sum();
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(move || {
+            let ring = Arc::new(Ring::new(places));
+            let producers: Vec<_> = jobs
+                .iter()
+                .map(|&mine| {
+                    let ring = Arc::clone(&ring);
+                    thread::spawn(move || {
+                        for &job in mine {
+                            let mut job = job;
+                            while let Err(back) = ring.push(job) {
+                                job = back;
+                                thread::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut taken = Vec::new();
+            while taken.len() < total {
+                match ring.pop() {
+                    Some(job) => taken.push(job),
+                    None => thread::yield_now(),
+                }
+            }
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            assert!(ring.is_empty());
+            for &mine in jobs {
+                let seen: Vec<i32> = taken.iter().copied().filter(|j| mine.contains(j)).collect();
+                assert_eq!(seen, mine, "{taken:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_job_is_read_only_after_its_write_even_on_a_full_ring_that_wraps() {
+        model(1, &[&[1, 2]]);
+    }
+
+    #[test]
+    fn two_producers_never_take_the_same_place() {
+        model(2, &[&[1], &[10]]);
     }
 }
