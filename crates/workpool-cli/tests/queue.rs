@@ -98,7 +98,7 @@ fn bad_urls_unreachable_servers_and_newer_schemas_exit_2() {
     for (url, message) in [
         ("mysql://app@db/jobs", "workpool: error: invalid database url \"mysql://app@db/jobs\""),
         ("postgres://postgres@127.0.0.1:1/test", "workpool: error: cannot open database postgres://postgres@127.0.0.1:1/test: "),
-        (newer.as_str(), "workpool: error: database schema version 99 is newer than this program knows (1): upgrade workpool"),
+        (newer.as_str(), "workpool: error: database schema version 99 is newer than this program knows (2): upgrade workpool"),
     ] {
         for sub in ["status", "worker", "submit"] {
             let out = workpool([sub, "--db", url])

@@ -40,6 +40,68 @@ fn migration_from_empty_creates_the_schema(db: &TestDb) {
     assert_eq!(queue.status("default").expect("status").queued, 1);
 }
 
+/// Runs `sql` on the test database directly, and gives the first column of its rows as text.
+fn sql_rows(db: &TestDb, sql: &str) -> Vec<String> {
+    if let Some(path) = db.url.strip_prefix("sqlite:") {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        let mut statement = conn.prepare(sql).expect("prepare");
+        let rows = statement
+            .query_map([], |r| r.get::<_, rusqlite::types::Value>(0))
+            .expect("query");
+        rows.map(|v| match v.expect("row") {
+            rusqlite::types::Value::Text(t) => t,
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+    } else {
+        db.pg_client()
+            .simple_query(sql)
+            .expect("query")
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn a_version_1_schema_is_migrated_to_the_current_one(db: &TestDb) {
+    drop(open(db));
+    // Turn the schema back into version 1: its index by state covered available jobs.
+    let back = "DELETE FROM workpool_schema WHERE version > 1;
+        DROP INDEX workpool_jobs_state;
+        CREATE INDEX workpool_jobs_state ON workpool_jobs (queue, state, run_at);";
+    if let Some(path) = db.url.strip_prefix("sqlite:") {
+        rusqlite::Connection::open(path)
+            .expect("open")
+            .execute_batch(back)
+            .expect("back to version 1");
+    } else {
+        db.pg_client()
+            .batch_execute(back)
+            .expect("back to version 1");
+    }
+    let queue = open(db);
+    assert_eq!(
+        sql_rows(db, "SELECT MAX(version) FROM workpool_schema"),
+        vec![SCHEMA_VERSION.to_string()]
+    );
+    let definition = if db.url.starts_with("sqlite:") {
+        "SELECT sql FROM sqlite_master WHERE name = 'workpool_jobs_state'"
+    } else {
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'workpool_jobs_state' AND schemaname = current_schema()"
+    };
+    let definition = sql_rows(db, definition).join("");
+    assert!(
+        definition.contains("<> 'available'"),
+        "the index by state leaves out available jobs: {definition}"
+    );
+    queue.enqueue_many(jobs("migrated", 3)).expect("enqueue");
+    assert_eq!(queue.status("migrated").expect("status").queued, 3);
+}
+
 fn a_newer_schema_is_refused(db: &TestDb) {
     drop(open(db));
     let newer = SCHEMA_VERSION + 1;
@@ -440,6 +502,7 @@ fn status_counts_every_state_and_live_workers(db: &TestDb) {
 
 on_both!(
     migration_from_empty_creates_the_schema,
+    a_version_1_schema_is_migrated_to_the_current_one,
     a_newer_schema_is_refused,
     resubmitting_the_same_keys_adds_nothing,
     claims_are_exclusive,
