@@ -56,5 +56,5 @@ pub use crate::queue::{
 };
 pub use crate::worker::{
     Context, ShutdownHandle, Worker, WorkerBuilder, WorkerReport, DEFAULT_GRACE, DEFAULT_LEASE,
-    DEFAULT_POLL,
+    DEFAULT_POLL, DEFAULT_PREFETCH,
 };
