@@ -184,6 +184,55 @@ fn status_json_reports_known_states(db: &TestDb) {
 }
 
 #[test]
+fn the_worker_summary_has_the_duration_percentiles_of_run() {
+    let db = TestDb::sqlite();
+    let scratch = Scratch::new();
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!(r#"{{"cmd": "true", "id": "{i}"}}"#))
+        .collect();
+    let list = scratch.jobs("jobs.txt", &lines);
+    submit(&db, "summary", &list);
+    let out = workpool([
+        "worker",
+        "--db",
+        &db.url,
+        "--queue",
+        "summary",
+        "-j",
+        "2",
+        "--exit-when-empty",
+    ])
+    .output()
+    .expect("run the worker");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("workpool: worker: 20 runs in "), "{stderr}");
+    // The same line as `workpool run` prints, with three durations in order.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("job durations: p50 "))
+        .unwrap_or_else(|| panic!("no percentiles in {stderr}"));
+    let parts: Vec<&str> = line
+        .trim_start_matches("job durations: ")
+        .split(", ")
+        .collect();
+    assert_eq!(parts.len(), 3, "{line}");
+    for (part, name) in parts.iter().zip(["p50 ", "p90 ", "p99 "]) {
+        assert!(part.starts_with(name), "{line}");
+    }
+    let run = workpool(["run", "-j", "2", "-a", &list])
+        .output()
+        .expect("run the list");
+    let run_stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run_stderr
+            .lines()
+            .any(|l| l.starts_with("job durations: p50 ")),
+        "{run_stderr}"
+    );
+}
+
+#[test]
 fn status_json_reports_known_states_sqlite() {
     status_json_reports_known_states(&TestDb::sqlite());
 }
