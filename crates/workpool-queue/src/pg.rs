@@ -8,7 +8,7 @@ use postgres::Row;
 use crate::db::Pg;
 use crate::error::Result;
 use crate::job::{ClaimedJob, Completion, JobId, JobInfo, JobState, NewJob};
-use crate::queue::{CancelResult, QueueStatus, Renewal, WorkerId, WorkerInfo};
+use crate::queue::{CancelResult, FailedJob, QueueStatus, Renewal, WorkerId, WorkerInfo};
 use crate::sqlite::{add_count, empty_status, parse_json};
 
 /// The server's time in unix milliseconds.
@@ -374,6 +374,35 @@ pub(crate) fn status(pg: &mut Pg, queue: &str) -> Result<QueueStatus> {
             .collect();
         tx.commit()?;
         Ok(status)
+    })
+}
+
+pub(crate) fn queues(pg: &mut Pg) -> Result<Vec<String>> {
+    let statement = pg.prepared(crate::sqlite::QUEUES)?;
+    pg.run("list the queues", |client| {
+        Ok(client
+            .query(&statement, &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    })
+}
+
+pub(crate) fn recent_failures(pg: &mut Pg, queue: &str, limit: i64) -> Result<Vec<FailedJob>> {
+    let statement = pg.prepared(crate::sqlite::RECENT_FAILURES)?;
+    pg.run("read the failed jobs", |client| {
+        Ok(client
+            .query(&statement, &[&queue, &limit])?
+            .iter()
+            .map(|r| FailedJob {
+                id: r.get(0),
+                key: r.get(1),
+                kind: r.get(2),
+                attempt: u32::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+                error: r.get(4),
+                finished_ms: r.get(5),
+            })
+            .collect())
     })
 }
 

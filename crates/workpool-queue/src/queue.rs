@@ -93,6 +93,23 @@ pub struct QueueStatus {
     pub workers: Vec<WorkerInfo>,
 }
 
+/// A job that spent its attempts, as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedJob {
+    /// Its id.
+    pub id: i64,
+    /// Its unique key, if it has one (for `workpool submit`, the line's id).
+    pub key: Option<String>,
+    /// Its kind.
+    pub kind: String,
+    /// The attempts it made.
+    pub attempt: u32,
+    /// Its last error.
+    pub error: Option<String>,
+    /// When it failed, in unix milliseconds.
+    pub finished_ms: Option<i64>,
+}
+
 /// A durable job queue in a database: PostgreSQL for many machines, or an SQLite file.
 ///
 /// A `Queue` holds one connection (a PostgreSQL one reconnects on the next call after it is
@@ -371,6 +388,32 @@ impl Queue {
         match &mut *self.conn() {
             Conn::Sqlite(c) => sqlite::status(c, queue, now_ms()),
             Conn::Pg(p) => pg::status(p, queue),
+        }
+    }
+
+    /// The names of the queues this database knows: those with jobs, paused or resumed
+    /// queues, and those with registered workers, in order.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn queues(&self) -> Result<Vec<String>> {
+        match &mut *self.conn() {
+            Conn::Sqlite(c) => sqlite::queues(c),
+            Conn::Pg(p) => pg::queues(p),
+        }
+    }
+
+    /// The `limit` jobs of `queue` that failed last, the latest first.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn recent_failures(&self, queue: &str, limit: usize) -> Result<Vec<FailedJob>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match &mut *self.conn() {
+            Conn::Sqlite(c) => sqlite::recent_failures(c, queue, limit),
+            Conn::Pg(p) => pg::recent_failures(p, queue, limit),
         }
     }
 

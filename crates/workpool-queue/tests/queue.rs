@@ -351,6 +351,21 @@ fn failed_jobs_retry_until_their_attempts_are_spent(db: &TestDb) {
     assert_eq!(info.state, JobState::Failed);
     assert_eq!(info.last_error.as_deref(), Some("boom 2"));
     assert_eq!(queue.status("retry").expect("status").failed, 1);
+    let failures = queue.recent_failures("retry", 10).expect("failures");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0].id,
+            failures[0].attempt,
+            failures[0].error.as_deref()
+        ),
+        (id.0, 2, Some("boom 2"))
+    );
+    assert!(failures[0].finished_ms.is_some());
+    assert!(queue
+        .recent_failures("other", 10)
+        .expect("failures")
+        .is_empty());
     // A retry in the future is scheduled, not queued.
     assert_eq!(queue.retry_failed("retry").expect("retry"), 1);
     let info = queue.job(id).expect("job").expect("exists");
@@ -404,6 +419,17 @@ fn cancel_ends_waiting_jobs_and_asks_running_ones(db: &TestDb) {
         queue.cancel(waiting).expect("cancel"),
         CancelResult::Finished(JobState::Cancelled)
     );
+}
+
+fn the_queues_of_a_database_are_listed(db: &TestDb) {
+    let queue = open(db);
+    assert!(queue.queues().expect("queues").is_empty());
+    queue.enqueue_many(jobs("b", 3)).expect("enqueue");
+    queue.enqueue_many(jobs("a", 2)).expect("enqueue");
+    queue.set_paused("c", true).expect("pause");
+    let me = queue.register_worker("d", LEASE).expect("register");
+    assert_eq!(queue.queues().expect("queues"), ["a", "b", "c", "d"]);
+    queue.deregister_worker(me).expect("deregister");
 }
 
 fn a_paused_queue_gives_nothing_until_resumed(db: &TestDb) {
@@ -512,6 +538,7 @@ on_both!(
     failed_jobs_retry_until_their_attempts_are_spent,
     cancel_ends_waiting_jobs_and_asks_running_ones,
     a_paused_queue_gives_nothing_until_resumed,
+    the_queues_of_a_database_are_listed,
     releasing_an_unstarted_claim_does_not_count_the_attempt,
     status_counts_every_state_and_live_workers,
 );
