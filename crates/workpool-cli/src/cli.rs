@@ -48,7 +48,17 @@ pub enum Command {
     Pause(DbArgs),
     /// Let workers claim jobs of a paused queue again.
     Resume(DbArgs),
+    /// Serve a live web dashboard of a queue database: counts by state per queue, live
+    /// workers, throughput, recent failures.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
 }
+
+const SERVE_AFTER_HELP: &str = "\
+Open http://ADDR/ in a browser: the page polls ADDR/api/status (JSON: every queue's status,
+as workpool status --json gives it, plus its latest failures) every second. Read-only; no
+authentication: keep it on 127.0.0.1, or behind a proxy that checks who asks. Ctrl-C or
+SIGTERM stops it (exit status 0).";
 
 const SUBMIT_AFTER_HELP: &str = "\
 Input: what workpool run reads, plus the JSON fields queue (overrides --queue), run_at (unix
@@ -159,6 +169,27 @@ pub struct WorkerArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `workpool serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WORKPOOL_DB",
+        default_value = "sqlite:workpool.db"
+    )]
+    pub db: String,
+
+    /// Where to listen for HTTP: HOST:PORT (port 0 picks a free one, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN, value_parser = crate::serve::parse_listen)]
+    pub listen: std::net::SocketAddr,
+
+    /// Show this queue (repeat for more) [default: every queue in the database].
+    #[arg(long = "queue", value_name = "NAME")]
+    pub queues: Vec<String>,
 }
 
 /// `workpool status`.

@@ -308,7 +308,7 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
         let by_survivors = by.iter().filter(|w| !killed.contains(w)).count();
         assert!(
             by_survivors <= 1,
-            "job {i} ran {by_survivors} times on workers that were not killed"
+            "job {i} ran {by_survivors} times on workers that were not killed ({by:?}, killed {killed:?}): {job:?}"
         );
     }
 }
