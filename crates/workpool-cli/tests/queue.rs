@@ -30,9 +30,15 @@ fn submit(db: &TestDb, queue: &str, file: &str) -> String {
 }
 
 fn start_worker(db: &TestDb, queue: &str, extra: &[&str]) -> Child {
+    start_tagged_worker(db, queue, extra, "")
+}
+
+/// A worker whose jobs see `tag` in `$WORKER_TAG`.
+fn start_tagged_worker(db: &TestDb, queue: &str, extra: &[&str], tag: &str) -> Child {
     let mut args = vec!["worker", "--db", &db.url, "--queue", queue, "--quiet"];
     args.extend_from_slice(extra);
     workpool_process(args)
+        .env("WORKER_TAG", tag)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -251,11 +257,13 @@ fn status_json_reports_known_states_pg() {
 fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usize, kills: &[u64]) {
     let scratch = Scratch::new();
     let log = scratch.path("runs.log");
-    // Each run logs its job and the worker that ran it ($PPID: the shell's parent).
+    // Each run logs its job and the worker that ran it: a tag in the environment the worker
+    // passes on. Not $PPID: a job of a killed worker can start its shell after the worker
+    // died, and its $PPID is then 1 (it was reparented), which looked like a survivor.
     let lines: Vec<String> = (0..jobs)
         .map(|i| {
             format!(
-                r#"{{"cmd": "echo {i} $PPID >> {}", "id": "{i}"}}"#,
+                r#"{{"cmd": "echo {i} $WORKER_TAG >> {}", "id": "{i}"}}"#,
                 log.display()
             )
         })
@@ -263,22 +271,26 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
     submit(db, queue_name, &scratch.jobs("jobs.txt", &lines));
     let queue = Queue::open(&db.url).expect("open");
     let args = ["-j", "2", "--lease", "5s", "--exit-when-empty"];
-    let mut running: Vec<Child> = (0..workers)
-        .map(|_| start_worker(db, queue_name, &args))
-        .collect();
+    let mut started = 0;
+    let mut start = || {
+        started += 1;
+        let tag = format!("w{started}");
+        (start_tagged_worker(db, queue_name, &args, &tag), tag)
+    };
+    let mut running: Vec<(Child, String)> = (0..workers).map(|_| start()).collect();
     let mut killed = Vec::new();
     for (i, &at) in kills.iter().enumerate() {
         wait_for("jobs to complete", LONG, || {
             let done = queue.status(queue_name).expect("status").completed;
             (done >= at).then_some(())
         });
-        let victim = running.remove(i % running.len());
+        let (victim, tag) = running.remove(i % running.len());
         signal(&victim, Signal::SIGKILL);
-        killed.push(victim.id().to_string());
+        killed.push(tag);
         let _ = finish(victim);
-        running.push(start_worker(db, queue_name, &args));
+        running.push(start());
     }
-    for worker in running {
+    for (worker, _) in running {
         let (code, stderr) = finish(worker);
         assert_eq!(code, 0, "{stderr}");
     }
@@ -314,7 +326,6 @@ fn run_on_many_workers(db: &TestDb, queue_name: &str, jobs: usize, workers: usiz
 }
 
 #[test]
-#[ignore = "flaky under heavy load: a job on a worker that was not killed once ran twice; run with --ignored"]
 fn many_worker_processes_record_every_job_once_through_kills_pg() {
     if let Some(db) = TestDb::pg("cli_many") {
         run_on_many_workers(&db, "many", 1000, 4, &[200, 500]);
