@@ -333,7 +333,7 @@ pub(crate) fn status(pg: &mut Pg, queue: &str) -> Result<QueueStatus> {
         let now: i64 = tx.query_one(concat!("SELECT ", now!()), &[])?.get(0);
         let mut status = empty_status(queue);
         for row in tx.query(
-            "SELECT state, run_at > $2, COUNT(*) FROM workpool_jobs WHERE queue = $1 GROUP BY 1, 2",
+            crate::sqlite::COUNTS,
             &[&queue, &now],
         )? {
             add_count(&mut status, row.get(0), row.get(1), row.get(2));

@@ -268,17 +268,30 @@ pub(crate) fn set_paused(c: &mut Connection, queue: &str, paused: bool) -> Resul
     Ok(())
 }
 
+/// A statement written for PostgreSQL (`$1`) with SQLite's numbered parameters (`?1`):
+/// SQLite takes `$1` as a name, numbered in the order the names first appear.
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// A queue's counts by state (and, for available jobs, due later or not), each part through
+/// the index that holds that state.
+pub(crate) const COUNTS: &str = "
+    SELECT state, run_at > $2, COUNT(*) FROM workpool_jobs
+        WHERE queue = $1 AND state = 'available' GROUP BY 1, 2
+    UNION ALL
+    SELECT 'running', false, COUNT(*) FROM workpool_jobs WHERE queue = $1 AND state = 'running'
+    UNION ALL
+    SELECT state, false, COUNT(*) FROM workpool_jobs
+        WHERE queue = $1 AND state NOT IN ('available', 'running') GROUP BY 1";
+
 pub(crate) fn status(c: &mut Connection, queue: &str, now: i64) -> Result<QueueStatus> {
     const WHAT: &str = "read the queue's status";
     let e = |e| Error::sqlite(WHAT, e);
     let tx = c.transaction().map_err(e)?;
     let mut status = empty_status(queue);
     {
-        let mut counts = tx
-            .prepare(
-                "SELECT state, run_at > ?2, COUNT(*) FROM workpool_jobs WHERE queue = ?1 GROUP BY 1, 2",
-            )
-            .map_err(e)?;
+        let mut counts = tx.prepare(&numbered(COUNTS)).map_err(e)?;
         let rows = counts
             .query_map(params![queue, now], |r| {
                 Ok((
@@ -405,7 +418,7 @@ pub(crate) fn recent_failures(
 ) -> Result<Vec<FailedJob>> {
     const WHAT: &str = "read the failed jobs";
     let e = |e| Error::sqlite(WHAT, e);
-    let mut statement = c.prepare_cached(RECENT_FAILURES).map_err(e)?;
+    let mut statement = c.prepare_cached(&numbered(RECENT_FAILURES)).map_err(e)?;
     let rows = statement
         .query_map(params![queue, limit], |r| {
             Ok(FailedJob {

@@ -602,6 +602,14 @@ impl Claimer<'_> {
         // Without notifications (SQLite), or to see the end of the queue soon after it comes
         // (--exit-when-empty), an idle worker polls with backoff.
         let backoff = sqlite || config.exit_when_empty;
+        // With --exit-when-empty a worker that finds nothing may be waiting only for other
+        // workers' last jobs to be recorded: it looks at least every 100 ms, so that it
+        // does not end up to a poll interval after them.
+        let idle_cap = if config.exit_when_empty {
+            config.poll.min(Duration::from_millis(100))
+        } else {
+            config.poll
+        };
         let mut idle = MIN_POLL;
         let mut failures = 0u32;
         // The last claim found fewer due jobs than it asked for: room in the pool is no
@@ -655,7 +663,7 @@ impl Claimer<'_> {
                             }
                             if backoff {
                                 wait = idle;
-                                idle = (idle * 2).min(config.poll);
+                                idle = (idle * 2).min(idle_cap);
                             }
                         }
                     }

@@ -72,7 +72,9 @@ fn a_version_1_schema_is_migrated_to_the_current_one(db: &TestDb) {
     // Turn the schema back into version 1: its index by state covered available jobs.
     let back = "DELETE FROM workpool_schema WHERE version > 1;
         DROP INDEX workpool_jobs_state;
-        CREATE INDEX workpool_jobs_state ON workpool_jobs (queue, state, run_at);";
+        CREATE INDEX workpool_jobs_state ON workpool_jobs (queue, state, run_at);
+        DROP INDEX workpool_jobs_key;
+        CREATE UNIQUE INDEX workpool_jobs_key ON workpool_jobs (queue, unique_key);";
     if let Some(path) = db.url.strip_prefix("sqlite:") {
         rusqlite::Connection::open(path)
             .expect("open")
@@ -88,15 +90,23 @@ fn a_version_1_schema_is_migrated_to_the_current_one(db: &TestDb) {
         sql_rows(db, "SELECT MAX(version) FROM workpool_schema"),
         vec![SCHEMA_VERSION.to_string()]
     );
-    let definition = if db.url.starts_with("sqlite:") {
-        "SELECT sql FROM sqlite_master WHERE name = 'workpool_jobs_state'"
-    } else {
-        "SELECT indexdef FROM pg_indexes WHERE indexname = 'workpool_jobs_state' AND schemaname = current_schema()"
+    let definition_of = |index: &str| {
+        let sql = if db.url.starts_with("sqlite:") {
+            format!("SELECT sql FROM sqlite_master WHERE name = '{index}'")
+        } else {
+            format!("SELECT indexdef FROM pg_indexes WHERE indexname = '{index}' AND schemaname = current_schema()")
+        };
+        sql_rows(db, &sql).join("")
     };
-    let definition = sql_rows(db, definition).join("");
+    let keys = definition_of("workpool_jobs_key");
     assert!(
-        definition.contains("<> 'available'"),
-        "the index by state leaves out available jobs: {definition}"
+        keys.contains("unique_key IS NOT NULL"),
+        "the index of keys leaves out jobs without one: {keys}"
+    );
+    let definition = definition_of("workpool_jobs_state");
+    assert!(
+        definition.contains("'available'") && definition.contains("'running'"),
+        "the index by state leaves out available and running jobs: {definition}"
     );
     queue.enqueue_many(jobs("migrated", 3)).expect("enqueue");
     assert_eq!(queue.status("migrated").expect("status").queued, 3);
