@@ -616,6 +616,9 @@ impl Claimer<'_> {
         // reason to claim again; a notification, the poll, or the pool going idle is.
         let mut starved = false;
         let mut claim_now = true;
+        // After a failed claim, no claim before this (room in the pool is no reason to
+        // hammer a database that just failed).
+        let mut retry_at = Instant::now();
         loop {
             // Any Room sent from here on will wake the wait below.
             self.shared.room_sent.store(false, Ordering::SeqCst);
@@ -628,7 +631,10 @@ impl Claimer<'_> {
             let busy = self.shared.busy.load(Ordering::SeqCst);
             let room = cap.saturating_sub(busy);
             let mut wait = config.poll;
-            if room >= threshold && (claim_now || !starved || busy == 0) {
+            let backing_off = retry_at.saturating_duration_since(Instant::now());
+            if !backing_off.is_zero() {
+                wait = backing_off;
+            } else if room >= threshold && (claim_now || !starved || busy == 0) {
                 match config.queue.claim(
                     &config.name,
                     self.worker,
@@ -671,6 +677,7 @@ impl Claimer<'_> {
                         (config.on_error)(&err);
                         failures = failures.saturating_add(1);
                         wait = backoff_wait(failures, config.poll);
+                        retry_at = deadline(wait);
                     }
                 }
             } else if starved && backoff {
@@ -685,7 +692,11 @@ impl Claimer<'_> {
                 cap.saturating_sub(threshold)
             };
             self.shared.wake_at.store(wake_at, Ordering::SeqCst);
-            if !wait.is_zero() && !starved && self.shared.busy.load(Ordering::SeqCst) <= wake_at {
+            if !wait.is_zero()
+                && !starved
+                && failures == 0
+                && self.shared.busy.load(Ordering::SeqCst) <= wake_at
+            {
                 wait = Duration::ZERO;
             }
             // Take every event that is there; wait only when there was none.
