@@ -58,7 +58,7 @@ pub struct WorkerInfo {
     pub host: String,
     /// Its process id.
     pub pid: i64,
-    /// Jobs it runs now.
+    /// Jobs it holds at its last heartbeat: running, or claimed into its local buffer.
     pub running: i64,
     /// Its last heartbeat, in unix milliseconds.
     pub last_heartbeat_ms: i64,
