@@ -12,6 +12,7 @@
 #   JOBS=N      no-op jobs per library and graphile-worker run (default 20000)
 #   CMD_JOBS=N  `true` commands for the workpool worker / workpool run rows (default 1000)
 #   CONC=N      jobs at once per worker process (default 16)
+#   CARGO=CMD   the cargo to build with (default cargo; e.g. a wrapper that takes a lock)
 # Targets (issue 16): library at least 2x graphile-worker's best; `workpool worker` on 1,000
 # `true` commands within 1.5x of `workpool run` on the same list.
 set -euo pipefail
@@ -21,6 +22,8 @@ JOBS=${JOBS:-20000}
 CMD_JOBS=${CMD_JOBS:-1000}
 CONC=${CONC:-16}
 PG=${WORKPOOL_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+# psql's notices (a schema dropped that was not there) are not part of the table.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 SCHEMA=wpq_bench
 GW_SCHEMA=graphile_worker_bench
 
@@ -28,8 +31,9 @@ for tool in psql node npm; do
     command -v "$tool" >/dev/null || { echo "queue-throughput.sh needs $tool" >&2; exit 1; }
 done
 
-cargo build --release --quiet -p workpool-cli
-cargo build --release --quiet -p workpool-queue --example throughput
+CARGO=${CARGO:-cargo}
+$CARGO build --release --quiet -p workpool-cli
+$CARGO build --release --quiet -p workpool-queue --example throughput
 wp="$PWD/target/release/workpool"
 tp="$PWD/target/release/examples/throughput"
 tmp="$(mktemp -d)"
@@ -68,7 +72,7 @@ done
 
 # The command: `true` jobs through workpool worker, against workpool run on the same list.
 seq "$CMD_JOBS" | sed 's/.*/{"cmd": "true", "id": "&"}/' >"$tmp/jobs.jsonl"
-a=$(now); "$wp" run -j 2 --quiet "$tmp/jobs.jsonl"; b=$(now)
+a=$(now); "$wp" run -j 2 --quiet -a "$tmp/jobs.jsonl"; b=$(now)
 row "workpool run -j 2 (true)" "-" "$(rate "$CMD_JOBS" "$a" "$b")"
 for db in sqlite pg; do
     for procs in 1 2; do

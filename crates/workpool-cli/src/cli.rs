@@ -48,7 +48,17 @@ pub enum Command {
     Pause(DbArgs),
     /// Let workers claim jobs of a paused queue again.
     Resume(DbArgs),
+    /// Serve a live web dashboard of a queue database: counts by state per queue, live
+    /// workers, throughput, recent failures.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
 }
+
+const SERVE_AFTER_HELP: &str = "\
+Open http://ADDR/ in a browser: the page polls ADDR/api/status (JSON: every queue's status,
+as workpool status --json gives it, plus its latest failures) every second. Read-only; no
+authentication: keep it on 127.0.0.1, or behind a proxy that checks who asks. Ctrl-C or
+SIGTERM stops it (exit status 0).";
 
 const SUBMIT_AFTER_HELP: &str = "\
 Input: what workpool run reads, plus the JSON fields queue (overrides --queue), run_at (unix
@@ -115,6 +125,13 @@ pub struct WorkerArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..10_000))]
     pub jobs: Option<u32>,
 
+    /// Besides the jobs it runs, claim at most N more into a local buffer, so that one
+    /// statement claims many quick jobs. The buffer holds what the worker finishes in about
+    /// 25 ms at its recent rate (nothing, for jobs that take long); buffered jobs are handed
+    /// back at shutdown. 0: claim only as many jobs as are free to run.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub prefetch: u32,
+
     /// The lease of a claimed job, renewed every third of it; a job whose worker stops
     /// renewing is run again by another worker once it expires.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -152,6 +169,27 @@ pub struct WorkerArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `workpool serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WORKPOOL_DB",
+        default_value = "sqlite:workpool.db"
+    )]
+    pub db: String,
+
+    /// Where to listen for HTTP: HOST:PORT (port 0 picks a free one, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN, value_parser = crate::serve::parse_listen)]
+    pub listen: std::net::SocketAddr,
+
+    /// Show this queue (repeat for more) [default: every queue in the database].
+    #[arg(long = "queue", value_name = "NAME")]
+    pub queues: Vec<String>,
 }
 
 /// `workpool status`.

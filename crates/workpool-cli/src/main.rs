@@ -1,7 +1,7 @@
 //! `workpool`: run shell commands through a worker pool (`run`), watch a pool at work
 //! (`demo`), find the best pool size for a kind of work (`bench`), and keep command jobs in
 //! a durable queue that workers on many machines share (`submit`, `worker`, `status`,
-//! `cancel`, `retry`, `pause`, `resume`).
+//! `cancel`, `retry`, `pause`, `resume`), with a live dashboard of it (`serve`).
 //!
 //! This file only parses the command line, hands the typed configuration to a subcommand and
 //! turns the result into an exit code; see [`exit::Exit`] for the codes.
@@ -19,6 +19,7 @@ mod input;
 mod input_fuzz;
 mod queue;
 mod run;
+mod serve;
 mod sources;
 mod svg;
 mod template;
@@ -72,5 +73,6 @@ fn dispatch(command: Command) -> Result<Exit, CliError> {
         Command::Retry(args) => queue::retry(&args),
         Command::Pause(args) => queue::pause(&args, true),
         Command::Resume(args) => queue::pause(&args, false),
+        Command::Serve(args) => serve::serve(&args),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use workpool_queue::{ClaimedJob, Context, Worker};
@@ -21,12 +22,15 @@ use crate::queue::{open, COMMAND_KIND};
 use crate::run::groups::Groups;
 use crate::run::process::{self, Attempt, Ending, Status, Supervision};
 use crate::run::progress::Progress;
-use crate::run::summary::Counts;
+use crate::run::summary::{durations_line, Counts};
 use crate::units::fmt_duration;
 
 /// What the handler threads share with the command's main thread.
 struct Tally {
     counts: Mutex<Counts>,
+    /// The runs' durations, for the summary's percentiles: a histogram (microseconds, three
+    /// significant digits), so that a worker that runs for months keeps a fixed size.
+    durations: Mutex<Histogram<u64>>,
     running: AtomicUsize,
     progress: Progress,
 }
@@ -40,6 +44,10 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
     };
     let tally = Arc::new(Tally {
         counts: Mutex::new(Counts::default()),
+        durations: Mutex::new(
+            Histogram::new(3)
+                .map_err(|e| CliError::usage(format!("cannot make a histogram: {e}")))?,
+        ),
         running: AtomicUsize::new(0),
         progress: Progress::new(stderr_is_terminal && !args.quiet, total),
     });
@@ -56,6 +64,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
     let worker = Worker::builder(queue)
         .queue(args.db.queue.clone())
         .concurrency(concurrency)
+        .prefetch(usize::try_from(args.prefetch).unwrap_or(usize::MAX))
         .lease(args.lease)
         .poll_interval(args.poll)
         .grace(args.grace)
@@ -122,6 +131,14 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
             report.released,
             report.refused,
         );
+        let durations = tally
+            .durations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !durations.is_empty() {
+            let at = |q: f64| Duration::from_micros(durations.value_at_quantile(q));
+            eprint!("{}", durations_line(at(0.50), at(0.90), at(0.99)));
+        }
     }
     Ok(if interrupted.load(Ordering::SeqCst) {
         Exit::Interrupted
@@ -172,6 +189,11 @@ fn run_command(
             let _ = attempt.stderr.write_to(&mut err).and_then(|()| err.flush());
         }
     });
+    tally
+        .durations
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .saturating_record(u64::try_from(attempt.elapsed.as_micros()).unwrap_or(u64::MAX));
     {
         let mut counts = tally.counts.lock().unwrap_or_else(PoisonError::into_inner);
         match (attempt.succeeded(), attempt.ending) {

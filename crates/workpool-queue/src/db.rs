@@ -1,12 +1,13 @@
 //! Database URLs, connections (with reconnection for PostgreSQL) and versioned migrations.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{lower_first, Error, Result};
 
 /// The newest schema version this program knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Which database a queue lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,10 @@ pub(crate) struct Pg {
     config: postgres::Config,
     shown: String,
     client: Option<postgres::Client>,
+    /// Statements prepared on `client`, by their text: the hot statements (claim, complete,
+    /// renew) are parsed and planned once per connection instead of once per call, which
+    /// also saves the round trip that preparing costs.
+    statements: HashMap<&'static str, postgres::Statement>,
     /// Commit without waiting for the disk (claims and renewals; see
     /// [`Queue::relax_durability`](crate::Queue)).
     pub(crate) relaxed: bool,
@@ -101,7 +106,7 @@ impl Pg {
             .as_ref()
             .is_some_and(postgres::Client::is_closed)
         {
-            self.client = None;
+            self.drop_client();
         }
         if self.client.is_none() {
             let mut client = self.connect()?;
@@ -116,6 +121,24 @@ impl Pg {
             url: self.shown.clone(),
             reason: "not connected".to_owned(),
         })
+    }
+
+    /// Forgets the connection (and what was prepared on it), to connect again next time.
+    fn drop_client(&mut self) {
+        self.client = None;
+        self.statements.clear();
+    }
+
+    /// `sql` prepared on the current connection (connecting first if need be), from the
+    /// cache after the first time.
+    pub(crate) fn prepared(&mut self, sql: &'static str) -> Result<postgres::Statement> {
+        self.client()?;
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.run("prepare a statement", |client| client.prepare(sql))?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
     }
 
     pub(crate) fn connect(&self) -> Result<postgres::Client> {
@@ -139,7 +162,7 @@ impl Pg {
             Err(err) => {
                 let error = Error::pg(what, &err);
                 if error.is_connection() || client.is_closed() {
-                    self.client = None;
+                    self.drop_client();
                 }
                 Err(error)
             }
@@ -196,6 +219,7 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
                 config: (**config).clone(),
                 shown: shown.clone(),
                 client: None,
+                statements: HashMap::new(),
                 relaxed: false,
             };
             pg.client()?;
@@ -213,6 +237,7 @@ pub(crate) fn pg_client(url: &DbUrl) -> Result<Option<postgres::Client>> {
                 config: (**config).clone(),
                 shown: shown.clone(),
                 client: None,
+                statements: HashMap::new(),
                 relaxed: false,
             };
             pg.connect().map(Some)
@@ -220,7 +245,28 @@ pub(crate) fn pg_client(url: &DbUrl) -> Result<Option<postgres::Client>> {
     }
 }
 
-const SQLITE_MIGRATIONS: [&str; 1] = [r"
+/// Version 2: indexes that a claim and a completion need not write, and that a claim cannot
+/// be planned on by mistake.
+///
+/// - The index by state leaves out available and running jobs. With available jobs in it, a
+///   claim on a table whose statistics were not yet gathered (a large batch submitted a moment
+///   ago) could be planned on it, reading and sorting every available job of the queue to take
+///   the first few: about 25 ms a claim at 40,000 jobs. Now the only index for available jobs
+///   is the one in claim order, and running jobs are in the leases index already, so a claim
+///   writes one index entry fewer. It is by finish time, for the rate over the last minute
+///   and the latest failures.
+/// - The unique index of keys leaves out jobs without a key, which never conflict: a job
+///   without a key costs no entry there at its claim or its completion.
+const V2_INDEXES: &str = r"
+DROP INDEX workpool_jobs_state;
+CREATE INDEX workpool_jobs_state ON workpool_jobs (queue, state, finished_at)
+    WHERE state NOT IN ('available', 'running');
+DROP INDEX workpool_jobs_key;
+CREATE UNIQUE INDEX workpool_jobs_key ON workpool_jobs (queue, unique_key) WHERE unique_key IS NOT NULL;
+";
+
+const SQLITE_MIGRATIONS: [&str; 2] = [
+    r"
 CREATE TABLE workpool_jobs (
     id INTEGER PRIMARY KEY,
     queue TEXT NOT NULL,
@@ -257,9 +303,12 @@ CREATE TABLE workpool_workers (
     lease_ms INTEGER NOT NULL,
     running INTEGER NOT NULL DEFAULT 0
 );
-"];
+",
+    V2_INDEXES,
+];
 
-const PG_MIGRATIONS: [&str; 1] = [r"
+const PG_MIGRATIONS: [&str; 2] = [
+    r"
 CREATE TABLE workpool_jobs (
     id BIGSERIAL PRIMARY KEY,
     queue TEXT NOT NULL,
@@ -296,7 +345,9 @@ CREATE TABLE workpool_workers (
     lease_ms BIGINT NOT NULL,
     running BIGINT NOT NULL DEFAULT 0
 );
-"];
+",
+    V2_INDEXES,
+];
 
 /// The key of the advisory lock that serializes migrations on one PostgreSQL database.
 const MIGRATION_LOCK: i64 = 0x776f_726b_706f_6f6c;

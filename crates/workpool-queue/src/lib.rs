@@ -52,9 +52,10 @@ pub use crate::job::{
     DEFAULT_PRIORITY, DEFAULT_QUEUE,
 };
 pub use crate::queue::{
-    CancelResult, EnqueueReport, Queue, QueueStatus, Renewal, WorkerId, WorkerInfo, ENQUEUE_BATCH,
+    CancelResult, EnqueueReport, FailedJob, Queue, QueueStatus, Renewal, WorkerId, WorkerInfo,
+    ENQUEUE_BATCH,
 };
 pub use crate::worker::{
     Context, ShutdownHandle, Worker, WorkerBuilder, WorkerReport, DEFAULT_GRACE, DEFAULT_LEASE,
-    DEFAULT_POLL,
+    DEFAULT_POLL, DEFAULT_PREFETCH,
 };

@@ -8,7 +8,7 @@ use postgres::Row;
 use crate::db::Pg;
 use crate::error::Result;
 use crate::job::{ClaimedJob, Completion, JobId, JobInfo, JobState, NewJob};
-use crate::queue::{CancelResult, QueueStatus, Renewal, WorkerId, WorkerInfo};
+use crate::queue::{CancelResult, FailedJob, QueueStatus, Renewal, WorkerId, WorkerInfo};
 use crate::sqlite::{add_count, empty_status, parse_json};
 
 /// The server's time in unix milliseconds.
@@ -24,6 +24,16 @@ pub(crate) const CHANNEL: &str = "workpool_jobs";
 fn small(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
+
+const ENQUEUE: &str = concat!(
+    "INSERT INTO workpool_jobs (queue, kind, unique_key, args, priority, state, max_attempts, run_at, created_at)
+     SELECT q, k, u, a, p, 'available', m, COALESCE(t, ", now!(), " + d), ", now!(), "
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::bigint[])
+       WITH ORDINALITY AS j(q, k, u, a, p, m, t, d, n)
+     ORDER BY n
+     ON CONFLICT DO NOTHING
+     RETURNING id, unique_key, queue"
+);
 
 pub(crate) fn enqueue(pg: &mut Pg, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>> {
     let mut queues = Vec::with_capacity(jobs.len());
@@ -55,19 +65,21 @@ pub(crate) fn enqueue(pg: &mut Pg, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>
     let mut distinct: Vec<&str> = queues.clone();
     distinct.sort_unstable();
     distinct.dedup();
+    let insert = pg.prepared(ENQUEUE)?;
     pg.run("enqueue jobs", |client| {
         let mut tx = client.transaction()?;
         let rows = tx.query(
-            concat!(
-                "INSERT INTO workpool_jobs (queue, kind, unique_key, args, priority, state, max_attempts, run_at, created_at)
-                 SELECT q, k, u, a, p, 'available', m, COALESCE(t, ", now!(), " + d), ", now!(), "
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::bigint[])
-                   WITH ORDINALITY AS j(q, k, u, a, p, m, t, d, n)
-                 ORDER BY n
-                 ON CONFLICT DO NOTHING
-                 RETURNING id, unique_key, queue"
-            ),
-            &[&queues, &kinds, &keys, &args, &priorities, &attempts, &at, &delay],
+            &insert,
+            &[
+                &queues,
+                &kinds,
+                &keys,
+                &args,
+                &priorities,
+                &attempts,
+                &at,
+                &delay,
+            ],
         )?;
         if !rows.is_empty() {
             tx.execute(
@@ -106,6 +118,32 @@ fn match_ids(jobs: &[NewJob], rows: &[Row]) -> Vec<Option<JobId>> {
         .collect()
 }
 
+/// The rescue runs in the same statement as the claim; the jobs it makes available are
+/// claimable by the next claim (a statement sees the rows as they were when it began).
+const CLAIM: &str = concat!(
+    "WITH rescued AS (
+        UPDATE workpool_jobs SET
+            state = CASE WHEN cancel_requested THEN 'cancelled'
+                         WHEN attempt >= max_attempts + 3 THEN 'failed' ELSE 'available' END,
+            finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts + 3 THEN ", now!(), " END,
+            last_error = 'the lease of attempt ' || attempt || ' expired: its worker stopped or lost the database',
+            run_at = ", now!(), ", lease_until = NULL, worker = NULL
+        WHERE queue = $1 AND state = 'running' AND lease_until < ", now!(), "
+    ), picked AS (
+        SELECT id FROM workpool_jobs
+        WHERE queue = $1 AND state = 'available' AND run_at <= ", now!(), "
+          AND ($2::text[] IS NULL OR kind = ANY($2))
+          AND NOT EXISTS (SELECT 1 FROM workpool_queues WHERE name = $1 AND paused)
+        ORDER BY priority DESC, run_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE workpool_jobs j SET state = 'running', attempt = j.attempt + 1,
+        lease_until = ", now!(), " + $4, worker = $5, started_at = ", now!(), "
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.queue, j.kind, j.unique_key, j.args, j.priority, j.attempt, j.max_attempts, j.run_at"
+);
+
 pub(crate) fn claim(
     pg: &mut Pg,
     queue: &str,
@@ -114,36 +152,13 @@ pub(crate) fn claim(
     n: i64,
     lease: i64,
 ) -> Result<Vec<(ClaimedJob, i64)>> {
+    let statement = pg.prepared(CLAIM)?;
     pg.run("claim jobs", |client| {
-        // The rescue runs in the same statement; the jobs it makes available are claimable by
-        // the next claim (a statement sees the rows as they were when it began).
-        let rows = client.query(
-            concat!(
-                "WITH rescued AS (
-                    UPDATE workpool_jobs SET
-                        state = CASE WHEN cancel_requested THEN 'cancelled'
-                                     WHEN attempt >= max_attempts + 3 THEN 'failed' ELSE 'available' END,
-                        finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts + 3 THEN ", now!(), " END,
-                        last_error = 'the lease of attempt ' || attempt || ' expired: its worker stopped or lost the database',
-                        run_at = ", now!(), ", lease_until = NULL, worker = NULL
-                    WHERE queue = $1 AND state = 'running' AND lease_until < ", now!(), "
-                ), picked AS (
-                    SELECT id FROM workpool_jobs
-                    WHERE queue = $1 AND state = 'available' AND run_at <= ", now!(), "
-                      AND ($2::text[] IS NULL OR kind = ANY($2))
-                      AND NOT EXISTS (SELECT 1 FROM workpool_queues WHERE name = $1 AND paused)
-                    ORDER BY priority DESC, run_at, id
-                    LIMIT $3
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE workpool_jobs j SET state = 'running', attempt = j.attempt + 1,
-                    lease_until = ", now!(), " + $4, worker = $5, started_at = ", now!(), "
-                FROM picked WHERE j.id = picked.id
-                RETURNING j.id, j.queue, j.kind, j.unique_key, j.args, j.priority, j.attempt, j.max_attempts, j.run_at"
-            ),
-            &[&queue, &kinds, &n, &lease, &worker.0],
-        )?;
-        Ok(rows.iter().map(|r| (claimed(r), r.get::<_, i64>(8))).collect())
+        let rows = client.query(&statement, &[&queue, &kinds, &n, &lease, &worker.0])?;
+        Ok(rows
+            .iter()
+            .map(|r| (claimed(r), r.get::<_, i64>(8)))
+            .collect())
     })
 }
 
@@ -160,6 +175,20 @@ fn claimed(r: &Row) -> ClaimedJob {
     }
 }
 
+const RENEW: &str = concat!(
+    "WITH beat AS (
+        UPDATE workpool_workers SET heartbeat_at = ",
+    now!(),
+    ", running = $4 WHERE id = $5
+    )
+    UPDATE workpool_jobs j SET lease_until = ",
+    now!(),
+    " + $1
+    FROM unnest($2::bigint[], $3::int[]) AS r(id, attempt)
+    WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
+    RETURNING j.id, j.cancel_requested"
+);
+
 pub(crate) fn renew(
     pg: &mut Pg,
     worker: WorkerId,
@@ -169,23 +198,9 @@ pub(crate) fn renew(
     let ids: Vec<i64> = running.iter().map(|(id, _)| id.0).collect();
     let attempts: Vec<i32> = running.iter().map(|&(_, a)| small(a)).collect();
     let count = running.len() as i64;
+    let statement = pg.prepared(RENEW)?;
     pg.run("renew leases", |client| {
-        let rows = client.query(
-            concat!(
-                "WITH beat AS (
-                    UPDATE workpool_workers SET heartbeat_at = ",
-                now!(),
-                ", running = $4 WHERE id = $5
-                )
-                UPDATE workpool_jobs j SET lease_until = ",
-                now!(),
-                " + $1
-                FROM unnest($2::bigint[], $3::int[]) AS r(id, attempt)
-                WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
-                RETURNING j.id, j.cancel_requested"
-            ),
-            &[&lease, &ids, &attempts, &count, &worker.0],
-        )?;
+        let rows = client.query(&statement, &[&lease, &ids, &attempts, &count, &worker.0])?;
         let mut renewal = Renewal::default();
         let mut held = std::collections::HashSet::new();
         for row in &rows {
@@ -203,6 +218,21 @@ pub(crate) fn renew(
         Ok(renewal)
     })
 }
+
+const COMPLETE: &str = concat!(
+    "UPDATE workpool_jobs j SET
+        state = CASE WHEN j.cancel_requested AND c.state = 'available' THEN 'cancelled' ELSE c.state END,
+        finished_at = CASE WHEN c.state = 'available' AND NOT j.cancel_requested THEN NULL ELSE ", now!(), " END,
+        run_at = CASE WHEN c.state = 'available' THEN ", now!(), " + c.delay ELSE j.run_at END,
+        last_error = COALESCE(c.error, j.last_error),
+        output = COALESCE(c.output, j.output),
+        attempt = j.attempt - c.uncount,
+        lease_until = NULL, worker = NULL
+    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])
+        AS c(id, attempt, state, error, output, delay, uncount)
+    WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+    RETURNING j.id"
+);
 
 pub(crate) fn complete(pg: &mut Pg, done: &[Completion]) -> Result<Vec<JobId>> {
     let mut ids = Vec::with_capacity(done.len());
@@ -222,23 +252,13 @@ pub(crate) fn complete(pg: &mut Pg, done: &[Completion]) -> Result<Vec<JobId>> {
         delays.push(delay);
         uncounts.push(uncount);
     }
+    let statement = pg.prepared(COMPLETE)?;
     pg.run("record completed jobs", |client| {
         let rows = client.query(
-            concat!(
-                "UPDATE workpool_jobs j SET
-                    state = CASE WHEN j.cancel_requested AND c.state = 'available' THEN 'cancelled' ELSE c.state END,
-                    finished_at = CASE WHEN c.state = 'available' AND NOT j.cancel_requested THEN NULL ELSE ", now!(), " END,
-                    run_at = CASE WHEN c.state = 'available' THEN ", now!(), " + c.delay ELSE j.run_at END,
-                    last_error = COALESCE(c.error, j.last_error),
-                    output = COALESCE(c.output, j.output),
-                    attempt = j.attempt - c.uncount,
-                    lease_until = NULL, worker = NULL
-                FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])
-                    AS c(id, attempt, state, error, output, delay, uncount)
-                WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-                RETURNING j.id"
-            ),
-            &[&ids, &attempts, &states, &errors, &outputs, &delays, &uncounts],
+            &statement,
+            &[
+                &ids, &attempts, &states, &errors, &outputs, &delays, &uncounts,
+            ],
         )?;
         Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
     })
@@ -313,7 +333,7 @@ pub(crate) fn status(pg: &mut Pg, queue: &str) -> Result<QueueStatus> {
         let now: i64 = tx.query_one(concat!("SELECT ", now!()), &[])?.get(0);
         let mut status = empty_status(queue);
         for row in tx.query(
-            "SELECT state, run_at > $2, COUNT(*) FROM workpool_jobs WHERE queue = $1 GROUP BY 1, 2",
+            crate::sqlite::COUNTS,
             &[&queue, &now],
         )? {
             add_count(&mut status, row.get(0), row.get(1), row.get(2));
@@ -357,14 +377,41 @@ pub(crate) fn status(pg: &mut Pg, queue: &str) -> Result<QueueStatus> {
     })
 }
 
-pub(crate) fn has_unfinished(pg: &mut Pg, queue: &str) -> Result<bool> {
-    pg.run("read the queue's status", |client| {
+pub(crate) fn queues(pg: &mut Pg) -> Result<Vec<String>> {
+    let statement = pg.prepared(crate::sqlite::QUEUES)?;
+    pg.run("list the queues", |client| {
         Ok(client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM workpool_jobs WHERE queue = $1 AND state IN ('available', 'running'))",
-                &[&queue],
-            )?
-            .get(0))
+            .query(&statement, &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    })
+}
+
+pub(crate) fn recent_failures(pg: &mut Pg, queue: &str, limit: i64) -> Result<Vec<FailedJob>> {
+    let statement = pg.prepared(crate::sqlite::RECENT_FAILURES)?;
+    pg.run("read the failed jobs", |client| {
+        Ok(client
+            .query(&statement, &[&queue, &limit])?
+            .iter()
+            .map(|r| FailedJob {
+                id: r.get(0),
+                key: r.get(1),
+                kind: r.get(2),
+                attempt: u32::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+                error: r.get(4),
+                finished_ms: r.get(5),
+            })
+            .collect())
+    })
+}
+
+const HAS_UNFINISHED: &str = "SELECT EXISTS (SELECT 1 FROM workpool_jobs WHERE queue = $1 AND state IN ('available', 'running'))";
+
+pub(crate) fn has_unfinished(pg: &mut Pg, queue: &str) -> Result<bool> {
+    let statement = pg.prepared(HAS_UNFINISHED)?;
+    pg.run("read the queue's status", |client| {
+        Ok(client.query_one(&statement, &[&queue])?.get(0))
     })
 }
 

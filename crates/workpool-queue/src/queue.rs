@@ -58,7 +58,7 @@ pub struct WorkerInfo {
     pub host: String,
     /// Its process id.
     pub pid: i64,
-    /// Jobs it runs now.
+    /// Jobs it holds at its last heartbeat: running, or claimed into its local buffer.
     pub running: i64,
     /// Its last heartbeat, in unix milliseconds.
     pub last_heartbeat_ms: i64,
@@ -91,6 +91,23 @@ pub struct QueueStatus {
     pub jobs_per_second: f64,
     /// Workers whose last heartbeat is within their lease.
     pub workers: Vec<WorkerInfo>,
+}
+
+/// A job that spent its attempts, as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedJob {
+    /// Its id.
+    pub id: i64,
+    /// Its unique key, if it has one (for `workpool submit`, the line's id).
+    pub key: Option<String>,
+    /// Its kind.
+    pub kind: String,
+    /// The attempts it made.
+    pub attempt: u32,
+    /// Its last error.
+    pub error: Option<String>,
+    /// When it failed, in unix milliseconds.
+    pub finished_ms: Option<i64>,
 }
 
 /// A durable job queue in a database: PostgreSQL for many machines, or an SQLite file.
@@ -371,6 +388,32 @@ impl Queue {
         match &mut *self.conn() {
             Conn::Sqlite(c) => sqlite::status(c, queue, now_ms()),
             Conn::Pg(p) => pg::status(p, queue),
+        }
+    }
+
+    /// The names of the queues this database knows: those with jobs, paused or resumed
+    /// queues, and those with registered workers, in order.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn queues(&self) -> Result<Vec<String>> {
+        match &mut *self.conn() {
+            Conn::Sqlite(c) => sqlite::queues(c),
+            Conn::Pg(p) => pg::queues(p),
+        }
+    }
+
+    /// The `limit` jobs of `queue` that failed last, the latest first.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn recent_failures(&self, queue: &str, limit: usize) -> Result<Vec<FailedJob>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match &mut *self.conn() {
+            Conn::Sqlite(c) => sqlite::recent_failures(c, queue, limit),
+            Conn::Pg(p) => pg::recent_failures(p, queue, limit),
         }
     }
 

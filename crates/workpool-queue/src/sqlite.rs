@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::job::{ClaimedJob, Completion, JobId, JobInfo, JobState, NewJob};
-use crate::queue::{CancelResult, QueueStatus, Renewal, WorkerId, WorkerInfo};
+use crate::queue::{CancelResult, FailedJob, QueueStatus, Renewal, WorkerId, WorkerInfo};
 
 fn tx<'c>(c: &'c mut Connection, what: &'static str) -> Result<rusqlite::Transaction<'c>> {
     c.transaction_with_behavior(TransactionBehavior::Immediate)
@@ -268,17 +268,30 @@ pub(crate) fn set_paused(c: &mut Connection, queue: &str, paused: bool) -> Resul
     Ok(())
 }
 
+/// A statement written for PostgreSQL (`$1`) with SQLite's numbered parameters (`?1`):
+/// SQLite takes `$1` as a name, numbered in the order the names first appear.
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// A queue's counts by state (and, for available jobs, due later or not), each part through
+/// the index that holds that state.
+pub(crate) const COUNTS: &str = "
+    SELECT state, run_at > $2, COUNT(*) FROM workpool_jobs
+        WHERE queue = $1 AND state = 'available' GROUP BY 1, 2
+    UNION ALL
+    SELECT 'running', false, COUNT(*) FROM workpool_jobs WHERE queue = $1 AND state = 'running'
+    UNION ALL
+    SELECT state, false, COUNT(*) FROM workpool_jobs
+        WHERE queue = $1 AND state NOT IN ('available', 'running') GROUP BY 1";
+
 pub(crate) fn status(c: &mut Connection, queue: &str, now: i64) -> Result<QueueStatus> {
     const WHAT: &str = "read the queue's status";
     let e = |e| Error::sqlite(WHAT, e);
     let tx = c.transaction().map_err(e)?;
     let mut status = empty_status(queue);
     {
-        let mut counts = tx
-            .prepare(
-                "SELECT state, run_at > ?2, COUNT(*) FROM workpool_jobs WHERE queue = ?1 GROUP BY 1, 2",
-            )
-            .map_err(e)?;
+        let mut counts = tx.prepare(&numbered(COUNTS)).map_err(e)?;
         let rows = counts
             .query_map(params![queue, now], |r| {
                 Ok((
@@ -369,6 +382,56 @@ pub(crate) fn add_count(status: &mut QueueStatus, state: &str, later: bool, n: i
         (Some(JobState::Cancelled), _) => status.cancelled += n,
         (None, _) => {}
     }
+}
+
+/// The queues a database knows. The jobs' queues are found by skipping through the index
+/// that leads with the queue (one probe per queue), not by reading every job.
+pub(crate) const QUEUES: &str = "
+    WITH RECURSIVE names(name) AS (
+        SELECT (SELECT MIN(queue) FROM workpool_jobs)
+        UNION ALL
+        SELECT (SELECT MIN(queue) FROM workpool_jobs WHERE queue > names.name)
+        FROM names WHERE names.name IS NOT NULL
+    )
+    SELECT name FROM names WHERE name IS NOT NULL
+    UNION SELECT name FROM workpool_queues
+    UNION SELECT queue FROM workpool_workers
+    ORDER BY 1";
+
+/// The jobs of a queue that failed last.
+pub(crate) const RECENT_FAILURES: &str = "
+    SELECT id, unique_key, kind, attempt, last_error, finished_at FROM workpool_jobs
+    WHERE queue = $1 AND state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $2";
+
+pub(crate) fn queues(c: &mut Connection) -> Result<Vec<String>> {
+    const WHAT: &str = "list the queues";
+    let e = |e| Error::sqlite(WHAT, e);
+    let mut statement = c.prepare_cached(QUEUES).map_err(e)?;
+    let rows = statement.query_map([], |r| r.get(0)).map_err(e)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(e)
+}
+
+pub(crate) fn recent_failures(
+    c: &mut Connection,
+    queue: &str,
+    limit: i64,
+) -> Result<Vec<FailedJob>> {
+    const WHAT: &str = "read the failed jobs";
+    let e = |e| Error::sqlite(WHAT, e);
+    let mut statement = c.prepare_cached(&numbered(RECENT_FAILURES)).map_err(e)?;
+    let rows = statement
+        .query_map(params![queue, limit], |r| {
+            Ok(FailedJob {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                kind: r.get(2)?,
+                attempt: r.get(3)?,
+                error: r.get(4)?,
+                finished_ms: r.get(5)?,
+            })
+        })
+        .map_err(e)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(e)
 }
 
 pub(crate) fn has_unfinished(c: &mut Connection, queue: &str) -> Result<bool> {

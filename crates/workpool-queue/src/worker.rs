@@ -4,7 +4,8 @@
 //! Four threads besides the pool's:
 //!
 //! - the **claimer** (the caller of [`Worker::run`]) claims as many due jobs as the pool has
-//!   free workers, hands them to the pool, and waits for room, a wake-up or the poll interval;
+//!   free workers plus a small, bounded local buffer (see [`WorkerBuilder::prefetch`]), hands
+//!   them to the pool, and waits for room, a wake-up or the poll interval;
 //! - the **recorder** writes finished attempts in batches: whatever finished while the last
 //!   batch was being written goes in the next one (group commit);
 //! - the **renewer** renews the leases of every job this worker holds, in one statement every
@@ -14,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -40,6 +41,15 @@ const MIN_POLL: Duration = Duration::from_millis(5);
 const END_WAIT: Duration = Duration::from_secs(10);
 /// The most completions written in one transaction.
 const RECORD_BATCH: usize = 1000;
+/// Default [`WorkerBuilder::prefetch`]: the most claimed jobs a worker holds beyond its
+/// pool's free workers.
+pub const DEFAULT_PREFETCH: usize = 1000;
+/// The local buffer covers what the pool finishes in this long, at its recent rate: enough
+/// to keep the pool busy while the next claim is on its way, so that a pool of slow jobs
+/// holds (next to) nothing it does not run.
+const PREFETCH_HORIZON: Duration = Duration::from_millis(25);
+/// The shortest span over which the claimer measures the rate at which jobs finish.
+const RATE_SPAN: Duration = Duration::from_millis(10);
 
 const CLAIMED: u8 = 0;
 const STARTED: u8 = 1;
@@ -177,6 +187,7 @@ pub struct WorkerBuilder {
     queue: Queue,
     name: String,
     concurrency: usize,
+    prefetch: usize,
     lease: Duration,
     poll: Duration,
     grace: Duration,
@@ -197,6 +208,19 @@ impl WorkerBuilder {
     /// number of cores.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// The most claimed jobs a worker holds beyond what its pool runs: a local buffer that
+    /// keeps the pool fed while the next claim is on its way, and lets one statement claim
+    /// many jobs. The worker sizes the buffer to what its pool finishes in about 25 ms at its
+    /// recent rate, up to this bound: a pool of jobs that take a second holds nothing beyond
+    /// its free workers, a pool of no-op jobs up to `n` more. Buffered jobs are claimed (under
+    /// a lease, renewed with the running ones); at shutdown they are handed back at once,
+    /// their attempt not counted. 0 claims only as many jobs as the pool has free workers.
+    /// Default 1000.
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = n;
         self
     }
 
@@ -264,7 +288,7 @@ impl WorkerBuilder {
     pub fn build(self) -> Result<Worker> {
         let pool = Pool::builder()
             .workers(self.concurrency)
-            .queue_capacity(self.concurrency)
+            .queue_capacity(self.concurrency + self.prefetch)
             .thread_name("workpool-queue")
             .build()
             .map_err(|e| Error::InvalidJob(format!("cannot start the pool: {e}")))?;
@@ -331,6 +355,7 @@ impl Worker {
             queue,
             name: crate::DEFAULT_QUEUE.to_owned(),
             concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            prefetch: DEFAULT_PREFETCH,
             lease: DEFAULT_LEASE,
             poll: DEFAULT_POLL,
             grace: DEFAULT_GRACE,
@@ -398,6 +423,9 @@ impl Worker {
         let shared = Arc::new(Shared {
             held: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
+            finished: AtomicU64::new(0),
+            wake_at: AtomicUsize::new(0),
+            room_sent: AtomicBool::new(false),
             events: events.clone(),
             closing: AtomicBool::new(false),
         });
@@ -454,6 +482,9 @@ impl Worker {
             worker,
             kinds,
             report: &report,
+            rate: 0.0,
+            rate_since: Instant::now(),
+            rate_count: 0,
         };
         let ending = claimer.claim_loop(&inbox);
         claimer.drain(&inbox, ending);
@@ -462,10 +493,11 @@ impl Worker {
         let _ = recorder_thread.join();
         drop(stop_renewer);
         let _ = renewer_thread.join();
+        // The listener sees the flag within its 250 ms wait for a notification and then
+        // closes its connection; it is not joined, so that a worker that is done returns
+        // at once instead of up to 250 ms later.
         listener.store(true, Ordering::Relaxed);
-        if let Some(t) = listener_thread {
-            let _ = t.join();
-        }
+        drop(listener_thread);
         if let Err(err) = queue.deregister_worker(worker) {
             (config.on_error)(&err);
         }
@@ -483,8 +515,17 @@ impl Worker {
 
 struct Shared {
     held: Mutex<HashMap<JobId, Arc<Entry>>>,
-    /// Jobs handed to the pool whose closure has not returned.
+    /// Jobs handed to the pool whose closure has not returned: running or buffered.
     busy: AtomicUsize,
+    /// Jobs whose closure has returned, ever: the claimer's measure of the pool's rate.
+    finished: AtomicU64,
+    /// A returning job wakes the claimer (with [`Event::Room`]) when it leaves this many
+    /// or fewer busy, or none: the claimer sets it to where its next claim is worth making,
+    /// so that it is not woken by every job.
+    wake_at: AtomicUsize,
+    /// Set when a [`Event::Room`] is on its way and the claimer has not looked yet, so that
+    /// at most one is.
+    room_sent: AtomicBool,
     events: Sender<Event>,
     /// Set when shutdown ends running jobs: their attempts are handed back, not recorded.
     closing: AtomicBool,
@@ -493,6 +534,18 @@ struct Shared {
 impl Shared {
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Arc<Entry>>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A job's closure has returned: count it, and wake the claimer if that made the room
+    /// it waits for (or left the pool idle).
+    fn returned(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        let left = self.busy.fetch_sub(1, Ordering::SeqCst) - 1;
+        if (left == 0 || left <= self.wake_at.load(Ordering::SeqCst))
+            && !self.room_sent.swap(true, Ordering::SeqCst)
+        {
+            let _ = self.events.send(Event::Room);
+        }
     }
 }
 
@@ -510,19 +563,78 @@ struct Claimer<'a> {
     worker: WorkerId,
     kinds: Vec<String>,
     report: &'a Arc<Mutex<WorkerReport>>,
+    /// Jobs per second the pool finished lately, measured since `rate_since`, when
+    /// `rate_count` jobs had finished.
+    rate: f64,
+    rate_since: Instant,
+    rate_count: u64,
 }
 
 impl Claimer<'_> {
+    /// How many claimed jobs to hold beyond the pool's workers: what the pool finishes in
+    /// [`PREFETCH_HORIZON`] at its recent rate, at most the configured prefetch.
+    fn buffer_target(&mut self) -> usize {
+        let now = Instant::now();
+        let span = now.duration_since(self.rate_since);
+        if span >= RATE_SPAN {
+            let finished = self.shared.finished.load(Ordering::Relaxed);
+            let rate = (finished - self.rate_count) as f64 / span.as_secs_f64();
+            // Up at once (a starved pool needs a bigger buffer now), down by halves.
+            self.rate = if rate > self.rate {
+                rate
+            } else {
+                (self.rate + rate) / 2.0
+            };
+            self.rate_since = now;
+            self.rate_count = finished;
+        }
+        let target = (self.rate * PREFETCH_HORIZON.as_secs_f64()).ceil();
+        if target >= self.config.prefetch as f64 {
+            self.config.prefetch
+        } else {
+            target as usize
+        }
+    }
+
     fn claim_loop(&mut self, inbox: &Receiver<Event>) -> Ending {
         let config = self.config;
         let sqlite = config.queue.backend() == crate::Backend::Sqlite;
+        // Without notifications (SQLite), or to see the end of the queue soon after it comes
+        // (--exit-when-empty), an idle worker polls with backoff.
+        let backoff = sqlite || config.exit_when_empty;
+        // With --exit-when-empty a worker that finds nothing may be waiting only for other
+        // workers' last jobs to be recorded: it looks at least every 100 ms, so that it
+        // does not end up to a poll interval after them.
+        let idle_cap = if config.exit_when_empty {
+            config.poll.min(Duration::from_millis(100))
+        } else {
+            config.poll
+        };
         let mut idle = MIN_POLL;
         let mut failures = 0u32;
+        // The last claim found fewer due jobs than it asked for: room in the pool is no
+        // reason to claim again; a notification, the poll, or the pool going idle is.
+        let mut starved = false;
+        let mut claim_now = true;
+        // After a failed claim, no claim before this (room in the pool is no reason to
+        // hammer a database that just failed).
+        let mut retry_at = Instant::now();
         loop {
+            // Any Room sent from here on will wake the wait below.
+            self.shared.room_sent.store(false, Ordering::SeqCst);
+            let target = self.buffer_target();
+            let cap = config.concurrency + target;
+            // A claim is made when it can take at least half the buffer (or, without one,
+            // any free worker): many jobs per statement, and never a worker left idle while
+            // a full buffer waits.
+            let threshold = target.div_ceil(2).max(1);
             let busy = self.shared.busy.load(Ordering::SeqCst);
-            let room = config.concurrency.saturating_sub(busy);
+            let room = cap.saturating_sub(busy);
             let mut wait = config.poll;
-            if room > 0 {
+            let backing_off = retry_at.saturating_duration_since(Instant::now());
+            if !backing_off.is_zero() {
+                wait = backing_off;
+            } else if room >= threshold && (claim_now || !starved || busy == 0) {
                 match config.queue.claim(
                     &config.name,
                     self.worker,
@@ -533,15 +645,21 @@ impl Claimer<'_> {
                     Ok(jobs) => {
                         failures = 0;
                         let got = jobs.len();
+                        self.report
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .claimed += got as u64;
                         for job in jobs {
                             self.start(job);
                         }
-                        if got == room {
+                        starved = got < room;
+                        if got > 0 {
                             idle = MIN_POLL;
+                        }
+                        if !starved {
                             wait = Duration::ZERO;
                         } else if got > 0 {
-                            idle = MIN_POLL;
-                            wait = if sqlite { MIN_POLL } else { config.poll };
+                            wait = if backoff { idle } else { config.poll };
                         } else {
                             if config.exit_when_empty
                                 && self.shared.busy.load(Ordering::SeqCst) == 0
@@ -549,9 +667,9 @@ impl Claimer<'_> {
                             {
                                 return Ending::Drain;
                             }
-                            if sqlite {
+                            if backoff {
                                 wait = idle;
-                                idle = (idle * 2).min(config.poll);
+                                idle = (idle * 2).min(idle_cap);
                             }
                         }
                     }
@@ -559,30 +677,53 @@ impl Claimer<'_> {
                         (config.on_error)(&err);
                         failures = failures.saturating_add(1);
                         wait = backoff_wait(failures, config.poll);
+                        retry_at = deadline(wait);
                     }
                 }
+            } else if starved && backoff {
+                wait = idle;
+            }
+            claim_now = false;
+            // Be woken by a returning job when the room is worth a claim (when starved: only
+            // when the pool goes idle), then look again in case it came already.
+            let wake_at = if starved {
+                0
+            } else {
+                cap.saturating_sub(threshold)
+            };
+            self.shared.wake_at.store(wake_at, Ordering::SeqCst);
+            if !wait.is_zero()
+                && !starved
+                && failures == 0
+                && self.shared.busy.load(Ordering::SeqCst) <= wake_at
+            {
+                wait = Duration::ZERO;
             }
             // Take every event that is there; wait only when there was none.
             let mut woke = false;
-            loop {
+            let timed_out = loop {
                 let event = if woke || wait.is_zero() {
                     match inbox.try_recv() {
                         Ok(e) => e,
-                        Err(_) => break,
+                        Err(_) => break false,
                     }
                 } else {
                     match inbox.recv_timeout(wait) {
                         Ok(e) => e,
-                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Timeout) => break true,
                         Err(RecvTimeoutError::Disconnected) => return Ending::Drain,
                     }
                 };
                 woke = true;
                 match event {
-                    Event::Room | Event::Wake => {}
+                    Event::Room => {}
+                    Event::Wake => claim_now = true,
                     Event::Stop => return Ending::Drain,
                     Event::Kill => return Ending::Kill,
                 }
+            };
+            if timed_out {
+                claim_now = true;
             }
         }
     }
@@ -602,10 +743,6 @@ impl Claimer<'_> {
         });
         self.shared.held().insert(job.id, Arc::clone(&entry));
         self.shared.busy.fetch_add(1, Ordering::SeqCst);
-        self.report
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .claimed += 1;
         let (id, attempt) = (job.id, job.attempt);
         let handler = self.config.handlers.get(&job.kind).cloned();
         let (shared, records) = (Arc::clone(self.shared), self.records.clone());
@@ -625,8 +762,7 @@ impl Claimer<'_> {
                 }));
             }
             entry.returned.store(true, Ordering::SeqCst);
-            shared.busy.fetch_sub(1, Ordering::SeqCst);
-            let _ = shared.events.send(Event::Room);
+            shared.returned();
             Ok::<(), std::convert::Infallible>(())
         };
         if self.pool.spawn(Job::new(run).priority(priority)).is_err() {
@@ -693,6 +829,8 @@ impl Claimer<'_> {
     /// `killable`. Returns `true` if no job runs.
     fn wait_idle(&self, inbox: &Receiver<Event>, until: Instant, killable: bool) -> bool {
         loop {
+            // The job that leaves the pool idle sends a Room event.
+            self.shared.room_sent.store(false, Ordering::SeqCst);
             if self.shared.busy.load(Ordering::SeqCst) == 0 {
                 return true;
             }

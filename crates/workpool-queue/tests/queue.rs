@@ -40,6 +40,78 @@ fn migration_from_empty_creates_the_schema(db: &TestDb) {
     assert_eq!(queue.status("default").expect("status").queued, 1);
 }
 
+/// Runs `sql` on the test database directly, and gives the first column of its rows as text.
+fn sql_rows(db: &TestDb, sql: &str) -> Vec<String> {
+    if let Some(path) = db.url.strip_prefix("sqlite:") {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        let mut statement = conn.prepare(sql).expect("prepare");
+        let rows = statement
+            .query_map([], |r| r.get::<_, rusqlite::types::Value>(0))
+            .expect("query");
+        rows.map(|v| match v.expect("row") {
+            rusqlite::types::Value::Text(t) => t,
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+    } else {
+        db.pg_client()
+            .simple_query(sql)
+            .expect("query")
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn a_version_1_schema_is_migrated_to_the_current_one(db: &TestDb) {
+    drop(open(db));
+    // Turn the schema back into version 1: its index by state covered available jobs.
+    let back = "DELETE FROM workpool_schema WHERE version > 1;
+        DROP INDEX workpool_jobs_state;
+        CREATE INDEX workpool_jobs_state ON workpool_jobs (queue, state, run_at);
+        DROP INDEX workpool_jobs_key;
+        CREATE UNIQUE INDEX workpool_jobs_key ON workpool_jobs (queue, unique_key);";
+    if let Some(path) = db.url.strip_prefix("sqlite:") {
+        rusqlite::Connection::open(path)
+            .expect("open")
+            .execute_batch(back)
+            .expect("back to version 1");
+    } else {
+        db.pg_client()
+            .batch_execute(back)
+            .expect("back to version 1");
+    }
+    let queue = open(db);
+    assert_eq!(
+        sql_rows(db, "SELECT MAX(version) FROM workpool_schema"),
+        vec![SCHEMA_VERSION.to_string()]
+    );
+    let definition_of = |index: &str| {
+        let sql = if db.url.starts_with("sqlite:") {
+            format!("SELECT sql FROM sqlite_master WHERE name = '{index}'")
+        } else {
+            format!("SELECT indexdef FROM pg_indexes WHERE indexname = '{index}' AND schemaname = current_schema()")
+        };
+        sql_rows(db, &sql).join("")
+    };
+    let keys = definition_of("workpool_jobs_key");
+    assert!(
+        keys.contains("unique_key IS NOT NULL"),
+        "the index of keys leaves out jobs without one: {keys}"
+    );
+    let definition = definition_of("workpool_jobs_state");
+    assert!(
+        definition.contains("'available'") && definition.contains("'running'"),
+        "the index by state leaves out available and running jobs: {definition}"
+    );
+    queue.enqueue_many(jobs("migrated", 3)).expect("enqueue");
+    assert_eq!(queue.status("migrated").expect("status").queued, 3);
+}
+
 fn a_newer_schema_is_refused(db: &TestDb) {
     drop(open(db));
     let newer = SCHEMA_VERSION + 1;
@@ -289,6 +361,21 @@ fn failed_jobs_retry_until_their_attempts_are_spent(db: &TestDb) {
     assert_eq!(info.state, JobState::Failed);
     assert_eq!(info.last_error.as_deref(), Some("boom 2"));
     assert_eq!(queue.status("retry").expect("status").failed, 1);
+    let failures = queue.recent_failures("retry", 10).expect("failures");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0].id,
+            failures[0].attempt,
+            failures[0].error.as_deref()
+        ),
+        (id.0, 2, Some("boom 2"))
+    );
+    assert!(failures[0].finished_ms.is_some());
+    assert!(queue
+        .recent_failures("other", 10)
+        .expect("failures")
+        .is_empty());
     // A retry in the future is scheduled, not queued.
     assert_eq!(queue.retry_failed("retry").expect("retry"), 1);
     let info = queue.job(id).expect("job").expect("exists");
@@ -342,6 +429,17 @@ fn cancel_ends_waiting_jobs_and_asks_running_ones(db: &TestDb) {
         queue.cancel(waiting).expect("cancel"),
         CancelResult::Finished(JobState::Cancelled)
     );
+}
+
+fn the_queues_of_a_database_are_listed(db: &TestDb) {
+    let queue = open(db);
+    assert!(queue.queues().expect("queues").is_empty());
+    queue.enqueue_many(jobs("b", 3)).expect("enqueue");
+    queue.enqueue_many(jobs("a", 2)).expect("enqueue");
+    queue.set_paused("c", true).expect("pause");
+    let me = queue.register_worker("d", LEASE).expect("register");
+    assert_eq!(queue.queues().expect("queues"), ["a", "b", "c", "d"]);
+    queue.deregister_worker(me).expect("deregister");
 }
 
 fn a_paused_queue_gives_nothing_until_resumed(db: &TestDb) {
@@ -440,6 +538,7 @@ fn status_counts_every_state_and_live_workers(db: &TestDb) {
 
 on_both!(
     migration_from_empty_creates_the_schema,
+    a_version_1_schema_is_migrated_to_the_current_one,
     a_newer_schema_is_refused,
     resubmitting_the_same_keys_adds_nothing,
     claims_are_exclusive,
@@ -449,6 +548,7 @@ on_both!(
     failed_jobs_retry_until_their_attempts_are_spent,
     cancel_ends_waiting_jobs_and_asks_running_ones,
     a_paused_queue_gives_nothing_until_resumed,
+    the_queues_of_a_database_are_listed,
     releasing_an_unstarted_claim_does_not_count_the_attempt,
     status_counts_every_state_and_live_workers,
 );

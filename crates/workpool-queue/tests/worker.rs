@@ -221,8 +221,123 @@ fn a_job_whose_lease_is_lost_is_stopped_and_not_recorded(db: &TestDb) {
     assert_ne!(job.state, JobState::Completed);
 }
 
+/// The attempt numbers of the jobs among `ids` that wait to run.
+fn waiting_attempts(queue: &Queue, ids: &[i64]) -> Vec<u32> {
+    ids.iter()
+        .filter_map(|&id| queue.job(workpool_queue::JobId(id)).expect("job"))
+        .filter(|j| j.state == JobState::Available)
+        .map(|j| j.attempt)
+        .collect()
+}
+
+fn a_pool_of_slow_jobs_claims_no_more_than_it_runs(db: &TestDb) {
+    let queue = Queue::open(&db.url).expect("open");
+    let jobs = (0..10).map(|i| NewJob::new("wait", json!(i)).queue("slow"));
+    queue.enqueue_many(jobs).expect("enqueue");
+    let (started, starts) = mpsc::channel();
+    let worker = Worker::builder(queue.connect_again().expect("connect"))
+        .queue("slow")
+        .concurrency(2)
+        .grace(Duration::ZERO)
+        .handle("wait", move |_job, ctx| {
+            let _ = started.send(());
+            while ctx.sleep(Duration::from_secs(60)) {}
+            Err("ended")
+        })
+        .build()
+        .expect("build");
+    let stop = worker.shutdown_handle();
+    let run = thread::spawn(move || worker.run());
+    for _ in 0..2 {
+        starts.recv().expect("a job started");
+    }
+    // No job has finished, so the worker has no rate to size a buffer by: it holds exactly
+    // what its pool runs (the buffer is only for jobs that finish within milliseconds).
+    let status = queue.status("slow").expect("status");
+    assert_eq!((status.running, status.queued), (2, 8));
+    stop.stop();
+    let report = run.join().expect("worker thread").expect("run");
+    assert_eq!((report.claimed, report.released), (2, 2));
+    assert_eq!(queue.status("slow").expect("status").queued, 10);
+}
+
+fn buffered_jobs_stay_within_the_prefetch_and_are_handed_back_at_shutdown(db: &TestDb) {
+    let queue = Queue::open(&db.url).expect("open");
+    // Quick jobs first (higher priority) give the worker a high rate, so that it claims the
+    // slow ones into its buffer; the slow ones then block the pool.
+    let quick = (0..500).map(|i| NewJob::new("quick", json!(i)).queue("buffer").priority(9));
+    queue.enqueue_many(quick).expect("enqueue");
+    let slow: Vec<i64> = (0..100)
+        .map(|i| {
+            queue
+                .enqueue(NewJob::new("wait", json!(i)).queue("buffer").priority(1))
+                .expect("enqueue")
+                .expect("added")
+                .0
+        })
+        .collect();
+    let (started, starts) = mpsc::channel();
+    let worker = Worker::builder(queue.connect_again().expect("connect"))
+        .queue("buffer")
+        .concurrency(2)
+        .prefetch(20)
+        .grace(Duration::ZERO)
+        .handle("quick", |_job, _ctx| Ok::<(), String>(()))
+        .handle("wait", move |_job, ctx| {
+            let _ = started.send(());
+            while ctx.sleep(Duration::from_secs(60)) {}
+            Err("ended")
+        })
+        .build()
+        .expect("build");
+    let stop = worker.shutdown_handle();
+    let run = thread::spawn(move || worker.run());
+    for _ in 0..2 {
+        starts.recv().expect("a slow job started");
+    }
+    // Slow jobs do not finish before the shutdown, so every one claimed is held: running or
+    // buffered. (The database's running count would also take in quick jobs that finished
+    // but whose completions wait for the next group commit.)
+    let held = slow
+        .iter()
+        .filter(|&&id| {
+            queue
+                .job(workpool_queue::JobId(id))
+                .expect("job")
+                .expect("exists")
+                .state
+                == JobState::Running
+        })
+        .count();
+    assert!(
+        (2..=2 + 20).contains(&held),
+        "holds {held} slow jobs with 2 workers and a prefetch of 20"
+    );
+    stop.stop();
+    let report = run.join().expect("worker thread").expect("run");
+    assert_eq!(report.completed, 500);
+    assert_eq!(report.released, report.claimed - 500);
+    let status = queue.status("buffer").expect("status");
+    assert_eq!(
+        (status.completed, status.queued, status.running),
+        (500, 100, 0)
+    );
+    // The two that ran spent an attempt; the buffered ones that never started did not.
+    let mut attempts = waiting_attempts(&queue, &slow);
+    attempts.sort_unstable();
+    assert_eq!(attempts.len(), 100);
+    assert_eq!(
+        attempts.iter().filter(|&&a| a == 1).count(),
+        2,
+        "{attempts:?}"
+    );
+    assert!(attempts.iter().all(|&a| a <= 1), "{attempts:?}");
+}
+
 on_both!(
     every_job_runs_and_is_recorded_once,
+    a_pool_of_slow_jobs_claims_no_more_than_it_runs,
+    buffered_jobs_stay_within_the_prefetch_and_are_handed_back_at_shutdown,
     failures_are_retried_with_backoff_then_fail,
     shutdown_past_the_grace_ends_and_hands_back_running_jobs,
     a_cancel_reaches_the_running_job,

@@ -112,13 +112,11 @@ impl Summary {
         if !self.durations.is_empty() {
             let mut sorted = self.durations.clone();
             sorted.sort_unstable();
-            let _ = writeln!(
-                text,
-                "job durations: p50 {}, p90 {}, p99 {}",
-                fmt_duration(percentile(&sorted, 0.50)),
-                fmt_duration(percentile(&sorted, 0.90)),
-                fmt_duration(percentile(&sorted, 0.99)),
-            );
+            text.push_str(&durations_line(
+                percentile(&sorted, 0.50),
+                percentile(&sorted, 0.90),
+                percentile(&sorted, 0.99),
+            ));
             text.push_str("slowest:\n");
             for (duration, id, cmd) in &self.slowest {
                 let _ = writeln!(text, "  {:>8}  {id:<8}  {cmd}", fmt_duration(*duration));
@@ -136,6 +134,16 @@ impl Summary {
         }
         text
     }
+}
+
+/// The line of job-duration percentiles, as `workpool run` and `workpool worker` print it.
+pub fn durations_line(p50: Duration, p90: Duration, p99: Duration) -> String {
+    format!(
+        "job durations: p50 {}, p90 {}, p99 {}\n",
+        fmt_duration(p50),
+        fmt_duration(p90),
+        fmt_duration(p99)
+    )
 }
 
 /// The nearest-rank percentile `q` of `sorted` (not empty).
