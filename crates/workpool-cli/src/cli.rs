@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::units::{
-    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size, Backoff,
-    HaltFlag, JobsArg, Rate,
+    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size,
+    parse_timeout, Backoff, HaltFlag, JobsArg, Rate, TimeoutArg,
 };
 
 /// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
@@ -280,9 +280,10 @@ pub struct RunArgs {
     pub retry_on: Vec<i32>,
 
     /// End a job that runs longer than this (per run): SIGTERM to its process group, then
-    /// SIGKILL after --kill-grace.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    /// SIGKILL after --kill-grace. `P%`: longer than P percent of the median run time of the
+    /// jobs that succeeded so far (no limit before the first success).
+    #[arg(long, value_name = "DURATION|P%", value_parser = parse_timeout)]
+    pub timeout: Option<TimeoutArg>,
 
     /// How long a job may take to exit after SIGTERM before its process group gets SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
@@ -303,6 +304,12 @@ pub struct RunArgs {
     /// Skip the jobs the job log shows succeeded; rerun the failed ones too.
     #[arg(long, requires = "joblog")]
     pub resume_failed: bool,
+
+    /// Run again the jobs the job log shows never succeeded, each with its logged command
+    /// and number, and append to the log; the command line's command and input are not
+    /// used (as GNU parallel does).
+    #[arg(long, requires = "joblog", conflicts_with_all = ["resume", "resume_failed"])]
+    pub retry_failed: bool,
 
     /// Write a JSON line per finished job to FILE: id, cmd, exit code, stdout, stderr.
     #[arg(long, value_name = "FILE")]
@@ -469,7 +476,10 @@ mod tests {
         assert_eq!(args.rate.map(|r| r.count), Some(10));
         assert_eq!(args.burst, 4);
         assert_eq!(args.retry_on, [1, 2, 75]);
-        assert_eq!(args.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            args.timeout,
+            Some(TimeoutArg::Fixed(Duration::from_secs(30)))
+        );
         assert_eq!(args.kill_grace, Duration::from_secs(2));
         assert_eq!(args.max_output, 1 << 20);
         assert_eq!(args.arg_file, [PathBuf::from("jobs.txt")]);

@@ -11,8 +11,9 @@ use workpool::{Builder, RateLimit};
 use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
+use crate::run::timeout::Timeout;
 use crate::sources::Input;
-use crate::units::{Backoff, Halt, Rate};
+use crate::units::{Backoff, Halt, Rate, TimeoutArg};
 
 /// How many workers a pool has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +130,7 @@ pub struct RunConfig {
     /// Retries.
     pub retry: RetryConfig,
     /// Per-run timeout (a job's JSON `timeout` overrides it).
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Time between SIGTERM and SIGKILL when a job is ended.
     pub kill_grace: Duration,
     /// Print outputs in input order.
@@ -138,6 +139,8 @@ pub struct RunConfig {
     pub joblog: Option<PathBuf>,
     /// What a rerun skips.
     pub resume: Resume,
+    /// `--retry-failed`: the jobs are the job log's unsuccessful ones, not the input.
+    pub retry_failed: bool,
     /// The results file (JSON Lines).
     pub results: Option<PathBuf>,
     /// The most bytes of each stream kept in the results file.
@@ -209,6 +212,11 @@ impl RunConfig {
             })?),
             None => None,
         };
+        if args.retry_failed && !(args.command.is_empty() && args.arg_file.is_empty()) {
+            eprintln!(
+                "workpool: warning: --retry-failed runs the commands of the job log; the command and input given are not used"
+            );
+        }
         let input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
         check_outputs(&input, args.joblog.as_deref(), args.results.as_deref())?;
         Ok(RunConfig {
@@ -226,11 +234,17 @@ impl RunConfig {
                 backoff: args.backoff,
                 retry_on: (!args.retry_on.is_empty()).then_some(args.retry_on),
             },
-            timeout: args.timeout.filter(|t| !t.is_zero()),
+            timeout: match args.timeout {
+                None => None,
+                Some(TimeoutArg::Fixed(d)) if d.is_zero() => None,
+                Some(TimeoutArg::Fixed(d)) => Some(Timeout::Fixed(d)),
+                Some(TimeoutArg::Percent(p)) => Some(Timeout::percent(p)),
+            },
             kill_grace: args.kill_grace,
             keep_order: args.keep_order,
             joblog: args.joblog,
             resume,
+            retry_failed: args.retry_failed,
             results: args.results,
             max_output: args.max_output,
             progress: stderr_is_terminal && !args.quiet && !args.dry_run,

@@ -51,6 +51,28 @@ pub struct JobSpec {
     pub due: Option<Due>,
 }
 
+impl Default for JobSpec {
+    /// An empty job: no command, normal priority, id and number 0; fill in what is known.
+    fn default() -> Self {
+        JobSpec {
+            line: 0,
+            seq: 0,
+            id: String::new(),
+            cmd: String::new(),
+            priority: Priority::NORMAL.level(),
+            timeout: None,
+            retries: None,
+            env: Vec::new(),
+            cwd: None,
+            args: Vec::new(),
+            slot_at: Vec::new(),
+            explicit_id: false,
+            queue: None,
+            due: None,
+        }
+    }
+}
+
 impl JobSpec {
     /// The command to run in job slot `slot` (`{%}` filled in).
     pub fn command_in_slot(&self, slot: usize) -> std::borrow::Cow<'_, str> {

@@ -186,6 +186,37 @@ pub fn fmt_duration_arg(d: Duration) -> String {
     }
 }
 
+/// A `--timeout` value: a duration, or a percentage of the median run time of the jobs that
+/// succeeded so far (GNU parallel's `--timeout 200%`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeoutArg {
+    /// This long per run; zero is none.
+    Fixed(Duration),
+    /// This percentage (above 0) of the median run time of the successful jobs.
+    Percent(f64),
+}
+
+/// Parses `--timeout`: a duration (`30s`, a bare number of seconds) or `P%`.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_timeout(text: &str) -> Result<TimeoutArg, String> {
+    let Some(number) = text.trim().strip_suffix('%') else {
+        return parse_duration(text).map(TimeoutArg::Fixed);
+    };
+    let bad = || {
+        format!("invalid timeout \"{text}\" (expected a duration like 30s, or a percentage above 0 like 300%)")
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(bad());
+    }
+    match number.parse::<f64>() {
+        Ok(p) if p.is_finite() && p > 0.0 => Ok(TimeoutArg::Percent(p)),
+        _ => Err(bad()),
+    }
+}
+
 /// A `-j` value, as GNU parallel takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobsArg {
@@ -354,6 +385,24 @@ pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_durations_or_percentages() {
+        assert_eq!(
+            parse_timeout("1.5"),
+            Ok(TimeoutArg::Fixed(Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            parse_timeout("2m"),
+            Ok(TimeoutArg::Fixed(Duration::from_secs(120)))
+        );
+        assert_eq!(parse_timeout("250%"), Ok(TimeoutArg::Percent(250.0)));
+        assert_eq!(parse_timeout("150.5%"), Ok(TimeoutArg::Percent(150.5)));
+        for bad in ["0%", "%", "-5%", "x%", "1e9999%", "5 %", "soon"] {
+            let err = parse_timeout(bad).unwrap_err();
+            assert!(err.contains(&format!("\"{bad}\"")), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn halt_takes_gnu_parallels_forms() {

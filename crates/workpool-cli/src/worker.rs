@@ -44,7 +44,10 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         progress: Progress::new(stderr_is_terminal && !args.quiet, total),
     });
     let watch = Supervision {
-        timeout: args.timeout.filter(|t| !t.is_zero()),
+        timeout: args
+            .timeout
+            .filter(|t| !t.is_zero())
+            .map(crate::run::timeout::Timeout::Fixed),
         kill_grace: args.kill_grace,
         ungroup: false,
     };
@@ -62,7 +65,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         .backoff(args.backoff.base, args.backoff.cap)
         .exit_when_empty(args.exit_when_empty)
         .handle(COMMAND_KIND, move |job: &ClaimedJob, ctx: &Context<'_>| {
-            run_command(job, ctx, watch, max_output, &handler_tally)
+            run_command(job, ctx, &watch, max_output, &handler_tally)
         })
         .build()?;
     process::become_subreaper();
@@ -136,7 +139,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
 fn run_command(
     job: &ClaimedJob,
     ctx: &Context<'_>,
-    watch: Supervision,
+    watch: &Supervision,
     max_output: u64,
     tally: &Tally,
 ) -> Result<(), String> {

@@ -4,17 +4,7 @@
 
 mod common;
 
-use std::process::Command as StdCommand;
-
-use common::{workpool, Scratch};
-
-/// `true` if GNU parallel is installed.
-fn have_parallel() -> bool {
-    StdCommand::new("parallel")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("GNU parallel"))
-}
+use common::{have_parallel, workpool, Scratch};
 
 /// Runs `args` (everything after `run`, or after `parallel`) with `-k -j 2` through workpool
 /// and checks its output is `expected`; then, if GNU parallel is installed, that parallel's

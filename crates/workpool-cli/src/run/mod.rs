@@ -25,6 +25,7 @@ pub mod report;
 pub mod signals;
 pub mod slot;
 pub mod summary;
+pub mod timeout;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -50,6 +51,7 @@ use self::process::Supervision;
 use self::progress::Progress;
 use self::report::{Reporter, ResultsFile};
 use self::slot::{Event, Feed, RunShared, Slot};
+use self::timeout::Timeout;
 
 /// How often the progress bar is redrawn while nothing finishes.
 const TICK: Duration = Duration::from_millis(100);
@@ -80,7 +82,10 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         (Some(path), Resume::SkipFinished | Resume::SkipSucceeded) => History::read(path)?,
         _ => History::default(),
     };
-    let mut jobs = open_input(&config)?;
+    let mut jobs = match (&config.joblog, config.retry_failed) {
+        (Some(path), true) => retry_failed_jobs(path)?,
+        _ => open_input(&config)?,
+    };
     if config.check_first || config.dry_run {
         let all = jobs.collect::<Result<Vec<JobSpec>, CliError>>()?;
         if config.dry_run {
@@ -90,7 +95,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     }
     check_capture_files()?;
 
-    let append = config.resume != Resume::Off;
+    let append = config.resume != Resume::Off || config.retry_failed;
     let joblog = match &config.joblog {
         Some(path) => Some(JobLog::open(path, append)?),
         None => None,
@@ -119,7 +124,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         kill: AtomicBool::new(false),
         running: AtomicUsize::new(0),
         watch: Supervision {
-            timeout: config.timeout,
+            timeout: config.timeout.clone(),
             kill_grace: config.kill_grace,
             ungroup: config.ungroup,
         },
@@ -556,6 +561,38 @@ fn skips(resume: Resume, outcome: Outcome) -> bool {
     }
 }
 
+/// `--retry-failed`: the jobs of the log at `path` that never succeeded, as they were logged.
+fn retry_failed_jobs(path: &std::path::Path) -> Result<Jobs, CliError> {
+    if !path.exists() {
+        eprintln!(
+            "workpool: warning: --retry-failed: there is no job log {}: nothing to retry",
+            path.display()
+        );
+    }
+    let history = History::read(path)?;
+    let mut jobs = Vec::new();
+    let mut json_jobs = 0;
+    for logged in history.unfinished() {
+        let explicit_id = logged.id != logged.seq.to_string();
+        json_jobs += usize::from(explicit_id);
+        jobs.push(Ok(JobSpec {
+            line: logged.seq,
+            seq: logged.seq,
+            args: vec![logged.cmd.clone()],
+            cmd: logged.cmd,
+            id: logged.id,
+            explicit_id,
+            ..JobSpec::default()
+        }));
+    }
+    if json_jobs > 0 {
+        eprintln!(
+            "workpool: warning: --retry-failed: {json_jobs} of the jobs were JSON jobs; the job log has only their command and id, so they run without their own env, cwd, timeout, retries and priority (rerun them whole with --resume-failed and the input)"
+        );
+    }
+    Ok(Box::new(jobs.into_iter()))
+}
+
 /// The input, as jobs read one at a time.
 fn open_input(config: &RunConfig) -> Result<Jobs, CliError> {
     config.input.clone().jobs(config.quiet)
@@ -587,11 +624,13 @@ fn print_plan(
             continue;
         }
         planned += 1;
-        let timeout = spec
-            .timeout
-            .or(config.timeout)
-            .filter(|t| !t.is_zero())
-            .map_or_else(|| "-".to_owned(), fmt_duration_arg);
+        let timeout = match (spec.timeout, &config.timeout) {
+            (Some(own), _) if own.is_zero() => "-".to_owned(),
+            (Some(own), _) => fmt_duration_arg(own),
+            (None, Some(Timeout::Fixed(d))) => fmt_duration_arg(*d),
+            (None, Some(Timeout::Percent { percent, .. })) => format!("{percent}%"),
+            (None, None) => "-".to_owned(),
+        };
         let retries = spec.retries.unwrap_or(config.retry.runs.saturating_sub(1));
         plan.push_str(&format!(
             "{}\t{}\t{timeout}\t{retries}\t{}\n",

@@ -27,6 +27,7 @@ use workpool::JobContext;
 
 use crate::input::JobSpec;
 use crate::run::groups::{group_is_gone, reap_group, Groups};
+use crate::run::timeout::Timeout;
 
 /// Output up to this size is read into memory; larger output stays in its file until printed.
 const INLINE_OUTPUT: u64 = 64 * 1024;
@@ -224,10 +225,10 @@ impl Attempt {
 }
 
 /// How runs are watched and ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Supervision {
     /// The per-run timeout, if any.
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
     /// `--ungroup`: the job writes straight to workpool's stdout and stderr, uncaptured.
@@ -238,7 +239,7 @@ pub struct Supervision {
 /// `ctx` and `kill`, and ends its whole process group on timeout or cancel.
 pub fn run_once(
     job: &JobSpec,
-    watch: Supervision,
+    watch: &Supervision,
     ctx: &JobContext,
     kill: &AtomicBool,
     groups: &Groups,
@@ -278,8 +279,12 @@ pub fn run_once(
             );
         }
     };
-    // A zero timeout, from the flag or the job, means none.
-    let timeout = job.timeout.or(watch.timeout).filter(|t| !t.is_zero());
+    // A job's own timeout overrides the flag; zero means none.
+    let timeout = match job.timeout {
+        Some(own) if own.is_zero() => None,
+        Some(own) => Some(Timeout::Fixed(own)),
+        None => watch.timeout.clone(),
+    };
     let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     groups.started(pgid);
     let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill);
@@ -319,13 +324,12 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
 /// Waits for `child`, ending its group at the timeout or on cancel.
 fn supervise(
     child: &mut Child,
-    timeout: Option<Duration>,
+    timeout: Option<Timeout>,
     grace: Duration,
     ctx: &JobContext,
     kill: &AtomicBool,
 ) -> (Ending, Status) {
     let start = Instant::now();
-    let deadline = timeout.map(|t| start + t);
     let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     // Readable once the child exits: one poll per wait, woken by the exit itself.
     let pidfd = rustix::process::pidfd_open(
@@ -359,7 +363,8 @@ fn supervise(
             Some(_) => MAX_POLL,
             None => ((now - start) / 8).clamp(MIN_POLL, MAX_POLL),
         };
-        if let Some(deadline) = deadline {
+        // Looked at on every turn: a percentage's limit moves as jobs succeed.
+        if let Some(deadline) = timeout.as_ref().and_then(Timeout::limit).map(|t| start + t) {
             if now >= deadline {
                 let status = end_group(child, pgid, grace);
                 return (

@@ -291,7 +291,7 @@ impl Slot {
         let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
             run_once(
                 &self.spec,
-                shared.watch,
+                &shared.watch,
                 ctx,
                 &shared.kill,
                 &shared.groups,
@@ -319,6 +319,11 @@ impl Slot {
         shared.running.fetch_sub(1, Ordering::Relaxed);
 
         let ok = attempt.succeeded();
+        if ok {
+            if let Some(timeout) = &shared.watch.timeout {
+                timeout.succeeded(attempt.elapsed);
+            }
+        }
         let retryable = match retry_on {
             None => attempt.ending != Ending::Cancelled,
             Some(codes) => {
