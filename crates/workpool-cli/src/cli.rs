@@ -311,11 +311,13 @@ pub struct RunArgs {
     #[arg(long, requires = "joblog", conflicts_with_all = ["resume", "resume_failed"])]
     pub retry_failed: bool,
 
-    /// Write a JSON line per finished job to FILE: id, cmd, exit code, stdout, stderr.
-    #[arg(long, value_name = "FILE")]
+    /// Write every finished job's outputs: NAME.jsonl a JSON line per job (id, cmd, exit,
+    /// stdout, stderr...); NAME.csv, NAME.tsv or NAME.json GNU parallel's tables; any other
+    /// NAME a directory in GNU parallel's layout, NAME/1/ARG/stdout, stderr and seq.
+    #[arg(long, value_name = "NAME")]
     pub results: Option<PathBuf>,
 
-    /// In the results file, keep at most this much of each stream (the rest is cut and
+    /// In a .jsonl results file, keep at most this much of each stream (the rest is cut and
     /// `truncated` is set).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub max_output: u64,

@@ -162,3 +162,191 @@ fn the_job_slot_is_between_1_and_the_jobs_at_once() {
     assert_eq!(stdout.lines().count(), 4);
     assert!(stdout.lines().all(|l| l == "1" || l == "2"), "{stdout}");
 }
+
+/// Every file under `dir`, as (path relative to `dir`, contents), sorted.
+fn tree(dir: &std::path::Path) -> Vec<(String, String)> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `args` through workpool (and GNU parallel, if installed) in scratch directories and
+/// returns what each left in the file or directory `name`, through `read`.
+fn results_of<T: PartialEq + std::fmt::Debug>(
+    args: &[&str],
+    name: &str,
+    read: impl Fn(&std::path::Path) -> T,
+) -> T {
+    let ours = Scratch::new();
+    let mut argv = vec!["run", "-q", "-k", "-j", "2", "--results", name];
+    argv.extend_from_slice(args);
+    let code = workpool(&argv)
+        .current_dir(ours.dir.path())
+        .output()
+        .unwrap()
+        .status
+        .code();
+    let result = read(&ours.path(name));
+    if have_parallel() {
+        let theirs = Scratch::new();
+        let gnu_code = common::parallel(["-k", "-j", "2", "--results", name].iter().chain(args))
+            .current_dir(theirs.dir.path())
+            .output()
+            .unwrap()
+            .status
+            .code();
+        // Both exit 0 when every job succeeded, 1 when one job failed.
+        assert_eq!(code, gnu_code, "exit status");
+        assert_eq!(
+            result,
+            read(&theirs.path(name)),
+            "workpool and GNU parallel differ on --results {name} {args:?}"
+        );
+    } else {
+        eprintln!("GNU parallel is not installed: not compared");
+    }
+    result
+}
+
+#[test]
+fn results_dir_has_gnu_parallels_layout() {
+    let files = results_of(
+        &[
+            "echo",
+            ":::",
+            "a b",
+            "it's",
+            "x/y",
+            "back\\slash",
+            ":::",
+            "1",
+            "2",
+        ],
+        "out",
+        tree,
+    );
+    let expected_dirs = [
+        "1/a b/2/1",
+        "1/it's/2/2",
+        "1/x\\_y/2/1",
+        "1/back\\\\slash/2/2",
+    ];
+    for dir in expected_dirs {
+        assert!(
+            files
+                .iter()
+                .any(|(name, _)| name == &format!("{dir}/stdout")),
+            "{dir}/stdout in {files:?}"
+        );
+    }
+    let find = |name: &str| {
+        files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    };
+    assert_eq!(find("1/it's/2/2/stdout"), Some("it's 2\n"));
+    assert_eq!(find("1/it's/2/2/seq"), Some("4"));
+    assert_eq!(find("1/it's/2/2/stderr"), Some(""));
+    assert_eq!(files.len(), 8 * 3);
+}
+
+#[test]
+fn results_dir_keeps_outputs_whole_and_stderr_apart() {
+    let files = results_of(
+        &["echo out {}; echo err {} >&2", ":::", "a", "b"],
+        "r",
+        tree,
+    );
+    assert_eq!(
+        files,
+        [
+            ("1/a/seq", "1"),
+            ("1/a/stderr", "err a\n"),
+            ("1/a/stdout", "out a\n"),
+            ("1/b/seq", "2"),
+            ("1/b/stderr", "err b\n"),
+            ("1/b/stdout", "out b\n"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+}
+
+/// A results table's lines, without the columns that hold times.
+fn table(path: &std::path::Path, sep: char) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split('\n')
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(sep).collect();
+            if fields.len() > 3 && fields[0] != "Seq" && !fields[0].starts_with('"') {
+                fields[2] = "T";
+                fields[3] = "T";
+            }
+            fields.join(&sep.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn results_csv_tsv_and_json_have_gnu_parallels_columns() {
+    // Whole commands as items: GNU parallel quotes arguments for the shell otherwise (with
+    // backslashes, where workpool uses single quotes), and the Command column would differ.
+    let csv = results_of(&[":::", "echo a", "echo b,c"], "r.csv", |p| table(p, ','));
+    assert_eq!(
+        csv,
+        [
+            "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr",
+            "1,:,T,T,0,2,0,0,\"echo a\",\"echo a\",\"a",
+            "\",",
+            "2,:,T,T,0,4,0,0,\"echo b,c\",\"echo b,c\",\"b,c",
+            "\",",
+            "",
+        ]
+    );
+    let tsv = results_of(&["echo", ":::", "a"], "r.tsv", |p| table(p, '\t'));
+    assert_eq!(tsv[1], "1\t:\tT\tT\t0\t2\t0\t0\t\"echo a\"\ta\t\"a");
+    let json = results_of(&["echo {}; exit 3", ":::", "q\"t"], "r.json", |p| {
+        let text = std::fs::read_to_string(p).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        (
+            value["Seq"].clone(),
+            value["Exitval"].clone(),
+            value["V"].clone(),
+            value["Stdout"].clone(),
+        )
+    });
+    assert_eq!(
+        json,
+        (
+            serde_json::json!(1),
+            serde_json::json!(3),
+            serde_json::json!(["q\"t"]),
+            serde_json::json!("q\"t\n")
+        )
+    );
+}
+
+#[test]
+fn results_refuses_a_file_where_a_directory_is_meant() {
+    let s = Scratch::new();
+    std::fs::write(s.path("taken"), "keep me").unwrap();
+    workpool(["run", "--results", "taken", "echo", ":::", "a"])
+        .current_dir(s.dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--results taken is a file"));
+    assert_eq!(s.read("taken"), "keep me");
+}

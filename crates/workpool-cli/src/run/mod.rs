@@ -22,6 +22,7 @@ pub mod printer;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod signals;
 pub mod slot;
 pub mod summary;
@@ -49,7 +50,8 @@ use self::joblog::{History, JobLog, Outcome, Recorded};
 use self::printer::{Output, Printer};
 use self::process::Supervision;
 use self::progress::Progress;
-use self::report::{Reporter, ResultsFile};
+use self::report::Reporter;
+use self::results::Results;
 use self::slot::{Event, Feed, RunShared, Slot};
 use self::timeout::Timeout;
 
@@ -101,7 +103,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         None => None,
     };
     let results = match &config.results {
-        Some(path) => Some(ResultsFile::open(path, append, config.max_output)?),
+        Some(path) => Some(Results::open(path, append, config.max_output)?),
         None => None,
     };
     let pool = config
