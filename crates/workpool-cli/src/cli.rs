@@ -344,6 +344,11 @@ pub struct RunArgs {
     #[arg(short = 'u', long, conflicts_with_all = ["keep_order", "tag", "tagstring"])]
     pub ungroup: bool,
 
+    /// Print each line of output as soon as a job has written it whole: lines of different
+    /// jobs mix, but never within a line (GNU parallel's --line-buffer).
+    #[arg(long, visible_alias = "lb", conflicts_with_all = ["keep_order", "ungroup"])]
+    pub line_buffer: bool,
+
     /// Print each job's command on standard output before its output.
     #[arg(short = 'v', long)]
     pub verbose: bool,

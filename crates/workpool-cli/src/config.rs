@@ -163,6 +163,8 @@ pub struct RunConfig {
     pub halt: Option<Halt>,
     /// Jobs write straight to stdout and stderr.
     pub ungroup: bool,
+    /// Print whole lines as jobs write them.
+    pub line_buffer: bool,
 }
 
 /// What `--tag` and `--tagstring` put before each line of output.
@@ -229,6 +231,7 @@ impl RunConfig {
             },
             halt: args.halt.and_then(|flag| flag.0),
             ungroup: args.ungroup,
+            line_buffer: args.line_buffer,
             retry: RetryConfig {
                 runs: args.retries.max(1),
                 backoff: args.backoff,

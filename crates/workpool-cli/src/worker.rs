@@ -152,6 +152,7 @@ fn run_command(
         ctx.cancel_flag(),
         &Groups::default(),
         0,
+        None,
     );
     tally.running.fetch_sub(1, Ordering::Relaxed);
     let (stdout, out_cut) = attempt.stdout.head(max_output);

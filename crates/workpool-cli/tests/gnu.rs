@@ -350,3 +350,65 @@ fn results_refuses_a_file_where_a_directory_is_meant() {
         .stderr(predicates::str::contains("--results taken is a file"));
     assert_eq!(s.read("taken"), "keep me");
 }
+
+#[test]
+fn line_buffer_prints_a_line_while_its_job_still_runs() {
+    use std::io::{BufRead, BufReader};
+    let s = Scratch::new();
+    let gate = s.path("gate");
+    // The job prints a line, then waits (up to 30 s) for the gate, which the test opens only
+    // once it has read that line: grouped output would never show it in time.
+    let job = format!(
+        "echo first; i=0; while [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         [ -e '{}' ] && echo second",
+        gate.display(),
+        gate.display()
+    );
+    let mut child = common::workpool_process(["run", "-q", "--line-buffer", "--tag", ":::", &job])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.ends_with("\tfirst"), "{first}");
+    std::fs::write(&gate, "").unwrap();
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.ends_with("\tsecond"), "{second}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn line_buffer_never_mixes_lines_of_different_jobs() {
+    // Each job writes every line in two pieces; whole lines must come out, each all one job's.
+    let job = "i=0; while [ $i -lt 500 ]; do printf {}{}{}{}{}; printf '%s\\n' {}{}{}{}{}; \
+               i=$((i+1)); done";
+    let run = |gnu: bool| -> Vec<String> {
+        let args = ["-j", "3", "--line-buffer", job, ":::", "a", "b", "c"];
+        let out = if gnu {
+            common::parallel(args).output().unwrap()
+        } else {
+            workpool(["run", "-q"].iter().chain(&args))
+                .output()
+                .unwrap()
+        };
+        assert!(out.status.success());
+        let mut lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ours = run(false);
+    assert_eq!(ours.len(), 1500);
+    for line in &ours {
+        assert!(
+            ["a", "b", "c"].iter().any(|x| *line == x.repeat(10)),
+            "a mixed line: {line:?}"
+        );
+    }
+    if have_parallel() {
+        assert_eq!(ours, run(true), "workpool and GNU parallel differ");
+    }
+}

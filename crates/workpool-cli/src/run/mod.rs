@@ -52,7 +52,7 @@ use self::process::Supervision;
 use self::progress::Progress;
 use self::report::Reporter;
 use self::results::Results;
-use self::slot::{Event, Feed, RunShared, Slot};
+use self::slot::{Event, Feed, LineBuffer, RunShared, Slot};
 use self::timeout::Timeout;
 
 /// How often the progress bar is redrawn while nothing finishes.
@@ -121,6 +121,8 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
 
     let started = Instant::now();
     let (events, inbox) = mpsc::channel();
+    let progress = Progress::new(config.progress, 0);
+    let printer = Printer::spawn(config.keep_order, progress.clone(), events.clone())?;
     let shared = Arc::new(RunShared {
         stop: AtomicBool::new(false),
         kill: AtomicBool::new(false),
@@ -137,10 +139,14 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         job_slots: slot::JobSlots::default(),
         halt: config.halt,
         ended: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        line_buffer: config.line_buffer.then(|| LineBuffer {
+            printer: Mutex::new(Some(printer.sender.clone())),
+            tag: config.tag.clone(),
+            verbose: config.verbose,
+        }),
     });
+    drop(events);
     signals::spawn(Arc::clone(&shared))?;
-    let progress = Progress::new(config.progress, 0);
-    let printer = Printer::spawn(config.keep_order, progress.clone(), events)?;
     spawn_feeder(&config, jobs, history, &pool, &shared)?;
 
     let mut reporter = Reporter::new(joblog, results);
@@ -152,7 +158,11 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     } else {
         pool.shutdown();
     }
-    // The feeder is not joined: it may be waiting for input that never comes.
+    // The feeder is not joined: it may be waiting for input that never comes. Nor does the
+    // printer wait for it: it ends once the last way to it is gone.
+    if let Some(line_buffer) = &shared.line_buffer {
+        lock(&line_buffer.printer).take();
+    }
     drop(printer);
     wait_for_printer(&inbox, &mut ending);
     progress.finish();
@@ -472,6 +482,10 @@ fn record(
     lock(&shared.live).remove(&slot.index);
     let ran = done.outcome != Outcome::NotRun;
     let (stdout, stderr) = reporter.record(slot, done);
+    if config.line_buffer {
+        // Printed line by line as the job ran.
+        return;
+    }
     let _ = printer.sender.send(Output {
         index: slot.index,
         command: (config.verbose && ran).then(|| slot.spec.cmd.clone()),

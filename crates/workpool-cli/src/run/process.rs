@@ -235,6 +235,57 @@ pub struct Supervision {
     pub ungroup: bool,
 }
 
+/// `--line-buffer`: takes a running job's new complete lines of standard output and of
+/// standard error as they are written.
+pub type Live<'a> = dyn Fn(Vec<u8>, Vec<u8>) + Sync + 'a;
+
+/// Follows a running job's capture files and hands their complete lines to a [`Live`]
+/// sink. The files are read at an offset of their own, so the capture stays whole for the
+/// job log and the results; the job never waits for this reader.
+struct Tail<'a> {
+    files: [(&'a File, u64, Vec<u8>); 2],
+    live: &'a Live<'a>,
+}
+
+impl<'a> Tail<'a> {
+    fn new(out: &'a File, err: &'a File, live: &'a Live<'a>) -> Self {
+        Tail {
+            files: [(out, 0, Vec::new()), (err, 0, Vec::new())],
+            live,
+        }
+    }
+
+    /// Hands over the complete lines written since the last call; at the `end`, the last
+    /// line without a newline too.
+    fn poll(&mut self, end: bool) {
+        use std::os::unix::fs::FileExt;
+        let mut chunks: [Vec<u8>; 2] = Default::default();
+        let mut buf = [0u8; 16 * 1024];
+        for ((file, pos, partial), chunk) in self.files.iter_mut().zip(&mut chunks) {
+            while let Ok(n) = file.read_at(&mut buf, *pos) {
+                if n == 0 {
+                    break;
+                }
+                *pos += n as u64;
+                partial.extend_from_slice(&buf[..n]);
+            }
+            let cut = if end {
+                partial.len()
+            } else {
+                partial
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |newline| newline + 1)
+            };
+            *chunk = partial.drain(..cut).collect();
+        }
+        let [out, err] = chunks;
+        if !(out.is_empty() && err.is_empty()) {
+            (self.live)(out, err);
+        }
+    }
+}
+
 /// Runs `job` once in job slot `slot` (its `{%}`): starts it, waits for it while watching
 /// `ctx` and `kill`, and ends its whole process group on timeout or cancel.
 pub fn run_once(
@@ -244,6 +295,7 @@ pub fn run_once(
     kill: &AtomicBool,
     groups: &Groups,
     slot: usize,
+    live: Option<&Live<'_>>,
 ) -> Attempt {
     let started_at = Instant::now();
     let attempt = |ending, status, stdout, stderr| Attempt {
@@ -270,7 +322,11 @@ pub fn run_once(
                 Some(dir) => format!("cannot start the command in {}: {e}", dir.display()),
                 None => format!("cannot start the command: {e}"),
             };
-            let stderr = Captured::Memory(format!("workpool: {message}\n").into_bytes());
+            let stderr = format!("workpool: {message}\n").into_bytes();
+            if let Some(live) = live {
+                live(Vec::new(), stderr.clone());
+            }
+            let stderr = Captured::Memory(stderr);
             return attempt(
                 Ending::Exited,
                 Status::Error(message),
@@ -287,8 +343,18 @@ pub fn run_once(
     };
     let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     groups.started(pgid);
-    let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill);
+    let mut tail = live.map(|live| Tail::new(&out, &err, live));
+    let mut tick = || {
+        if let Some(tail) = &mut tail {
+            tail.poll(false);
+        }
+    };
+    let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill, &mut tick);
     groups.ended(pgid);
+    if let Some(tail) = &mut tail {
+        tail.poll(true);
+    }
+    drop(tail);
     attempt(
         ending,
         status,
@@ -328,6 +394,7 @@ fn supervise(
     grace: Duration,
     ctx: &JobContext,
     kill: &AtomicBool,
+    tick: &mut dyn FnMut(),
 ) -> (Ending, Status) {
     let start = Instant::now();
     let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
@@ -338,6 +405,7 @@ fn supervise(
     )
     .ok();
     loop {
+        tick();
         match child.try_wait() {
             Ok(Some(status)) => {
                 return (Ending::Exited, Status::of(status));

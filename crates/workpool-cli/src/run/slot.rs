@@ -25,11 +25,13 @@ use nix::sys::signal::Signal;
 use workpool::{Job, JobContext, Priority, Retry};
 
 use crate::config::RetryConfig;
+use crate::config::Tag;
 use crate::error::CliError;
 use crate::input::JobSpec;
 use crate::run::groups::Groups;
 use crate::run::joblog::Outcome;
-use crate::run::process::{run_once, Attempt, Captured, Ending, Status, Supervision};
+use crate::run::printer::Output;
+use crate::run::process::{run_once, Attempt, Captured, Ending, Live, Status, Supervision};
 use crate::units::{Halt, HaltOn, Threshold};
 
 /// What the collector hears.
@@ -106,6 +108,27 @@ pub struct RunShared {
     pub halt: Option<Halt>,
     /// Jobs ended so far: succeeded, did not succeed.
     pub ended: [AtomicUsize; 2],
+    /// `--line-buffer`: where running jobs' lines go.
+    pub line_buffer: Option<LineBuffer>,
+}
+
+/// `--line-buffer`: running jobs send their complete lines straight to the printer.
+#[derive(Debug)]
+pub struct LineBuffer {
+    /// The printer's inbox, taken away at the end of the run so that the printer can end.
+    pub printer: Mutex<Option<Sender<Output>>>,
+    /// `--tag` or `--tagstring`.
+    pub tag: Option<Tag>,
+    /// `-v`: each command is printed as its job starts.
+    pub verbose: bool,
+}
+
+impl LineBuffer {
+    fn send(&self, output: Output) {
+        if let Some(printer) = &*self.printer.lock().unwrap_or_else(PoisonError::into_inner) {
+            let _ = printer.send(output);
+        }
+    }
 }
 
 impl RunShared {
@@ -288,6 +311,26 @@ impl Slot {
         } else {
             shared.job_slots.take()
         };
+        let line_buffer = shared.line_buffer.as_ref();
+        let tag = line_buffer.and_then(|lb| lb.tag.as_ref().map(|tag| tag.render(&self.spec)));
+        if let Some(lb) = line_buffer.filter(|lb| lb.verbose) {
+            lb.send(Output {
+                index: self.index,
+                command: Some(self.spec.command_in_slot(job_slot).into_owned()),
+                ..Output::default()
+            });
+        }
+        let live = |stdout: Vec<u8>, stderr: Vec<u8>| {
+            if let Some(lb) = line_buffer {
+                lb.send(Output {
+                    index: self.index,
+                    command: None,
+                    tag: tag.clone(),
+                    stdout: Captured::Memory(stdout),
+                    stderr: Captured::Memory(stderr),
+                });
+            }
+        };
         let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
             run_once(
                 &self.spec,
@@ -296,6 +339,7 @@ impl Slot {
                 &shared.kill,
                 &shared.groups,
                 job_slot,
+                line_buffer.map(|_| &live as &Live<'_>),
             )
         }))
         .unwrap_or_else(|payload| {
