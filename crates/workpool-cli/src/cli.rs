@@ -335,6 +335,30 @@ pub struct RunArgs {
     #[arg(long)]
     pub check_first: bool,
 
+    /// As many input items per job as the command line takes (the kernel's 128 KiB), the
+    /// word around {} repeated for each; a short input is spread over the job slots.
+    #[arg(short = 'X', conflicts_with = "m")]
+    pub context_replace: bool,
+
+    /// As many input items per job as the command line takes, {} standing for all of them
+    /// separated by spaces; a short input is spread over the job slots.
+    #[arg(short = 'm')]
+    pub m: bool,
+
+    /// At most N input items per job, {} standing for all of them (0: read one, insert none).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "N",
+        conflicts_with = "max_replace_args"
+    )]
+    pub max_args: Option<usize>,
+
+    /// At most N input items per job, the word around {} repeated for each, and {1} .. {N}
+    /// the Nth argument (0: read one, insert none).
+    #[arg(short = 'N', long, value_name = "N")]
+    pub max_replace_args: Option<usize>,
+
     /// Input items end with a NUL byte, not a newline (as `find -print0` writes them).
     #[arg(short = '0', long)]
     pub null: bool,

@@ -12,7 +12,8 @@ use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
 use crate::run::timeout::Timeout;
-use crate::sources::Input;
+use crate::sources::{Input, Multi};
+use crate::template::Fill;
 use crate::units::{Backoff, Halt, Rate, TimeoutArg};
 
 /// How many workers a pool has.
@@ -203,6 +204,12 @@ impl RunConfig {
             machine_limit(),
             args.jobs == Some(crate::units::JobsArg::Count(0)),
         );
+        let args_multi = MultiFlags {
+            context: args.context_replace,
+            whole: args.m,
+            max_args: args.max_args,
+            max_replace_args: args.max_replace_args,
+        };
         let resume = match (args.resume, args.resume_failed) {
             (true, _) => Resume::SkipFinished,
             (false, true) => Resume::SkipSucceeded,
@@ -219,7 +226,10 @@ impl RunConfig {
                 "workpool: warning: --retry-failed runs the commands of the job log; the command and input given are not used"
             );
         }
-        let input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
+        let has_command = !args.command.is_empty()
+            && !crate::sources::SEPARATORS.contains(&args.command[0].as_str());
+        let mut input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
+        input.multi = multi(&args_multi, sizing, has_command)?;
         check_outputs(&input, args.joblog.as_deref(), args.results.as_deref())?;
         Ok(RunConfig {
             input,
@@ -263,6 +273,45 @@ impl RunConfig {
             },
         })
     }
+}
+
+/// `-X`, `-m`, `-n`, `-N` as given.
+struct MultiFlags {
+    context: bool,
+    whole: bool,
+    max_args: Option<usize>,
+    max_replace_args: Option<usize>,
+}
+
+/// Several input items per job, if asked for: `-X` and `-N` fill `{}` in context, `-m` and
+/// `-n` with all the items (GNU parallel's `-n` does so, although its manual says it implies
+/// `-X`).
+fn multi(flags: &MultiFlags, sizing: Sizing, has_command: bool) -> Result<Option<Multi>, CliError> {
+    let fill_line = flags.context || flags.whole;
+    let max_items = flags.max_replace_args.or(flags.max_args);
+    if !fill_line && max_items.is_none() {
+        return Ok(None);
+    }
+    if !has_command {
+        return Err(CliError::usage(
+            "-X, -m, -n and -N put several input items in one command: give a COMMAND",
+        ));
+    }
+    let fill = if flags.whole || (flags.max_args.is_some() && !flags.context) {
+        Fill::Whole
+    } else {
+        Fill::Context
+    };
+    let slots = match sizing {
+        Sizing::Fixed(n) => n,
+        Sizing::Dynamic { max, .. } => max,
+    };
+    Ok(Some(Multi {
+        fill,
+        max_items,
+        fill_line,
+        slots,
+    }))
 }
 
 /// Everything `workpool demo` needs to know.

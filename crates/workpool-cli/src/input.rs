@@ -41,6 +41,9 @@ pub struct JobSpec {
     /// The input arguments the command was made from (for `--tag` and `--results DIR`);
     /// a whole-command line is its own one argument.
     pub args: Vec<String>,
+    /// How many of `args` each input item gave (with `-X`, `-m` and `-N` a job has several
+    /// items); 0 when it has one item, all of `args`.
+    pub columns: usize,
     /// Byte offsets in `cmd` where the job slot number (`{%}`) goes when the job starts.
     pub slot_at: Vec<usize>,
     /// `true` if the id was given (JSON `id`), not the line number.
@@ -65,6 +68,7 @@ impl Default for JobSpec {
             env: Vec::new(),
             cwd: None,
             args: Vec::new(),
+            columns: 0,
             slot_at: Vec::new(),
             explicit_id: false,
             queue: None,
@@ -280,6 +284,7 @@ pub fn parse_line(
         env: Vec::new(),
         cwd: None,
         args: Vec::new(),
+        columns: 0,
         slot_at: Vec::new(),
         explicit_id: false,
         queue: None,

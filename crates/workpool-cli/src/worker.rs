@@ -243,6 +243,7 @@ fn spec_of(job: &ClaimedJob) -> Result<JobSpec, String> {
         line: 0,
         seq: 0,
         args: Vec::new(),
+        columns: 0,
         slot_at: Vec::new(),
         id: job.unique_key.clone().unwrap_or_else(|| job.id.to_string()),
         cmd: cmd.to_owned(),

@@ -190,7 +190,9 @@ fn results_of<T: PartialEq + std::fmt::Debug>(
     read: impl Fn(&std::path::Path) -> T,
 ) -> T {
     let ours = Scratch::new();
-    let mut argv = vec!["run", "-q", "-k", "-j", "2", "--results", name];
+    // One job at a time: rows are written as jobs end (GNU parallel writes them in order
+    // with -k; workpool does not).
+    let mut argv = vec!["run", "-q", "-k", "-j", "1", "--results", name];
     argv.extend_from_slice(args);
     let code = workpool(&argv)
         .current_dir(ours.dir.path())
@@ -201,7 +203,7 @@ fn results_of<T: PartialEq + std::fmt::Debug>(
     let result = read(&ours.path(name));
     if have_parallel() {
         let theirs = Scratch::new();
-        let gnu_code = common::parallel(["-k", "-j", "2", "--results", name].iter().chain(args))
+        let gnu_code = common::parallel(["-k", "-j", "1", "--results", name].iter().chain(args))
             .current_dir(theirs.dir.path())
             .output()
             .unwrap()
@@ -411,4 +413,121 @@ fn line_buffer_never_mixes_lines_of_different_jobs() {
     if have_parallel() {
         assert_eq!(ours, run(true), "workpool and GNU parallel differ");
     }
+}
+
+#[test]
+fn x_and_m_put_several_items_in_a_job_and_spread_a_short_input_over_the_slots() {
+    // same_as_parallel runs -j 2: five items make jobs of three and two.
+    same_as_parallel(
+        &["-X", "echo", ":::", "1", "2", "3", "4", "5"],
+        "",
+        "1 2 3\n4 5\n",
+    );
+    same_as_parallel(
+        &["-m", "echo", ":::", "1", "2", "3", "4", "5"],
+        "",
+        "1 2 3\n4 5\n",
+    );
+    // -X repeats the word around {}; -m puts all the items in its place.
+    same_as_parallel(
+        &["-X", "echo", "pre{}post", ":::", "a b", "it's", "c"],
+        "",
+        "prea bpost preit'spost\nprecpost\n",
+    );
+    same_as_parallel(
+        &["-m", "echo", "pre{}post", ":::", "a b", "it's", "c"],
+        "",
+        "prea b it'spost\nprecpost\n",
+    );
+    same_as_parallel(
+        &["-X", "echo", "x{}y", ":::", "a", "b", ":::", "1"],
+        "",
+        "xay x1y\nxby x1y\n",
+    );
+}
+
+#[test]
+fn n_and_capital_n_bound_the_items_per_job() {
+    same_as_parallel(
+        &["-N", "2", "echo", "{1}-{2}", ":::", "1", "2", "3", "4", "5"],
+        "",
+        "1-2\n3-4\n5-\n",
+    );
+    same_as_parallel(
+        &["-N2", "echo", "{}:{#}", ":::", "a", "b", "c"],
+        "",
+        "a:1 b:1\nc:2\n",
+    );
+    same_as_parallel(
+        &["-n", "2", "echo", "x{}y", ":::", "a", "b", "c"],
+        "",
+        "xa by\nxcy\n",
+    );
+    same_as_parallel(&["-N0", "echo", "x", ":::", "a", "b"], "", "x\nx\n");
+    same_as_parallel(
+        &["-X", "-N", "2", "echo", ":::", "1", "2", "3", "4", "5"],
+        "",
+        "1 2\n3 4\n5\n",
+    );
+    same_as_parallel(
+        &["-N2", "--colsep", ",", "echo", "{1}{2}{3}{4}"],
+        "a,b\nc,d\ne,f\n",
+        "abcd\nef\n",
+    );
+}
+
+#[test]
+fn x_fills_each_command_up_to_the_kernels_limit_and_loses_no_item() {
+    // 60,000 file names with spaces and quotes: several jobs, each command under the
+    // 128 KiB a single argument may have, and every name exactly once.
+    let names: Vec<String> = (0..60_000).map(|i| format!("it's file {i}.txt")).collect();
+    let out = workpool(["run", "-q", "-j", "1", "-X", "printf '%s\\n'"])
+        .write_stdin(names.join("\n") + "\n")
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert!(
+        printed == names,
+        "{} names printed of {}",
+        printed.len(),
+        names.len()
+    );
+    let log = Scratch::new();
+    let log_path = log.path("log");
+    workpool([
+        "run",
+        "-q",
+        "-j",
+        "1",
+        "-X",
+        "--joblog",
+        log_path.to_str().unwrap(),
+        "true",
+    ])
+    .write_stdin(names.join("\n") + "\n")
+    .assert()
+    .success();
+    let commands: Vec<String> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split('\t').nth(8).unwrap().to_owned())
+        .collect();
+    assert!(commands.len() > 1, "{} jobs", commands.len());
+    // The log doubles each backslash (the quoting of `it's` has one).
+    let longest = commands
+        .iter()
+        .map(|c| c.replace("\\\\", "\\").len())
+        .max()
+        .unwrap();
+    assert!(longest < 128 * 1024, "a command of {longest} bytes");
+}
+
+#[test]
+fn several_items_per_job_need_a_command() {
+    workpool(["run", "-X", ":::", "echo a", "echo b"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("give a COMMAND"));
 }

@@ -331,8 +331,13 @@ fn json(text: &str) -> String {
 /// Writes a job's `stdout`, `stderr` and `seq` into its directory under `dir`.
 fn write_dir(dir: &Path, slot: &Slot, done: &mut Finished) -> Result<(), CliError> {
     let mut path = dir.to_owned();
+    // Each input item's arguments count from 1 again (`-X` puts several items in a job).
+    let columns = match slot.spec.columns {
+        0 => slot.spec.args.len().max(1),
+        n => n,
+    };
     for (i, arg) in slot.spec.args.iter().enumerate() {
-        path.push((i + 1).to_string());
+        path.push((i % columns + 1).to_string());
         path.push(dir_name(arg));
     }
     fs::create_dir_all(&path)
