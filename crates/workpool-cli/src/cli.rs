@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::units::{
-    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size,
-    parse_timeout, Backoff, HaltFlag, JobsArg, Rate, TimeoutArg,
+    parse_backoff, parse_block, parse_duration, parse_halt_flag, parse_jobs, parse_rate,
+    parse_size, parse_timeout, Backoff, HaltFlag, JobsArg, Rate, TimeoutArg,
 };
 
 /// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
@@ -358,6 +358,25 @@ pub struct RunArgs {
     /// the Nth argument (0: read one, insert none).
     #[arg(short = 'N', long, value_name = "N")]
     pub max_replace_args: Option<usize>,
+
+    /// Cut standard input (or the one input file) into blocks of whole records and give each
+    /// block to a job as its standard input, instead of making arguments of it.
+    #[arg(long, conflicts_with_all = ["context_replace", "m", "max_args", "max_replace_args", "colsep", "null"])]
+    pub pipe: bool,
+
+    /// With --pipe: cut blocks at about this size, after the last record that fits (K, M, G
+    /// are powers of 1024; k, m, g of 1000).
+    #[arg(long, value_name = "SIZE", default_value = "1M", requires = "pipe", value_parser = parse_block)]
+    pub block: u64,
+
+    /// With --pipe: what ends a record [default: a newline, unless --recstart is given]
+    /// (\n, \t, \r, \0 and \\ are read as those characters).
+    #[arg(long, value_name = "STR", requires = "pipe")]
+    pub recend: Option<String>,
+
+    /// With --pipe: what starts a record [default: nothing].
+    #[arg(long, value_name = "STR", requires = "pipe")]
+    pub recstart: Option<String>,
 
     /// Input items end with a NUL byte, not a newline (as `find -print0` writes them).
     #[arg(short = '0', long)]

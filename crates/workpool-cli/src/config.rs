@@ -11,6 +11,7 @@ use workpool::{Builder, RateLimit};
 use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
+use crate::pipe::PipeSpec;
 use crate::run::timeout::Timeout;
 use crate::sources::{Input, Multi};
 use crate::template::Fill;
@@ -230,6 +231,20 @@ impl RunConfig {
             && !crate::sources::SEPARATORS.contains(&args.command[0].as_str());
         let mut input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
         input.multi = multi(&args_multi, sizing, has_command)?;
+        if args.pipe {
+            let (recend, recstart) = match (&args.recend, &args.recstart) {
+                (None, None) => ("\n".to_owned(), String::new()),
+                (None, Some(start)) => (String::new(), start.clone()),
+                (Some(end), start) => (end.clone(), start.clone().unwrap_or_default()),
+            };
+            input.pipe = Some(PipeSpec {
+                // A block bigger than memory cannot be read anyway; only the input's size
+                // decides how much is held.
+                block: usize::try_from(args.block).unwrap_or(usize::MAX),
+                recend: crate::pipe::unescape(&recend),
+                recstart: crate::pipe::unescape(&recstart),
+            });
+        }
         check_outputs(&input, args.joblog.as_deref(), args.results.as_deref())?;
         Ok(RunConfig {
             input,

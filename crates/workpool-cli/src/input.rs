@@ -46,6 +46,8 @@ pub struct JobSpec {
     pub columns: usize,
     /// Byte offsets in `cmd` where the job slot number (`{%}`) goes when the job starts.
     pub slot_at: Vec<usize>,
+    /// `--pipe`: the block of input that is its standard input (else `/dev/null`).
+    pub stdin: Option<crate::pipe::Block>,
     /// `true` if the id was given (JSON `id`), not the line number.
     pub explicit_id: bool,
     /// `workpool submit` only: the queue (JSON `queue`), overriding `--queue`.
@@ -70,6 +72,7 @@ impl Default for JobSpec {
             args: Vec::new(),
             columns: 0,
             slot_at: Vec::new(),
+            stdin: None,
             explicit_id: false,
             queue: None,
             due: None,
@@ -286,6 +289,7 @@ pub fn parse_line(
         args: Vec::new(),
         columns: 0,
         slot_at: Vec::new(),
+        stdin: None,
         explicit_id: false,
         queue: None,
         due: None,

@@ -15,6 +15,7 @@ mod demo;
 mod error;
 mod exit;
 mod input;
+mod pipe;
 mod queue;
 mod run;
 mod sources;

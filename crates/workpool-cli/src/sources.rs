@@ -25,6 +25,7 @@ use regex::Regex;
 
 use crate::error::CliError;
 use crate::input::{check_command, parse_line, Dialect, JobReader, JobSpec, MAX_COMMAND};
+use crate::pipe::{Blocks, PipeSpec};
 use crate::template::{Fill, Template};
 
 /// The separators of the grammar.
@@ -62,6 +63,8 @@ pub struct Input {
     pub null: bool,
     /// `-X`, `-m`, `-n`, `-N`: several input items per job.
     pub multi: Option<Multi>,
+    /// `--pipe`: the input is cut into blocks, each a job's standard input.
+    pub pipe: Option<PipeSpec>,
 }
 
 /// Several input items per job: `-X`, `-m`, `-n N`, `-N N`.
@@ -140,6 +143,7 @@ impl Input {
             colsep,
             null,
             multi: None,
+            pipe: None,
         })
     }
 
@@ -173,6 +177,9 @@ impl Input {
         let template = self.command.as_deref().map(Template::parse);
         // A single file (or standard input) is read as it arrives.
         let single = self.sources.len() == 1 && matches!(self.sources[0].0, Source::File(_));
+        if let Some(spec) = self.pipe.clone() {
+            return self.blocks(spec, template);
+        }
         if single && template.is_none() && self.colsep.is_none() {
             // Whole commands, one per line: JSON jobs allowed.
             let (reader, name) = open(&self.sources[0].0)?;
@@ -213,6 +220,41 @@ impl Input {
                 maker.make(line, args)
             }))),
         }
+    }
+
+    /// `--pipe`: a job for each block of the one input file (or standard input), the
+    /// command the template with no argument.
+    fn blocks(
+        &self,
+        spec: PipeSpec,
+        template: Option<Template>,
+    ) -> Result<Box<dyn Iterator<Item = Result<JobSpec, CliError>> + Send>, CliError> {
+        let (Some(template), [(source @ Source::File(_), _)]) = (template, &self.sources[..])
+        else {
+            return Err(CliError::usage(
+                "--pipe feeds blocks of one input to a COMMAND: give a command, and at most one \
+                 input file (-a or ::::), or none for standard input",
+            ));
+        };
+        let (reader, name) = open(source)?;
+        let mut seq = 0;
+        Ok(Box::new(Blocks::new(reader, name, spec).map(
+            move |block| {
+                let block = block?;
+                seq += 1;
+                let expanded = template.expand(&[], seq, true);
+                check_command(&expanded.cmd).map_err(|message| CliError::input(seq, message))?;
+                Ok(JobSpec {
+                    line: seq,
+                    seq,
+                    id: seq.to_string(),
+                    cmd: expanded.cmd,
+                    slot_at: expanded.slot_at,
+                    stdin: Some(block),
+                    ..JobSpec::default()
+                })
+            },
+        )))
     }
 
     /// Every source read whole, split into arguments, linked and multiplied.

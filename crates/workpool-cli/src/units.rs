@@ -186,6 +186,45 @@ pub fn fmt_duration_arg(d: Duration) -> String {
     }
 }
 
+/// Parses a `--block` size as GNU parallel writes it: a whole number, optionally followed
+/// by K, M, G, T (powers of 1024) or k, m, g, t (powers of 1000), or KiB, MiB, GiB; at least 1.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_block(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "k" => 1_000,
+        "m" => 1_000_000,
+        "g" => 1_000_000_000,
+        "t" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "invalid size \"{text}\": unknown unit \"{other}\" (use K, M, G or k, m, g)"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size \"{text}\": expected a whole number, like 1M"))?;
+    match n.checked_mul(factor) {
+        Some(0) => Err(format!(
+            "invalid size \"{text}\": a block needs at least 1 byte"
+        )),
+        Some(size) => Ok(size),
+        None => Err(format!("invalid size \"{text}\": too large")),
+    }
+}
+
 /// A `--timeout` value: a duration, or a percentage of the median run time of the jobs that
 /// succeeded so far (GNU parallel's `--timeout 200%`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -385,6 +424,17 @@ pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_sizes_take_gnu_parallels_units() {
+        assert_eq!(parse_block("1M"), Ok(1 << 20));
+        assert_eq!(parse_block("10k"), Ok(10_000));
+        assert_eq!(parse_block("512"), Ok(512));
+        for bad in ["0", "1x", "", "-1", "99999999999T"] {
+            let err = parse_block(bad).unwrap_err();
+            assert!(err.contains(&format!("\"{bad}\"")), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn timeouts_are_durations_or_percentages() {

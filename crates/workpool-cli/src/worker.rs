@@ -245,6 +245,7 @@ fn spec_of(job: &ClaimedJob) -> Result<JobSpec, String> {
         args: Vec::new(),
         columns: 0,
         slot_at: Vec::new(),
+        stdin: None,
         id: job.unique_key.clone().unwrap_or_else(|| job.id.to_string()),
         cmd: cmd.to_owned(),
         priority: job.priority,

@@ -531,3 +531,107 @@ fn several_items_per_job_need_a_command() {
         .code(2)
         .stderr(predicates::str::contains("give a COMMAND"));
 }
+
+#[test]
+fn pipe_cuts_standard_input_into_blocks_of_whole_records() {
+    let numbers: String = (1..=12).map(|n| format!("{n}\n")).collect();
+    same_as_parallel(
+        &["--pipe", "--block", "5", "echo \"[{#}]\"; cat"],
+        &numbers,
+        "[1]\n1\n2\n[2]\n3\n4\n[3]\n5\n6\n[4]\n7\n8\n[5]\n9\n10\n[6]\n11\n[7]\n12\n",
+    );
+    same_as_parallel(
+        &["--pipe", "--recend", ";", "--block", "3", "cat; echo"],
+        "a;b;c;d;",
+        "a;\nb;\nc;\nd;\n",
+    );
+    // A record starts with '>' (FASTA): a block never cuts one, and is cut only where the
+    // next record's start is within the block.
+    same_as_parallel(
+        &[
+            "--pipe",
+            "--recstart",
+            ">",
+            "--block",
+            "10",
+            "echo \"[{#}]\"; cat",
+        ],
+        ">a\n1\n>b\n2\n>c\n3\n",
+        "[1]\n>a\n1\n[2]\n>b\n2\n[3]\n>c\n3\n",
+    );
+    same_as_parallel(
+        &[
+            "--pipe",
+            "--recstart",
+            ">",
+            "--block",
+            "11",
+            "echo \"[{#}]\"; cat",
+        ],
+        ">a\n1\n>b\n2\n>c\n3\n",
+        "[1]\n>a\n1\n>b\n2\n[2]\n>c\n3\n",
+    );
+    same_as_parallel(&["--pipe", "cat"], "a\nlast, unended", "a\nlast, unended");
+    same_as_parallel(&["--pipe", "echo ran"], "", "");
+}
+
+#[test]
+fn pipe_passes_every_byte_once() {
+    // 200,000 lines, among them names with quotes and bytes that are not UTF-8, in blocks
+    // of 64 KiB over three jobs: the blocks, put back in order, are the input.
+    let mut input = Vec::new();
+    for i in 0..200_000 {
+        input.extend_from_slice(format!("it's line {i} \"q\" ").as_bytes());
+        input.extend_from_slice(b"caf\xe9\n");
+    }
+    let out = workpool([
+        "run", "-q", "-k", "-j", "3", "--pipe", "--block", "64K", "cat",
+    ])
+    .write_stdin(input.clone())
+    .assert()
+    .success();
+    assert!(
+        out.get_output().stdout == input,
+        "the output differs from the input"
+    );
+    let log = Scratch::new();
+    let log_path = log.path("log");
+    workpool([
+        "run",
+        "-q",
+        "--pipe",
+        "--block",
+        "64K",
+        "--joblog",
+        log_path.to_str().unwrap(),
+        "true",
+    ])
+    .write_stdin(input.clone())
+    .assert()
+    .success();
+    let jobs = std::fs::read_to_string(&log_path).unwrap().lines().count() - 1;
+    let expected = input.len().div_ceil(64 * 1024);
+    assert!(
+        (expected..=expected + 1).contains(&jobs),
+        "{jobs} blocks for {} bytes",
+        input.len()
+    );
+}
+
+#[test]
+fn pipe_needs_a_command_and_one_input() {
+    workpool(["run", "--pipe"])
+        .write_stdin("x\n")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--pipe feeds blocks"));
+    workpool(["run", "--pipe", "cat", ":::", "a"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("at most one input file"));
+    workpool(["run", "--pipe", "--block", "0", "cat"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("invalid size \"0\""));
+    workpool(["run", "--block", "1M", "cat"]).assert().code(2);
+}

@@ -369,10 +369,14 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
     } else {
         (out.try_clone()?.into(), err.try_clone()?.into())
     };
+    let stdin = match &job.stdin {
+        Some(block) => File::open(block.path())?.into(),
+        None => Stdio::null(),
+    };
     let mut cmd = Command::new(SHELL);
     cmd.arg("-c")
         .arg(command)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
         // Its own process group: a terminal's Ctrl-C reaches only workpool, which decides,
