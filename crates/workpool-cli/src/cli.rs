@@ -222,8 +222,9 @@ them at once.";
 pub struct RunArgs {
     /// The command template, then its input sources: `::: ARGS...`, `:::: FILES...`,
     /// `:::+`/`::::+` to link; without a command, each input item is a command.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..)]
-    pub command: Vec<String>,
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..,
+          value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 
     /// Read input items from FILE, one per line (`-`: standard input); repeatable, each an
     /// input source.

@@ -227,9 +227,18 @@ impl RunConfig {
                 "workpool: warning: --retry-failed runs the commands of the job log; the command and input given are not used"
             );
         }
-        let has_command = !args.command.is_empty()
-            && !crate::sources::SEPARATORS.contains(&args.command[0].as_str());
-        let mut input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
+        // Words that are not UTF-8 (Latin-1 file names after :::) are carried byte for byte.
+        let words = args
+            .command
+            .into_iter()
+            .map(|word| {
+                crate::bytes::decode_os(word)
+                    .map_err(|e| CliError::usage(format!("an argument of the command line {e}")))
+            })
+            .collect::<Result<Vec<String>, CliError>>()?;
+        let has_command =
+            !words.is_empty() && !crate::sources::SEPARATORS.contains(&words[0].as_str());
+        let mut input = Input::from_words(words, args.arg_file, colsep, args.null)?;
         input.multi = multi(&args_multi, sizing, has_command)?;
         if args.pipe {
             let (recend, recstart) = match (&args.recend, &args.recstart) {

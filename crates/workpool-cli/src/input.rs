@@ -175,8 +175,16 @@ impl<R: BufRead> JobReader<R> {
             }
             self.line += 1;
             let line = self.line;
-            let text = std::str::from_utf8(&self.buf)
-                .map_err(|_| CliError::input(line, "not valid UTF-8"))?;
+            let text = crate::bytes::decode(&self.buf)
+                .map_err(|message| CliError::input(line, message))?;
+            if looks_like_json(&text) && std::str::from_utf8(&self.buf).is_err() {
+                return Err(CliError::input(
+                    line,
+                    "not valid UTF-8, which a JSON line must be",
+                ));
+            }
+            let text = text.into_owned();
+            let text = text.as_str();
             let text = text.strip_suffix(self.delimiter as char).unwrap_or(text);
             let text = if self.delimiter == 0 {
                 text
@@ -301,6 +309,11 @@ pub fn parse_line(
             return Err("invalid JSON: expected an object".to_owned());
         };
         read_fields(&mut job, fields, dialect)?;
+        if crate::bytes::has_reserved(&job.cmd)
+            || job.env.iter().any(|(_, v)| crate::bytes::has_reserved(v))
+        {
+            return Err(crate::bytes::reserved_error());
+        }
     }
     check_command(&job.cmd)?;
     job.args = vec![job.cmd.clone()];
@@ -741,8 +754,15 @@ echo d"#[..],
     }
 
     #[test]
-    fn invalid_utf8_is_an_input_error() {
-        let err = read_jobs(&b"true\n\xff\xfe\n"[..], "test").unwrap_err();
-        assert_eq!(err.to_string(), "input line 2: not valid UTF-8");
+    fn bytes_that_are_not_utf8_are_carried_and_json_must_be_utf8() {
+        let jobs = read_jobs(&b"true\necho caf\xe9\n"[..], "test").unwrap();
+        assert_eq!(&*crate::bytes::encode(&jobs[1].cmd), b"echo caf\xe9");
+        let err = read_jobs(&b"true\n{\"cmd\": \"\xff\"}\n"[..], "test").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input line 2: not valid UTF-8, which a JSON line must be"
+        );
+        let err = read_jobs(&br#"{"cmd": "echo \udbff\udf90"}"#[..], "test").unwrap_err();
+        assert!(err.to_string().contains("U+10FF80"), "{err}");
     }
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bytes;
 mod cli;
 mod config;
 mod demo;

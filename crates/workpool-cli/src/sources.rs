@@ -566,13 +566,14 @@ impl Iterator for Lines {
         if buf.last() == Some(&self.delimiter) {
             buf.pop();
         }
-        match String::from_utf8(buf) {
-            Ok(text) => Some(Ok((self.line, text))),
-            Err(_) => {
+        // Bytes that are not UTF-8 are carried through (see crate::bytes).
+        match crate::bytes::decode(&buf) {
+            Ok(text) => Some(Ok((self.line, text.into_owned()))),
+            Err(message) => {
                 self.done = true;
                 Some(Err(CliError::input(
                     self.line,
-                    format!("not valid UTF-8 (in {})", self.name),
+                    format!("{message} (in {})", self.name),
                 )))
             }
         }

@@ -635,3 +635,74 @@ fn pipe_needs_a_command_and_one_input() {
         .stderr(predicates::str::contains("invalid size \"0\""));
     workpool(["run", "--block", "1M", "cat"]).assert().code(2);
 }
+
+#[test]
+fn names_that_are_not_utf8_reach_the_command_byte_for_byte() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let names: [&[u8]; 3] = [b"caf\xe9 it's.txt", b"na\xefve $x.log", b"plain.txt"];
+    let s = Scratch::new();
+    for name in names {
+        std::fs::write(s.dir.path().join(OsStr::from_bytes(name)), name).unwrap();
+    }
+    let expected: Vec<u8> = names.iter().flat_map(|n| [*n, b"|\n"].concat()).collect();
+    let lines: Vec<u8> = names.iter().flat_map(|n| [*n, b"\n"].concat()).collect();
+    let log = s.path("log");
+    let log_arg = log.to_str().unwrap();
+    // From standard input, as find or ls give them; the command reads each file by its name.
+    let args = [
+        "-k",
+        "--joblog",
+        log_arg,
+        "--results",
+        "out",
+        "cat {}; echo '|'",
+    ];
+    let out = workpool(["run", "-q"].iter().chain(&args))
+        .current_dir(s.dir.path())
+        .write_stdin(lines.clone())
+        .assert()
+        .success();
+    assert_eq!(out.get_output().stdout, expected);
+    for name in names {
+        let dir = s.dir.path().join("out/1").join(OsStr::from_bytes(name));
+        assert_eq!(
+            std::fs::read(dir.join("stdout")).unwrap(),
+            [name, b"|\n"].concat()
+        );
+    }
+    // The job log holds the bytes, so a rerun recognises every job.
+    workpool(["run", "--resume"].iter().chain(&args))
+        .current_dir(s.dir.path())
+        .write_stdin(lines.clone())
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicates::str::contains("3 skipped"));
+    // After :::, as a shell glob gives them.
+    let mut argv: Vec<&OsStr> = ["run", "-q", "-k", "printf '%s|\\n'", ":::"]
+        .iter()
+        .map(OsStr::new)
+        .collect();
+    argv.extend(names.iter().map(|n| OsStr::from_bytes(n)));
+    let out = workpool(&argv).assert().success();
+    assert_eq!(out.get_output().stdout, expected);
+    if have_parallel() {
+        let gnu = common::parallel(["-k", "cat {}; echo '|'"])
+            .current_dir(s.dir.path())
+            .write_stdin(lines)
+            .output()
+            .unwrap();
+        assert_eq!(gnu.stdout, expected, "GNU parallel");
+    }
+}
+
+#[test]
+fn input_holding_the_characters_reserved_for_bytes_is_refused() {
+    workpool(["run", "echo"])
+        .write_stdin("a\nb\u{10ff90}\n")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("input line 2"))
+        .stderr(predicates::str::contains("U+10FF80 to U+10FFFF"));
+}

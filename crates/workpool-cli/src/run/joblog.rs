@@ -176,7 +176,8 @@ impl JobLog {
     /// [`CliError::Io`] if it cannot be written.
     pub fn write(&mut self, entry: &Entry<'_>) -> Result<(), CliError> {
         self.file
-            .write_all(entry.to_line().as_bytes())
+            // Commands keep the bytes of their input, as GNU parallel's log does.
+            .write_all(&crate::bytes::encode(&entry.to_line()))
             .map_err(|e| CliError::io("cannot write job log", &self.path, e))
     }
 }
@@ -229,7 +230,10 @@ impl History {
     /// a job log (its first line is none of the known headers).
     pub fn read(path: &Path) -> Result<Self, CliError> {
         let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => match crate::bytes::decode(&bytes) {
+                Ok(text) => text.into_owned(),
+                Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
             Err(e) => return Err(CliError::io("cannot read job log", path, e)),
         };

@@ -656,7 +656,9 @@ fn print_plan(
         ));
     }
     let mut out = io::stdout().lock();
-    let _ = out.write_all(plan.as_bytes()).and_then(|()| out.flush());
+    let _ = out
+        .write_all(&crate::bytes::encode(&plan))
+        .and_then(|()| out.flush());
     if !config.quiet {
         eprintln!("workpool: dry run: {planned} jobs would run, {skipped} skipped");
     }

@@ -103,7 +103,10 @@ impl State {
                 let written = output
                     .command
                     .as_ref()
-                    .map_or(Ok(()), |cmd| writeln!(out, "{cmd}"))
+                    .map_or(Ok(()), |cmd| {
+                        out.write_all(&crate::bytes::encode(cmd))
+                            .and_then(|()| out.write_all(b"\n"))
+                    })
                     .and_then(|()| write_stream(&mut output.stdout, tag.as_deref(), &mut out))
                     .and_then(|()| out.flush());
                 if let Err(err) = written {
@@ -143,7 +146,7 @@ pub fn write_tagged(input: impl Read, tag: &str, out: &mut dyn Write) -> io::Res
         if reader.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
-        out.write_all(tag.as_bytes())?;
+        out.write_all(&crate::bytes::encode(tag))?;
         out.write_all(&line)?;
     }
 }

@@ -375,7 +375,8 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
     };
     let mut cmd = Command::new(SHELL);
     cmd.arg("-c")
-        .arg(command)
+        // The exact bytes of the input (see crate::bytes).
+        .arg(crate::bytes::encode_os(command))
         .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)

@@ -135,10 +135,12 @@ impl ResultsFile {
     fn write(&mut self, slot: &Slot, done: &mut Finished) -> Result<(), CliError> {
         let (stdout, out_cut) = done.stdout.head(self.max_output);
         let (stderr, err_cut) = done.stderr.head(self.max_output);
+        let lossy = crate::bytes::lossy(&slot.spec.cmd);
         let line = ResultLine {
             id: &slot.spec.id,
             line: slot.spec.line,
-            cmd: &slot.spec.cmd,
+            cmd: lossy.as_deref().unwrap_or(&slot.spec.cmd),
+            cmd_hex: lossy.is_some().then(|| crate::bytes::hex(&slot.spec.cmd)),
             outcome: done.outcome.name(),
             exit: done.status.as_ref().and_then(|s| s.code()),
             signal: done.status.as_ref().and_then(|s| s.signal()),
@@ -169,6 +171,9 @@ struct ResultLine<'a> {
     id: &'a str,
     line: usize,
     cmd: &'a str,
+    /// The command's exact bytes, when some are not UTF-8 (`cmd` has U+FFFD for them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd_hex: Option<String>,
     outcome: &'static str,
     exit: Option<i32>,
     signal: Option<i32>,
@@ -274,8 +279,9 @@ impl TableFile {
                 text.push('\n');
             }
         }
+        // CSV and TSV keep the input's bytes, as GNU parallel's do; JSON holds only text.
         self.file
-            .write_all(text.as_bytes())
+            .write_all(&crate::bytes::encode(&text))
             .map_err(|e| io_err(&self.path, e))
     }
 }
@@ -312,6 +318,8 @@ fn csv_field(text: &str, sep: char) -> String {
 /// A JSON string as GNU parallel writes it: `\` and `"` escaped, control characters as
 /// `\u00XX`, the rest as it is.
 fn json(text: &str) -> String {
+    let lossy = crate::bytes::lossy(text);
+    let text = lossy.as_deref().unwrap_or(text);
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -338,7 +346,7 @@ fn write_dir(dir: &Path, slot: &Slot, done: &mut Finished) -> Result<(), CliErro
     };
     for (i, arg) in slot.spec.args.iter().enumerate() {
         path.push((i % columns + 1).to_string());
-        path.push(dir_name(arg));
+        path.push(crate::bytes::encode_os(&dir_name(arg)));
     }
     fs::create_dir_all(&path)
         .map_err(|e| CliError::io("cannot create results directory", &path, e))?;
