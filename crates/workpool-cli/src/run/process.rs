@@ -314,7 +314,13 @@ pub fn run_once(
             return attempt(Ending::Exited, status, Captured::Empty, Captured::Empty);
         }
     };
-    let spawned = spawn(job, &job.command_in_slot(slot), &out, &err, watch.ungroup);
+    let spawned = spawn(
+        job,
+        &job.command_in_slot(slot),
+        (&out, &err),
+        watch.ungroup,
+        groups.mark(),
+    );
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -363,7 +369,13 @@ pub fn run_once(
     )
 }
 
-fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) -> io::Result<Child> {
+fn spawn(
+    job: &JobSpec,
+    command: &str,
+    (out, err): (&File, &File),
+    ungroup: bool,
+    mark: Option<&str>,
+) -> io::Result<Child> {
     let (stdout, stderr) = if ungroup {
         (Stdio::inherit(), Stdio::inherit())
     } else {
@@ -385,6 +397,10 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
         .process_group(0);
     for (name, value) in &job.env {
         cmd.env(name, value);
+    }
+    // After the job's own variables, which must not unmark it.
+    if let Some(mark) = mark {
+        cmd.env(crate::run::groups::MARK, mark);
     }
     if let Some(dir) = &job.cwd {
         cmd.current_dir(dir);
