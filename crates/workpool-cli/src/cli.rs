@@ -205,7 +205,9 @@ As GNU parallel: workpool run [OPTIONS] [COMMAND [ARGS...]] [::: ARGS... | :::: 
 With a COMMAND, each input item fills its replacement strings, quoted for the shell: {} {.}
 {/} {//} {/.} {#} (job number) {%} (job slot) {1} {2} {1.} ...; without any, the item is
 appended. Sources: ::: ARGS, :::: FILES, -a FILE, else standard input; several multiply,
-:::+ and ::::+ link to the one before.
+:::+ and ::::+ link to the one before. -X, -m, -n N and -N N put several items in one
+command; --pipe instead cuts standard input into blocks, each a job's standard input. Bytes
+that are not UTF-8 reach the command as they are.
 
 Without a COMMAND, each item is a shell command, run with `sh -c`, or a JSON object with the
 fields cmd (required), id, priority (0-255 or \"low\", \"normal\", \"high\"), timeout
