@@ -392,7 +392,7 @@ pub struct RunArgs {
 
     /// Print each line of output as soon as a job has written it whole: lines of different
     /// jobs mix, but never within a line (GNU parallel's --line-buffer).
-    #[arg(long, visible_alias = "lb", conflicts_with_all = ["keep_order", "ungroup"])]
+    #[arg(long, visible_alias = "lb", conflicts_with = "ungroup")]
     pub line_buffer: bool,
 
     /// Print each job's command on standard output before its output.

@@ -706,3 +706,50 @@ fn input_holding_the_characters_reserved_for_bytes_is_refused() {
         .stderr(predicates::str::contains("input line 2"))
         .stderr(predicates::str::contains("U+10FF80 to U+10FFFF"));
 }
+
+#[test]
+fn line_buffer_with_keep_order_prints_the_first_job_live_and_the_rest_in_order() {
+    use std::io::{BufRead, BufReader};
+    let s = Scratch::new();
+    let gate = s.path("gate");
+    // Job 1 prints a line and waits for the gate; job 2 ends at once. With -k its line comes
+    // after job 1's, and job 1's first line comes while job 1 still runs.
+    let first = format!(
+        "echo a1; i=0; while [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         [ -e '{}' ] && echo a2",
+        gate.display(),
+        gate.display()
+    );
+    let mut child = common::workpool_process([
+        "run",
+        "-q",
+        "-k",
+        "--lb",
+        "-j",
+        "2",
+        ":::",
+        &first,
+        "echo b1; echo b2",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "a1");
+    std::fs::write(&gate, "").unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(rest, ["a2", "b1", "b2"]);
+    assert!(child.wait().unwrap().success());
+    same_as_parallel(
+        &[
+            "--lb",
+            "echo {}; sleep 0.{}; echo {}-2",
+            ":::",
+            "2",
+            "1",
+            "3",
+        ],
+        "",
+        "2\n2-2\n1\n1-2\n3\n3-2\n",
+    );
+}

@@ -122,7 +122,14 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     let started = Instant::now();
     let (events, inbox) = mpsc::channel();
     let progress = Progress::new(config.progress, 0);
-    let printer = Printer::spawn(config.keep_order, progress.clone(), events.clone())?;
+    // With -k --line-buffer, the printer says whose lines go now.
+    let head = (config.line_buffer && config.keep_order).then(|| Arc::new(AtomicUsize::new(0)));
+    let printer = Printer::spawn(
+        config.keep_order,
+        head.clone(),
+        progress.clone(),
+        events.clone(),
+    )?;
     let shared = Arc::new(RunShared {
         stop: AtomicBool::new(false),
         kill: AtomicBool::new(false),
@@ -143,6 +150,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
             printer: Mutex::new(Some(printer.sender.clone())),
             tag: config.tag.clone(),
             verbose: config.verbose,
+            head,
         }),
     });
     drop(events);
@@ -170,7 +178,8 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     shared.groups.close();
     let wall = started.elapsed();
     if config.summary {
-        let _ = io::stderr().write_all(reporter.summary.render(wall).as_bytes());
+        // Commands in it keep their input's bytes (see crate::bytes).
+        let _ = io::stderr().write_all(&crate::bytes::encode(&reporter.summary.render(wall)));
     }
     let mut exit = match ending {
         Ending::Signalled(signal) => Exit::Signalled(signal as i32),
@@ -481,9 +490,14 @@ fn record(
 ) {
     lock(&shared.live).remove(&slot.index);
     let ran = done.outcome != Outcome::NotRun;
+    let streamed = done.streamed;
     let (stdout, stderr) = reporter.record(slot, done);
-    if config.line_buffer {
-        // Printed line by line as the job ran.
+    if streamed {
+        // Printed line by line as it ran; with -k, the printer moves on to the next job.
+        let _ = printer.sender.send(Output {
+            index: slot.index,
+            ..Output::default()
+        });
         return;
     }
     let _ = printer.sender.send(Output {
@@ -492,6 +506,7 @@ fn record(
         tag: config.tag.as_ref().map(|tag| tag.render(&slot.spec)),
         stdout,
         stderr,
+        chunk: false,
     });
 }
 

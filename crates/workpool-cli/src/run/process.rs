@@ -215,6 +215,8 @@ pub struct Attempt {
     pub stdout: Captured,
     /// Its standard error.
     pub stderr: Captured,
+    /// `--line-buffer`: its output was printed line by line as it ran, all of it.
+    pub streamed: bool,
 }
 
 impl Attempt {
@@ -237,18 +239,24 @@ pub struct Supervision {
 
 /// `--line-buffer`: takes a running job's new complete lines of standard output and of
 /// standard error as they are written.
-pub type Live<'a> = dyn Fn(Vec<u8>, Vec<u8>) + Sync + 'a;
+pub trait Live: Sync {
+    /// `false` while the job's lines must wait: with `-k`, until every job before it has
+    /// been printed. Its lines are then taken from the start.
+    fn ready(&self) -> bool;
+    /// Takes lines.
+    fn lines(&self, stdout: Vec<u8>, stderr: Vec<u8>);
+}
 
 /// Follows a running job's capture files and hands their complete lines to a [`Live`]
 /// sink. The files are read at an offset of their own, so the capture stays whole for the
 /// job log and the results; the job never waits for this reader.
 struct Tail<'a> {
     files: [(&'a File, u64, Vec<u8>); 2],
-    live: &'a Live<'a>,
+    live: &'a dyn Live,
 }
 
 impl<'a> Tail<'a> {
-    fn new(out: &'a File, err: &'a File, live: &'a Live<'a>) -> Self {
+    fn new(out: &'a File, err: &'a File, live: &'a dyn Live) -> Self {
         Tail {
             files: [(out, 0, Vec::new()), (err, 0, Vec::new())],
             live,
@@ -256,9 +264,12 @@ impl<'a> Tail<'a> {
     }
 
     /// Hands over the complete lines written since the last call; at the `end`, the last
-    /// line without a newline too.
-    fn poll(&mut self, end: bool) {
+    /// line without a newline too. Returns `false` if the sink was not ready (nothing read).
+    fn poll(&mut self, end: bool) -> bool {
         use std::os::unix::fs::FileExt;
+        if !self.live.ready() {
+            return false;
+        }
         let mut chunks: [Vec<u8>; 2] = Default::default();
         let mut buf = [0u8; 16 * 1024];
         for ((file, pos, partial), chunk) in self.files.iter_mut().zip(&mut chunks) {
@@ -280,9 +291,9 @@ impl<'a> Tail<'a> {
             *chunk = partial.drain(..cut).collect();
         }
         let [out, err] = chunks;
-        if !(out.is_empty() && err.is_empty()) {
-            (self.live)(out, err);
-        }
+        // Even with nothing new: the first call lets `-v` print the command.
+        self.live.lines(out, err);
+        true
     }
 }
 
@@ -295,7 +306,7 @@ pub fn run_once(
     kill: &AtomicBool,
     groups: &Groups,
     slot: usize,
-    live: Option<&Live<'_>>,
+    live: Option<&dyn Live>,
 ) -> Attempt {
     let started_at = Instant::now();
     let attempt = |ending, status, stdout, stderr| Attempt {
@@ -305,6 +316,7 @@ pub fn run_once(
         status,
         stdout,
         stderr,
+        streamed: false,
     };
     let files = tempfile::tempfile().and_then(|out| Ok((out, tempfile::tempfile()?)));
     let (out, err) = match files {
@@ -329,16 +341,22 @@ pub fn run_once(
                 None => format!("cannot start the command: {e}"),
             };
             let stderr = format!("workpool: {message}\n").into_bytes();
-            if let Some(live) = live {
-                live(Vec::new(), stderr.clone());
-            }
+            let streamed = live.is_some_and(|live| {
+                let ready = live.ready();
+                if ready {
+                    live.lines(Vec::new(), stderr.clone());
+                }
+                ready
+            });
             let stderr = Captured::Memory(stderr);
-            return attempt(
+            let mut attempt = attempt(
                 Ending::Exited,
                 Status::Error(message),
                 Captured::Empty,
                 stderr,
             );
+            attempt.streamed = streamed;
+            return attempt;
         }
     };
     // A job's own timeout overrides the flag; zero means none.
@@ -352,21 +370,21 @@ pub fn run_once(
     let mut tail = live.map(|live| Tail::new(&out, &err, live));
     let mut tick = || {
         if let Some(tail) = &mut tail {
-            tail.poll(false);
+            let _ = tail.poll(false);
         }
     };
     let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill, &mut tick);
     groups.ended(pgid);
-    if let Some(tail) = &mut tail {
-        tail.poll(true);
-    }
+    let streamed = tail.as_mut().is_some_and(|tail| tail.poll(true));
     drop(tail);
-    attempt(
+    let mut attempt = attempt(
         ending,
         status,
         Captured::from_file(out),
         Captured::from_file(err),
-    )
+    );
+    attempt.streamed = streamed;
+    attempt
 }
 
 fn spawn(
