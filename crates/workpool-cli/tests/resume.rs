@@ -313,7 +313,7 @@ fn seq_and_exit(log: &std::path::Path) -> Vec<(String, String)> {
 #[test]
 fn retry_failed_reruns_the_logged_failures_with_their_numbers_until_they_succeed() {
     // Names with a space and a quote fail on their first run and succeed after; "ok 1"
-    // always succeeds. The same three runs through GNU parallel must print the same and log
+    // always succeeds. One job at a time, so that the log's order is the input's. The same three runs through GNU parallel must print the same and log
     // the same numbers and exit codes.
     let script = "case {} in ok*) echo {};; *) if [ -e {}.seen ]; then echo {}; \
                   else touch {}.seen; echo no; exit 3; fi;; esac";
@@ -343,18 +343,18 @@ fn retry_failed_reruns_the_logged_failures_with_their_numbers_until_they_succeed
             s.dir.path(),
             gnu,
             &[
-                "-k", "-j", "2", "--joblog", "log", script, ":::", "ok 1", "bad's 2", "a b",
+                "-k", "-j", "1", "--joblog", "log", script, ":::", "ok 1", "bad's 2", "a b",
             ],
         );
         let retry = run(
             s.dir.path(),
             gnu,
-            &["-k", "--retry-failed", "--joblog", "log"],
+            &["-k", "-j", "1", "--retry-failed", "--joblog", "log"],
         );
         let again = run(
             s.dir.path(),
             gnu,
-            &["-k", "--retry-failed", "--joblog", "log"],
+            &["-k", "-j", "1", "--retry-failed", "--joblog", "log"],
         );
         let log = seq_and_exit(&s.path("log"));
         seen.push((
