@@ -298,7 +298,9 @@ impl<'a> Tail<'a> {
 }
 
 /// Runs `job` once in job slot `slot` (its `{%}`): starts it, waits for it while watching
-/// `ctx` and `kill`, and ends its whole process group on timeout or cancel.
+/// `ctx` and `kill`, and ends its whole process group on timeout or cancel. With `live`
+/// (`--line-buffer`), its complete lines go there as they are written, whenever the sink is
+/// ready; the attempt says whether all of them went.
 pub fn run_once(
     job: &JobSpec,
     watch: &Supervision,
