@@ -753,3 +753,25 @@ fn line_buffer_with_keep_order_prints_the_first_job_live_and_the_rest_in_order()
         "2\n2-2\n1\n1-2\n3\n3-2\n",
     );
 }
+
+#[test]
+fn pipe_reads_the_one_input_file_too() {
+    // GNU parallel 20221122 runs nothing for --pipe -a FILE; workpool cuts the file as it
+    // cuts standard input.
+    let s = Scratch::new();
+    let file = s.jobs("records", &["1", "2", "3", "4"].map(str::to_owned));
+    for source in [vec!["-a", &file], vec!["::::", &file]] {
+        let mut argv = vec!["run", "-q", "-k", "--pipe", "--block", "4"];
+        if source[0] == "-a" {
+            argv.extend(&source);
+            argv.push("cat; echo .");
+        } else {
+            argv.push("cat; echo .");
+            argv.extend(&source);
+        }
+        workpool(&argv)
+            .assert()
+            .success()
+            .stdout("1\n2\n.\n3\n4\n.\n");
+    }
+}
