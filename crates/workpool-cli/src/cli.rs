@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::units::{
-    parse_backoff, parse_duration, parse_halt_flag, parse_jobs, parse_rate, parse_size, Backoff,
-    HaltFlag, JobsArg, Rate,
+    parse_backoff, parse_block, parse_duration, parse_halt_flag, parse_jobs, parse_rate,
+    parse_size, parse_timeout, Backoff, HaltFlag, JobsArg, Rate, TimeoutArg,
 };
 
 /// Run shell commands through a worker pool, watch a pool at work, or find the best pool size.
@@ -243,7 +243,9 @@ As GNU parallel: workpool run [OPTIONS] [COMMAND [ARGS...]] [::: ARGS... | :::: 
 With a COMMAND, each input item fills its replacement strings, quoted for the shell: {} {.}
 {/} {//} {/.} {#} (job number) {%} (job slot) {1} {2} {1.} ...; without any, the item is
 appended. Sources: ::: ARGS, :::: FILES, -a FILE, else standard input; several multiply,
-:::+ and ::::+ link to the one before.
+:::+ and ::::+ link to the one before. -X, -m, -n N and -N N put several items in one
+command; --pipe instead cuts standard input into blocks, each a job's standard input. Bytes
+that are not UTF-8 reach the command as they are.
 
 Without a COMMAND, each item is a shell command, run with `sh -c`, or a JSON object with the
 fields cmd (required), id, priority (0-255 or \"low\", \"normal\", \"high\"), timeout
@@ -260,8 +262,9 @@ them at once.";
 pub struct RunArgs {
     /// The command template, then its input sources: `::: ARGS...`, `:::: FILES...`,
     /// `:::+`/`::::+` to link; without a command, each input item is a command.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..)]
-    pub command: Vec<String>,
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..,
+          value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 
     /// Read input items from FILE, one per line (`-`: standard input); repeatable, each an
     /// input source.
@@ -318,9 +321,10 @@ pub struct RunArgs {
     pub retry_on: Vec<i32>,
 
     /// End a job that runs longer than this (per run): SIGTERM to its process group, then
-    /// SIGKILL after --kill-grace.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    /// SIGKILL after --kill-grace. `P%`: longer than P percent of the median run time of the
+    /// jobs that succeeded so far (no limit before the first success).
+    #[arg(long, value_name = "DURATION|P%", value_parser = parse_timeout)]
+    pub timeout: Option<TimeoutArg>,
 
     /// How long a job may take to exit after SIGTERM before its process group gets SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
@@ -342,11 +346,19 @@ pub struct RunArgs {
     #[arg(long, requires = "joblog")]
     pub resume_failed: bool,
 
-    /// Write a JSON line per finished job to FILE: id, cmd, exit code, stdout, stderr.
-    #[arg(long, value_name = "FILE")]
+    /// Run again the jobs the job log shows never succeeded, each with its logged command
+    /// and number, and append to the log; the command line's command and input are not
+    /// used (as GNU parallel does).
+    #[arg(long, requires = "joblog", conflicts_with_all = ["resume", "resume_failed"])]
+    pub retry_failed: bool,
+
+    /// Write every finished job's outputs: NAME.jsonl a JSON line per job (id, cmd, exit,
+    /// stdout, stderr...); NAME.csv, NAME.tsv or NAME.json GNU parallel's tables; any other
+    /// NAME a directory in GNU parallel's layout, NAME/1/ARG/stdout, stderr and seq.
+    #[arg(long, value_name = "NAME")]
     pub results: Option<PathBuf>,
 
-    /// In the results file, keep at most this much of each stream (the rest is cut and
+    /// In a .jsonl results file, keep at most this much of each stream (the rest is cut and
     /// `truncated` is set).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub max_output: u64,
@@ -364,6 +376,49 @@ pub struct RunArgs {
     #[arg(long)]
     pub check_first: bool,
 
+    /// As many input items per job as the command line takes (the kernel's 128 KiB), the
+    /// word around {} repeated for each; a short input is spread over the job slots.
+    #[arg(short = 'X', conflicts_with = "m")]
+    pub context_replace: bool,
+
+    /// As many input items per job as the command line takes, {} standing for all of them
+    /// separated by spaces; a short input is spread over the job slots.
+    #[arg(short = 'm')]
+    pub m: bool,
+
+    /// At most N input items per job, {} standing for all of them (0: read one, insert none).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "N",
+        conflicts_with = "max_replace_args"
+    )]
+    pub max_args: Option<usize>,
+
+    /// At most N input items per job, the word around {} repeated for each, and {1} .. {N}
+    /// the Nth argument (0: read one, insert none).
+    #[arg(short = 'N', long, value_name = "N")]
+    pub max_replace_args: Option<usize>,
+
+    /// Cut standard input (or the one input file) into blocks of whole records and give each
+    /// block to a job as its standard input, instead of making arguments of it.
+    #[arg(long, conflicts_with_all = ["context_replace", "m", "max_args", "max_replace_args", "colsep", "null"])]
+    pub pipe: bool,
+
+    /// With --pipe: cut blocks at about this size, after the last record that fits (K, M, G
+    /// are powers of 1024; k, m, g of 1000).
+    #[arg(long, value_name = "SIZE", default_value = "1M", requires = "pipe", value_parser = parse_block)]
+    pub block: u64,
+
+    /// With --pipe: what ends a record [default: a newline, unless --recstart is given]
+    /// (\n, \t, \r, \0 and \\ are read as those characters).
+    #[arg(long, value_name = "STR", requires = "pipe")]
+    pub recend: Option<String>,
+
+    /// With --pipe: what starts a record [default: nothing].
+    #[arg(long, value_name = "STR", requires = "pipe")]
+    pub recstart: Option<String>,
+
     /// Input items end with a NUL byte, not a newline (as `find -print0` writes them).
     #[arg(short = '0', long)]
     pub null: bool,
@@ -372,6 +427,11 @@ pub struct RunArgs {
     /// may be mixed mid-line; --tag and --results get none of it.
     #[arg(short = 'u', long, conflicts_with_all = ["keep_order", "tag", "tagstring"])]
     pub ungroup: bool,
+
+    /// Print each line of output as soon as a job has written it whole: lines of different
+    /// jobs mix, but never within a line (GNU parallel's --line-buffer).
+    #[arg(long, visible_alias = "lb", conflicts_with = "ungroup")]
+    pub line_buffer: bool,
 
     /// Print each job's command on standard output before its output.
     #[arg(short = 'v', long)]
@@ -507,7 +567,10 @@ mod tests {
         assert_eq!(args.rate.map(|r| r.count), Some(10));
         assert_eq!(args.burst, 4);
         assert_eq!(args.retry_on, [1, 2, 75]);
-        assert_eq!(args.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            args.timeout,
+            Some(TimeoutArg::Fixed(Duration::from_secs(30)))
+        );
         assert_eq!(args.kill_grace, Duration::from_secs(2));
         assert_eq!(args.max_output, 1 << 20);
         assert_eq!(args.arg_file, [PathBuf::from("jobs.txt")]);

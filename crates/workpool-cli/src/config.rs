@@ -11,8 +11,11 @@ use workpool::{Builder, RateLimit};
 use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
-use crate::sources::Input;
-use crate::units::{Backoff, Halt, Rate};
+use crate::pipe::PipeSpec;
+use crate::run::timeout::Timeout;
+use crate::sources::{Input, Multi};
+use crate::template::Fill;
+use crate::units::{Backoff, Halt, Rate, TimeoutArg};
 
 /// How many workers a pool has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +132,7 @@ pub struct RunConfig {
     /// Retries.
     pub retry: RetryConfig,
     /// Per-run timeout (a job's JSON `timeout` overrides it).
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Time between SIGTERM and SIGKILL when a job is ended.
     pub kill_grace: Duration,
     /// Print outputs in input order.
@@ -138,6 +141,8 @@ pub struct RunConfig {
     pub joblog: Option<PathBuf>,
     /// What a rerun skips.
     pub resume: Resume,
+    /// `--retry-failed`: the jobs are the job log's unsuccessful ones, not the input.
+    pub retry_failed: bool,
     /// The results file (JSON Lines).
     pub results: Option<PathBuf>,
     /// The most bytes of each stream kept in the results file.
@@ -160,6 +165,8 @@ pub struct RunConfig {
     pub halt: Option<Halt>,
     /// Jobs write straight to stdout and stderr.
     pub ungroup: bool,
+    /// Print whole lines as jobs write them.
+    pub line_buffer: bool,
 }
 
 /// What `--tag` and `--tagstring` put before each line of output.
@@ -198,6 +205,12 @@ impl RunConfig {
             machine_limit(),
             args.jobs == Some(crate::units::JobsArg::Count(0)),
         );
+        let args_multi = MultiFlags {
+            context: args.context_replace,
+            whole: args.m,
+            max_args: args.max_args,
+            max_replace_args: args.max_replace_args,
+        };
         let resume = match (args.resume, args.resume_failed) {
             (true, _) => Resume::SkipFinished,
             (false, true) => Resume::SkipSucceeded,
@@ -209,7 +222,38 @@ impl RunConfig {
             })?),
             None => None,
         };
-        let input = Input::from_words(args.command, args.arg_file, colsep, args.null)?;
+        if args.retry_failed && !(args.command.is_empty() && args.arg_file.is_empty()) {
+            eprintln!(
+                "workpool: warning: --retry-failed runs the commands of the job log; the command and input given are not used"
+            );
+        }
+        // Words that are not UTF-8 (Latin-1 file names after :::) are carried byte for byte.
+        let words = args
+            .command
+            .into_iter()
+            .map(|word| {
+                crate::bytes::decode_os(word)
+                    .map_err(|e| CliError::usage(format!("an argument of the command line {e}")))
+            })
+            .collect::<Result<Vec<String>, CliError>>()?;
+        let has_command =
+            !words.is_empty() && !crate::sources::SEPARATORS.contains(&words[0].as_str());
+        let mut input = Input::from_words(words, args.arg_file, colsep, args.null)?;
+        input.multi = multi(&args_multi, sizing, has_command)?;
+        if args.pipe {
+            let (recend, recstart) = match (&args.recend, &args.recstart) {
+                (None, None) => ("\n".to_owned(), String::new()),
+                (None, Some(start)) => (String::new(), start.clone()),
+                (Some(end), start) => (end.clone(), start.clone().unwrap_or_default()),
+            };
+            input.pipe = Some(PipeSpec {
+                // A block bigger than memory cannot be read anyway; only the input's size
+                // decides how much is held.
+                block: usize::try_from(args.block).unwrap_or(usize::MAX),
+                recend: crate::pipe::unescape(&recend),
+                recstart: crate::pipe::unescape(&recstart),
+            });
+        }
         check_outputs(&input, args.joblog.as_deref(), args.results.as_deref())?;
         Ok(RunConfig {
             input,
@@ -221,16 +265,23 @@ impl RunConfig {
             },
             halt: args.halt.and_then(|flag| flag.0),
             ungroup: args.ungroup,
+            line_buffer: args.line_buffer,
             retry: RetryConfig {
                 runs: args.retries.max(1),
                 backoff: args.backoff,
                 retry_on: (!args.retry_on.is_empty()).then_some(args.retry_on),
             },
-            timeout: args.timeout.filter(|t| !t.is_zero()),
+            timeout: match args.timeout {
+                None => None,
+                Some(TimeoutArg::Fixed(d)) if d.is_zero() => None,
+                Some(TimeoutArg::Fixed(d)) => Some(Timeout::Fixed(d)),
+                Some(TimeoutArg::Percent(p)) => Some(Timeout::percent(p)),
+            },
             kill_grace: args.kill_grace,
             keep_order: args.keep_order,
             joblog: args.joblog,
             resume,
+            retry_failed: args.retry_failed,
             results: args.results,
             max_output: args.max_output,
             progress: stderr_is_terminal && !args.quiet && !args.dry_run,
@@ -246,6 +297,45 @@ impl RunConfig {
             },
         })
     }
+}
+
+/// `-X`, `-m`, `-n`, `-N` as given.
+struct MultiFlags {
+    context: bool,
+    whole: bool,
+    max_args: Option<usize>,
+    max_replace_args: Option<usize>,
+}
+
+/// Several input items per job, if asked for: `-X` and `-N` fill `{}` in context, `-m` and
+/// `-n` with all the items (GNU parallel's `-n` does so, although its manual says it implies
+/// `-X`).
+fn multi(flags: &MultiFlags, sizing: Sizing, has_command: bool) -> Result<Option<Multi>, CliError> {
+    let fill_line = flags.context || flags.whole;
+    let max_items = flags.max_replace_args.or(flags.max_args);
+    if !fill_line && max_items.is_none() {
+        return Ok(None);
+    }
+    if !has_command {
+        return Err(CliError::usage(
+            "-X, -m, -n and -N put several input items in one command: give a COMMAND",
+        ));
+    }
+    let fill = if flags.whole || (flags.max_args.is_some() && !flags.context) {
+        Fill::Whole
+    } else {
+        Fill::Context
+    };
+    let slots = match sizing {
+        Sizing::Fixed(n) => n,
+        Sizing::Dynamic { max, .. } => max,
+    };
+    Ok(Some(Multi {
+        fill,
+        max_items,
+        fill_line,
+        slots,
+    }))
 }
 
 /// Everything `workpool demo` needs to know.

@@ -41,14 +41,43 @@ pub struct JobSpec {
     /// The input arguments the command was made from (for `--tag` and `--results DIR`);
     /// a whole-command line is its own one argument.
     pub args: Vec<String>,
+    /// How many of `args` each input item gave (with `-X`, `-m` and `-N` a job has several
+    /// items); 0 when it has one item, all of `args`.
+    pub columns: usize,
     /// Byte offsets in `cmd` where the job slot number (`{%}`) goes when the job starts.
     pub slot_at: Vec<usize>,
+    /// `--pipe`: the block of input that is its standard input (else `/dev/null`).
+    pub stdin: Option<crate::pipe::Block>,
     /// `true` if the id was given (JSON `id`), not the line number.
     pub explicit_id: bool,
     /// `workpool submit` only: the queue (JSON `queue`), overriding `--queue`.
     pub queue: Option<String>,
     /// `workpool submit` only: when it is first due (JSON `run_at` or `delay`).
     pub due: Option<Due>,
+}
+
+impl Default for JobSpec {
+    /// An empty job: no command, normal priority, id and number 0; fill in what is known.
+    fn default() -> Self {
+        JobSpec {
+            line: 0,
+            seq: 0,
+            id: String::new(),
+            cmd: String::new(),
+            priority: Priority::NORMAL.level(),
+            timeout: None,
+            retries: None,
+            env: Vec::new(),
+            cwd: None,
+            args: Vec::new(),
+            columns: 0,
+            slot_at: Vec::new(),
+            stdin: None,
+            explicit_id: false,
+            queue: None,
+            due: None,
+        }
+    }
 }
 
 impl JobSpec {
@@ -146,8 +175,16 @@ impl<R: BufRead> JobReader<R> {
             }
             self.line += 1;
             let line = self.line;
-            let text = std::str::from_utf8(&self.buf)
-                .map_err(|_| CliError::input(line, "not valid UTF-8"))?;
+            let text = crate::bytes::decode(&self.buf)
+                .map_err(|message| CliError::input(line, message))?;
+            if looks_like_json(&text) && std::str::from_utf8(&self.buf).is_err() {
+                return Err(CliError::input(
+                    line,
+                    "not valid UTF-8, which a JSON line must be",
+                ));
+            }
+            let text = text.into_owned();
+            let text = text.as_str();
             let text = text.strip_suffix(self.delimiter as char).unwrap_or(text);
             let text = if self.delimiter == 0 {
                 text
@@ -258,7 +295,9 @@ pub fn parse_line(
         env: Vec::new(),
         cwd: None,
         args: Vec::new(),
+        columns: 0,
         slot_at: Vec::new(),
+        stdin: None,
         explicit_id: false,
         queue: None,
         due: None,
@@ -270,6 +309,11 @@ pub fn parse_line(
             return Err("invalid JSON: expected an object".to_owned());
         };
         read_fields(&mut job, fields, dialect)?;
+        if crate::bytes::has_reserved(&job.cmd)
+            || job.env.iter().any(|(_, v)| crate::bytes::has_reserved(v))
+        {
+            return Err(crate::bytes::reserved_error());
+        }
     }
     check_command(&job.cmd)?;
     job.args = vec![job.cmd.clone()];
@@ -710,8 +754,15 @@ echo d"#[..],
     }
 
     #[test]
-    fn invalid_utf8_is_an_input_error() {
-        let err = read_jobs(&b"true\n\xff\xfe\n"[..], "test").unwrap_err();
-        assert_eq!(err.to_string(), "input line 2: not valid UTF-8");
+    fn bytes_that_are_not_utf8_are_carried_and_json_must_be_utf8() {
+        let jobs = read_jobs(&b"true\necho caf\xe9\n"[..], "test").unwrap();
+        assert_eq!(&*crate::bytes::encode(&jobs[1].cmd), b"echo caf\xe9");
+        let err = read_jobs(&b"true\n{\"cmd\": \"\xff\"}\n"[..], "test").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input line 2: not valid UTF-8, which a JSON line must be"
+        );
+        let err = read_jobs(&br#"{"cmd": "echo \udbff\udf90"}"#[..], "test").unwrap_err();
+        assert!(err.to_string().contains("U+10FF80"), "{err}");
     }
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bytes;
 mod cli;
 mod config;
 mod demo;
@@ -17,6 +18,7 @@ mod exit;
 mod input;
 #[cfg(test)]
 mod input_fuzz;
+mod pipe;
 mod queue;
 mod run;
 mod serve;

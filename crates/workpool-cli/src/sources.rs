@@ -16,17 +16,17 @@
 //! With a single source, jobs are made as its lines arrive; several sources are read whole
 //! first (all but the first must be, for the product).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
-use workpool::Priority;
 
 use crate::error::CliError;
-use crate::input::{check_command, parse_line, Dialect, JobReader, JobSpec};
-use crate::template::Template;
+use crate::input::{check_command, parse_line, Dialect, JobReader, JobSpec, MAX_COMMAND};
+use crate::pipe::{Blocks, PipeSpec};
+use crate::template::{Fill, Template};
 
 /// The separators of the grammar.
 pub const SEPARATORS: [&str; 4] = [":::", "::::", ":::+", "::::+"];
@@ -61,6 +61,24 @@ pub struct Input {
     pub colsep: Option<Regex>,
     /// `-0`: items end with NUL.
     pub null: bool,
+    /// `-X`, `-m`, `-n`, `-N`: several input items per job.
+    pub multi: Option<Multi>,
+    /// `--pipe`: the input is cut into blocks, each a job's standard input.
+    pub pipe: Option<PipeSpec>,
+}
+
+/// Several input items per job: `-X`, `-m`, `-n N`, `-N N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Multi {
+    /// How `{}` is filled.
+    pub fill: Fill,
+    /// At most this many items per job (`-n`, `-N`; 0 reads one item and inserts none).
+    pub max_items: Option<usize>,
+    /// `-X` or `-m`: as many items as the command line takes.
+    pub fill_line: bool,
+    /// The jobs run at once: when all the input fits one command line, `-X` and `-m` spread
+    /// it over this many jobs, as GNU parallel does.
+    pub slots: usize,
 }
 
 impl Input {
@@ -124,6 +142,8 @@ impl Input {
             sources,
             colsep,
             null,
+            multi: None,
+            pipe: None,
         })
     }
 
@@ -157,6 +177,9 @@ impl Input {
         let template = self.command.as_deref().map(Template::parse);
         // A single file (or standard input) is read as it arrives.
         let single = self.sources.len() == 1 && matches!(self.sources[0].0, Source::File(_));
+        if let Some(spec) = self.pipe.clone() {
+            return self.blocks(spec, template);
+        }
         if single && template.is_none() && self.colsep.is_none() {
             // Whole commands, one per line: JSON jobs allowed.
             let (reader, name) = open(&self.sources[0].0)?;
@@ -165,27 +188,73 @@ impl Input {
             ));
         }
         let mut maker = Maker {
-            template,
-            colsep: self.colsep.clone(),
+            template: template.clone(),
             seq: 0,
             ids: HashMap::new(),
         };
-        if single {
+        let records: Records = if single {
             let (reader, name) = open(&self.sources[0].0)?;
-            let lines = Lines::new(reader, name, self.null);
-            return Ok(Box::new(lines.map(move |item| {
+            let colsep = self.colsep.clone();
+            Box::new(Lines::new(reader, name, self.null).map(move |item| {
                 let (line, text) = item?;
-                let args = maker.split(text);
+                Ok((line, split(colsep.as_ref(), text)))
+            }))
+        } else {
+            Box::new(
+                self.combine()?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, args)| Ok((i + 1, args))),
+            )
+        };
+        match (self.multi, template) {
+            (Some(multi), Some(template)) => {
+                let groups = Grouper::new(records, multi, template);
+                Ok(Box::new(groups.map(move |group| {
+                    let (line, items) = group?;
+                    maker.make_group(line, &items, multi)
+                })))
+            }
+            _ => Ok(Box::new(records.map(move |record| {
+                let (line, args) = record?;
                 maker.make(line, args)
-            })));
+            }))),
         }
-        let records = self.combine()?;
-        Ok(Box::new(
-            records
-                .into_iter()
-                .enumerate()
-                .map(move |(i, args)| maker.make(i + 1, args)),
-        ))
+    }
+
+    /// `--pipe`: a job for each block of the one input file (or standard input), the
+    /// command the template with no argument.
+    fn blocks(
+        &self,
+        spec: PipeSpec,
+        template: Option<Template>,
+    ) -> Result<Box<dyn Iterator<Item = Result<JobSpec, CliError>> + Send>, CliError> {
+        let (Some(template), [(source @ Source::File(_), _)]) = (template, &self.sources[..])
+        else {
+            return Err(CliError::usage(
+                "--pipe feeds blocks of one input to a COMMAND: give a command, and at most one \
+                 input file (-a or ::::), or none for standard input",
+            ));
+        };
+        let (reader, name) = open(source)?;
+        let mut seq = 0;
+        Ok(Box::new(Blocks::new(reader, name, spec).map(
+            move |block| {
+                let block = block?;
+                seq += 1;
+                let expanded = template.expand(&[], seq, true);
+                check_command(&expanded.cmd).map_err(|message| CliError::input(seq, message))?;
+                Ok(JobSpec {
+                    line: seq,
+                    seq,
+                    id: seq.to_string(),
+                    cmd: expanded.cmd,
+                    slot_at: expanded.slot_at,
+                    stdin: Some(block),
+                    ..JobSpec::default()
+                })
+            },
+        )))
     }
 
     /// Every source read whole, split into arguments, linked and multiplied.
@@ -255,19 +324,19 @@ fn open(source: &Source) -> Result<(Box<dyn BufRead + Send>, String), CliError> 
 /// Makes jobs from arguments.
 struct Maker {
     template: Option<Template>,
-    colsep: Option<Regex>,
     seq: usize,
     ids: HashMap<String, usize>,
 }
 
-impl Maker {
-    fn split(&self, text: String) -> Vec<String> {
-        match &self.colsep {
-            Some(re) => re.split(&text).map(str::to_owned).collect(),
-            None => vec![text],
-        }
+/// A line split into arguments by `--colsep`, or whole.
+fn split(colsep: Option<&Regex>, text: String) -> Vec<String> {
+    match colsep {
+        Some(re) => re.split(&text).map(str::to_owned).collect(),
+        None => vec![text],
     }
+}
 
+impl Maker {
     fn make(&mut self, line: usize, args: Vec<String>) -> Result<JobSpec, CliError> {
         self.seq += 1;
         let seq = self.seq;
@@ -291,17 +360,164 @@ impl Maker {
             seq,
             id: seq.to_string(),
             cmd: expanded.cmd,
-            priority: Priority::NORMAL.level(),
-            timeout: None,
-            retries: None,
-            env: Vec::new(),
-            cwd: None,
             args,
             slot_at: expanded.slot_at,
-            explicit_id: false,
-            queue: None,
-            due: None,
+            ..JobSpec::default()
         })
+    }
+
+    /// The job of several items (`-X`, `-m`, `-n`, `-N`), the first read on `line`.
+    fn make_group(
+        &mut self,
+        line: usize,
+        items: &[Vec<String>],
+        multi: Multi,
+    ) -> Result<JobSpec, CliError> {
+        self.seq += 1;
+        let seq = self.seq;
+        let args: Vec<String> = if multi.max_items == Some(0) {
+            Vec::new()
+        } else {
+            items.concat()
+        };
+        let expanded = match &self.template {
+            Some(template) => template.expand_with(&args, seq, true, multi.fill),
+            None => return Err(CliError::input(line, "-X, -m, -n and -N need a command")),
+        };
+        check_command(&expanded.cmd).map_err(|message| CliError::input(line, message))?;
+        Ok(JobSpec {
+            line,
+            seq,
+            id: seq.to_string(),
+            cmd: expanded.cmd,
+            columns: items.first().map_or(0, Vec::len),
+            args,
+            slot_at: expanded.slot_at,
+            ..JobSpec::default()
+        })
+    }
+}
+
+/// Input items, each with its line number (or place among the combinations).
+type Records = Box<dyn Iterator<Item = Result<(usize, Vec<String>), CliError>> + Send>;
+
+/// Gathers input items into jobs of several (`-X`, `-m`, `-n`, `-N`): up to the count asked
+/// for, and with `-X` and `-m` up to what the kernel takes in one command. When the whole
+/// input fits the first job, `-X` and `-m` spread it evenly over the job slots instead, as
+/// GNU parallel does (so that `-j 4 -X` on a short list still runs 4 jobs).
+struct Grouper {
+    records: Records,
+    multi: Multi,
+    template: Template,
+    /// Items read but left for the next job.
+    pending: VecDeque<(usize, Vec<String>)>,
+    /// Jobs made by spreading, not yet handed out.
+    ready: VecDeque<(usize, Vec<Vec<String>>)>,
+    /// The error that ended the input, after the job before it.
+    failed: Option<CliError>,
+    first: bool,
+    done: bool,
+}
+
+impl Grouper {
+    fn new(records: Records, multi: Multi, template: Template) -> Self {
+        Grouper {
+            records,
+            multi,
+            template,
+            pending: VecDeque::new(),
+            ready: VecDeque::new(),
+            failed: None,
+            first: true,
+            done: false,
+        }
+    }
+
+    fn command_len(&self, items: &[(usize, Vec<String>)]) -> usize {
+        let args: Vec<String> = items.iter().flat_map(|(_, a)| a.iter().cloned()).collect();
+        self.template
+            .expand_with(&args, 1, true, self.multi.fill)
+            .cmd
+            .len()
+    }
+}
+
+impl Iterator for Grouper {
+    type Item = Result<(usize, Vec<Vec<String>>), CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(group) = self.ready.pop_front() {
+            return Some(Ok(group));
+        }
+        let most = self.multi.max_items.map_or(usize::MAX, |n| n.max(1));
+        let mut group: Vec<(usize, Vec<String>)> = Vec::new();
+        let mut len = 0;
+        let mut eof = false;
+        while group.len() < most {
+            let item = match self.pending.pop_front() {
+                Some(item) => item,
+                None if self.done => {
+                    eof = true;
+                    break;
+                }
+                None => match self.records.next() {
+                    None => {
+                        self.done = true;
+                        eof = true;
+                        break;
+                    }
+                    Some(Err(err)) => {
+                        self.done = true;
+                        self.failed = Some(err);
+                        break;
+                    }
+                    Some(Ok(item)) => item,
+                },
+            };
+            if self.multi.fill_line {
+                len = if group.is_empty() {
+                    self.command_len(std::slice::from_ref(&item))
+                } else {
+                    len + item
+                        .1
+                        .iter()
+                        .map(|a| self.template.cost_of(a, self.multi.fill))
+                        .sum::<usize>()
+                };
+                if len > MAX_COMMAND && !group.is_empty() {
+                    self.pending.push_front(item);
+                    break;
+                }
+            }
+            group.push(item);
+        }
+        if self.multi.fill_line {
+            // The sum above is close; the command itself decides.
+            while group.len() > 1 && self.command_len(&group) > MAX_COMMAND {
+                if let Some(last) = group.pop() {
+                    self.pending.push_front(last);
+                }
+                eof = false;
+            }
+        }
+        if group.is_empty() {
+            return self.failed.take().map(Err);
+        }
+        let slots = self.multi.slots.max(1);
+        if self.multi.fill_line && self.first && eof && group.len() > 1 && slots > 1 {
+            let per_job = group.len().div_ceil(slots);
+            let mut chunks = group.chunks(per_job).map(|chunk| {
+                let items = chunk.iter().map(|(_, a)| a.clone()).collect();
+                (chunk[0].0, items)
+            });
+            let first = chunks.next();
+            self.ready.extend(chunks);
+            self.first = false;
+            return first.map(Ok);
+        }
+        self.first = false;
+        let line = group[0].0;
+        Some(Ok((line, group.into_iter().map(|(_, a)| a).collect())))
     }
 }
 
@@ -350,13 +566,14 @@ impl Iterator for Lines {
         if buf.last() == Some(&self.delimiter) {
             buf.pop();
         }
-        match String::from_utf8(buf) {
-            Ok(text) => Some(Ok((self.line, text))),
-            Err(_) => {
+        // Bytes that are not UTF-8 are carried through (see crate::bytes).
+        match crate::bytes::decode(&buf) {
+            Ok(text) => Some(Ok((self.line, text.into_owned()))),
+            Err(message) => {
                 self.done = true;
                 Some(Err(CliError::input(
                     self.line,
-                    format!("not valid UTF-8 (in {})", self.name),
+                    format!("{message} (in {})", self.name),
                 )))
             }
         }

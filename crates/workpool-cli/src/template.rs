@@ -98,6 +98,11 @@ impl Template {
 
     /// The command for job `seq` with `args`, each argument quoted for the shell if `quote`.
     pub fn expand(&self, args: &[String], seq: usize, quote: bool) -> Expanded {
+        self.expand_with(args, seq, quote, Fill::Whole)
+    }
+
+    /// The command for job `seq` with `args`, `{}` filled as `fill` says.
+    pub fn expand_with(&self, args: &[String], seq: usize, quote: bool, fill: Fill) -> Expanded {
         let mut out = Expanded::default();
         let q = |text: &str| {
             if quote {
@@ -106,20 +111,48 @@ impl Template {
                 text.to_owned()
             }
         };
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => out.cmd.push_str(text),
-                Part::Seq => {
-                    let _ = write!(out.cmd, "{seq}");
-                }
-                Part::Slot => out.slot_at.push(out.cmd.len()),
-                Part::Arg(None, op) => {
+        // `{}` is `all` when given, else every argument.
+        let put = |out: &mut Expanded, part: &Part, all: Option<&str>| match part {
+            Part::Text(text) => out.cmd.push_str(text),
+            Part::Seq => {
+                let _ = write!(out.cmd, "{seq}");
+            }
+            Part::Slot => out.slot_at.push(out.cmd.len()),
+            Part::Arg(None, op) => match all {
+                Some(arg) => out.cmd.push_str(&q(&apply(*op, arg))),
+                None => {
                     let all: Vec<String> = args.iter().map(|a| q(&apply(*op, a))).collect();
                     out.cmd.push_str(&all.join(" "));
                 }
-                Part::Arg(Some(n), op) => {
-                    let arg = args.get(n - 1).map_or("", String::as_str);
-                    out.cmd.push_str(&q(&apply(*op, arg)));
+            },
+            Part::Arg(Some(n), op) => {
+                let arg = args.get(n - 1).map_or("", String::as_str);
+                out.cmd.push_str(&q(&apply(*op, arg)));
+            }
+        };
+        match fill {
+            Fill::Whole => {
+                for part in &self.parts {
+                    put(&mut out, part, None);
+                }
+            }
+            Fill::Context => {
+                for word in self.words() {
+                    let repeat = word.iter().any(|p| matches!(p, Part::Arg(None, _)));
+                    if !repeat {
+                        for part in &word {
+                            put(&mut out, part, None);
+                        }
+                        continue;
+                    }
+                    for (i, arg) in args.iter().enumerate() {
+                        if i > 0 {
+                            out.cmd.push(' ');
+                        }
+                        for part in &word {
+                            put(&mut out, part, Some(arg));
+                        }
+                    }
                 }
             }
         }
@@ -132,6 +165,62 @@ impl Template {
         }
         out
     }
+}
+
+impl Template {
+    /// About how many bytes one more argument `arg` adds to a command (exactly, but for
+    /// positional strings that an added argument may fill): the job builder of `-X` and `-m`
+    /// adds arguments while this keeps the command under the kernel's limit, then checks.
+    pub fn cost_of(&self, arg: &str, fill: Fill) -> usize {
+        let two = [arg.to_owned(), arg.to_owned()];
+        let with_two = self.expand_with(&two, 1, true, fill).cmd.len();
+        let with_one = self.expand_with(&two[..1], 1, true, fill).cmd.len();
+        with_two.saturating_sub(with_one).max(1)
+    }
+
+    /// The parts split at white space in the text: each item is a word (no white space) or
+    /// the white space between two words, for -X's context replacement.
+    fn words(&self) -> Vec<Vec<Part>> {
+        let mut words: Vec<Vec<Part>> = Vec::new();
+        let mut word: Vec<Part> = Vec::new();
+        for part in &self.parts {
+            let Part::Text(text) = part else {
+                word.push(part.clone());
+                continue;
+            };
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let space = rest.starts_with(char::is_whitespace);
+                let end = rest
+                    .find(|c: char| c.is_whitespace() != space)
+                    .unwrap_or(rest.len());
+                if space {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    words.push(vec![Part::Text(rest[..end].to_owned())]);
+                } else {
+                    word.push(Part::Text(rest[..end].to_owned()));
+                }
+                rest = &rest[end..];
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+}
+
+/// How `{}` is filled when a job has several arguments (`-X`, `-m`, `-N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// `{}` is every argument, each quoted, separated by spaces (one input item per job, and
+    /// `-m`).
+    Whole,
+    /// `-X`, and `-N` without `-m`: the word around `{}` is repeated for each argument, with
+    /// `{}` that argument (`pre{}post ::: a b` → `prea`post `preb`post).
+    Context,
 }
 
 /// `text` with its replacement strings expanded for `spec`, unquoted (for `--tagstring`).
@@ -260,6 +349,27 @@ mod tests {
         assert_eq!(expand("echo {1.} {2/}", &["x.y", "d/e"]), "echo x e");
         assert_eq!(expand("awk '{print}' {}", &["f"]), "awk '{print}' f");
         assert_eq!(expand("echo {0} {x}", &["f"]), "echo {0} {x} f");
+    }
+
+    #[test]
+    fn context_replacement_repeats_the_word_around_the_braces() {
+        let args: Vec<String> = ["a/b.c", "d e"].map(str::to_owned).to_vec();
+        let x = |t: &str| {
+            Template::parse(t)
+                .expand_with(&args, 4, true, Fill::Context)
+                .cmd
+        };
+        assert_eq!(x("echo pre{}post"), "echo prea/b.cpost pre'd e'post");
+        assert_eq!(x("echo {.} x{/}y {#}"), "echo a/b 'd e' xb.cy x'd e'y 4");
+        assert_eq!(x("echo x{}y{1}z"), "echo xa/b.cya/b.cz x'd e'ya/b.cz");
+        assert_eq!(x("echo\t{2}  {}"), "echo\t'd e'  a/b.c 'd e'");
+        let m = Template::parse("echo pre{}post").expand_with(&args, 1, true, Fill::Whole);
+        assert_eq!(m.cmd, "echo prea/b.c 'd e'post");
+        let slots = Template::parse("x{%}{}").expand_with(&args, 1, true, Fill::Context);
+        assert_eq!(
+            (slots.cmd.as_str(), &slots.slot_at[..]),
+            ("xa/b.c x'd e'", &[1, 8][..])
+        );
     }
 
     #[test]

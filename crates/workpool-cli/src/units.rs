@@ -186,6 +186,76 @@ pub fn fmt_duration_arg(d: Duration) -> String {
     }
 }
 
+/// Parses a `--block` size as GNU parallel writes it: a whole number, optionally followed
+/// by K, M, G, T (powers of 1024) or k, m, g, t (powers of 1000), or KiB, MiB, GiB; at least 1.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_block(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "k" => 1_000,
+        "m" => 1_000_000,
+        "g" => 1_000_000_000,
+        "t" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "invalid size \"{text}\": unknown unit \"{other}\" (use K, M, G or k, m, g)"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size \"{text}\": expected a whole number, like 1M"))?;
+    match n.checked_mul(factor) {
+        Some(0) => Err(format!(
+            "invalid size \"{text}\": a block needs at least 1 byte"
+        )),
+        Some(size) => Ok(size),
+        None => Err(format!("invalid size \"{text}\": too large")),
+    }
+}
+
+/// A `--timeout` value: a duration, or a percentage of the median run time of the jobs that
+/// succeeded so far (GNU parallel's `--timeout 200%`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeoutArg {
+    /// This long per run; zero is none.
+    Fixed(Duration),
+    /// This percentage (above 0) of the median run time of the successful jobs.
+    Percent(f64),
+}
+
+/// Parses `--timeout`: a duration (`30s`, a bare number of seconds) or `P%`.
+///
+/// # Errors
+///
+/// A message naming what is wrong.
+pub fn parse_timeout(text: &str) -> Result<TimeoutArg, String> {
+    let Some(number) = text.trim().strip_suffix('%') else {
+        return parse_duration(text).map(TimeoutArg::Fixed);
+    };
+    let bad = || {
+        format!("invalid timeout \"{text}\" (expected a duration like 30s, or a percentage above 0 like 300%)")
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(bad());
+    }
+    match number.parse::<f64>() {
+        Ok(p) if p.is_finite() && p > 0.0 => Ok(TimeoutArg::Percent(p)),
+        _ => Err(bad()),
+    }
+}
+
 /// A `-j` value, as GNU parallel takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobsArg {
@@ -354,6 +424,35 @@ pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_sizes_take_gnu_parallels_units() {
+        assert_eq!(parse_block("1M"), Ok(1 << 20));
+        assert_eq!(parse_block("10k"), Ok(10_000));
+        assert_eq!(parse_block("512"), Ok(512));
+        for bad in ["0", "1x", "", "-1", "99999999999T"] {
+            let err = parse_block(bad).unwrap_err();
+            assert!(err.contains(&format!("\"{bad}\"")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_durations_or_percentages() {
+        assert_eq!(
+            parse_timeout("1.5"),
+            Ok(TimeoutArg::Fixed(Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            parse_timeout("2m"),
+            Ok(TimeoutArg::Fixed(Duration::from_secs(120)))
+        );
+        assert_eq!(parse_timeout("250%"), Ok(TimeoutArg::Percent(250.0)));
+        assert_eq!(parse_timeout("150.5%"), Ok(TimeoutArg::Percent(150.5)));
+        for bad in ["0%", "%", "-5%", "x%", "1e9999%", "5 %", "soon"] {
+            let err = parse_timeout(bad).unwrap_err();
+            assert!(err.contains(&format!("\"{bad}\"")), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn halt_takes_gnu_parallels_forms() {

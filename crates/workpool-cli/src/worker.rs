@@ -52,7 +52,10 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         progress: Progress::new(stderr_is_terminal && !args.quiet, total),
     });
     let watch = Supervision {
-        timeout: args.timeout.filter(|t| !t.is_zero()),
+        timeout: args
+            .timeout
+            .filter(|t| !t.is_zero())
+            .map(crate::run::timeout::Timeout::Fixed),
         kill_grace: args.kill_grace,
         ungroup: false,
     };
@@ -71,7 +74,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         .backoff(args.backoff.base, args.backoff.cap)
         .exit_when_empty(args.exit_when_empty)
         .handle(COMMAND_KIND, move |job: &ClaimedJob, ctx: &Context<'_>| {
-            run_command(job, ctx, watch, max_output, &handler_tally)
+            run_command(job, ctx, &watch, max_output, &handler_tally)
         })
         .build()?;
     process::become_subreaper();
@@ -153,7 +156,7 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
 fn run_command(
     job: &ClaimedJob,
     ctx: &Context<'_>,
-    watch: Supervision,
+    watch: &Supervision,
     max_output: u64,
     tally: &Tally,
 ) -> Result<(), String> {
@@ -166,6 +169,7 @@ fn run_command(
         ctx.cancel_flag(),
         &Groups::default(),
         0,
+        None,
     );
     tally.running.fetch_sub(1, Ordering::Relaxed);
     let (stdout, out_cut) = attempt.stdout.head(max_output);
@@ -261,7 +265,9 @@ fn spec_of(job: &ClaimedJob) -> Result<JobSpec, String> {
         line: 0,
         seq: 0,
         args: Vec::new(),
+        columns: 0,
         slot_at: Vec::new(),
+        stdin: None,
         id: job.unique_key.clone().unwrap_or_else(|| job.id.to_string()),
         cmd: cmd.to_owned(),
         priority: job.priority,

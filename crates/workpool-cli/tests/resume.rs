@@ -10,8 +10,10 @@ use common::{joblog, pid_in, running, wait_for, workpool, workpool_process, Scra
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+// Once flaky under load (5 of 48 runs with six at once): a job whose group had not yet
+// reached the guard outlived the kill. The guard now also ends every process that carries
+// the run's mark in its environment.
 #[test]
-#[ignore = "flaky: a job started in the microseconds before its group reaches the kill -9 guard outlives workpool; run with --ignored"]
 fn a_run_killed_with_sigkill_resumes_without_losing_or_repeating_a_job() {
     let s = Scratch::new();
     let root = s.root();
@@ -182,6 +184,23 @@ fn after_kill_9_the_jobs_and_their_children_end_and_resume_runs_each_job_once() 
 }
 
 #[test]
+fn after_kill_9_a_process_that_left_its_jobs_group_ends_too() {
+    // The job starts a process in a session (and group) of its own, which the group kill
+    // cannot reach; it still carries the run's mark in its environment.
+    let s = Scratch::new();
+    let root = s.root();
+    let job = format!("setsid sh -c 'echo $$ > {root}/escaped; exec sleep 600' & wait");
+    let mut run = workpool_process(["run", "-q", ":::", &job])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = pid_in(&s.path("escaped"));
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
+    run.wait().unwrap();
+    wait_for("the escaped process to end", || !running(pid));
+}
+
+#[test]
 fn resume_matches_id_and_command_and_says_what_did_not_match() {
     let s = Scratch::new();
     let log = s.path("log");
@@ -276,4 +295,119 @@ fn resume_reads_gnu_parallels_job_log() {
     .assert()
     .success()
     .stdout("b\n");
+}
+
+/// The `Seq` and `Exitval` columns of a job log (ours or GNU parallel's).
+fn seq_and_exit(log: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[0].to_owned(), fields[6].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn retry_failed_reruns_the_logged_failures_with_their_numbers_until_they_succeed() {
+    // Names with a space and a quote fail on their first run and succeed after; "ok 1"
+    // always succeeds. One job at a time, so that the log's order is the input's. The same three runs through GNU parallel must print the same and log
+    // the same numbers and exit codes.
+    let script = "case {} in ok*) echo {};; *) if [ -e {}.seen ]; then echo {}; \
+                  else touch {}.seen; echo no; exit 3; fi;; esac";
+    let run = |dir: &std::path::Path, gnu: bool, args: &[&str]| {
+        let mut cmd = if gnu {
+            common::parallel(args)
+        } else {
+            workpool(["run", "-q"].iter().chain(args))
+        };
+        cmd.current_dir(dir);
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let tools: &[bool] = if common::have_parallel() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let mut seen = Vec::new();
+    for &gnu in tools {
+        let s = Scratch::new();
+        let first = run(
+            s.dir.path(),
+            gnu,
+            &[
+                "-k", "-j", "1", "--joblog", "log", script, ":::", "ok 1", "bad's 2", "a b",
+            ],
+        );
+        let retry = run(
+            s.dir.path(),
+            gnu,
+            &["-k", "-j", "1", "--retry-failed", "--joblog", "log"],
+        );
+        let again = run(
+            s.dir.path(),
+            gnu,
+            &["-k", "-j", "1", "--retry-failed", "--joblog", "log"],
+        );
+        let log = seq_and_exit(&s.path("log"));
+        seen.push((
+            first.1.clone(),
+            retry.1.clone(),
+            again.1.clone(),
+            log.clone(),
+        ));
+        if !gnu {
+            // GNU parallel's exit status counts failures; ours is 1 for any.
+            assert_eq!(first.0, Some(1));
+            assert_eq!((retry.0, again.0), (Some(0), Some(0)));
+            assert_eq!(first.1, "ok 1\nno\nno\n");
+            assert_eq!(retry.1, "bad's 2\na b\n");
+            assert_eq!(again.1, "");
+            let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+                v.iter()
+                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                    .collect()
+            };
+            assert_eq!(
+                log,
+                pairs(&[("1", "0"), ("2", "3"), ("3", "3"), ("2", "0"), ("3", "0")])
+            );
+        }
+    }
+    if let [ours, theirs] = &seen[..] {
+        assert_eq!(ours, theirs, "workpool and GNU parallel differ");
+    }
+}
+
+#[test]
+fn retry_failed_says_what_it_does_not_use() {
+    let s = Scratch::new();
+    let log = s.path("log");
+    workpool([
+        "run",
+        "--retry-failed",
+        "--joblog",
+        log.to_str().unwrap(),
+        "echo",
+        ":::",
+        "x",
+    ])
+    .assert()
+    .success()
+    .stdout("")
+    .stderr(predicates::str::contains(
+        "the command and input given are not used",
+    ))
+    .stderr(predicates::str::contains("there is no job log"));
+    workpool(["run", "--retry-failed", "--resume", "--joblog", "l", "true"])
+        .assert()
+        .code(2);
+    workpool(["run", "--retry-failed", "true"]).assert().code(2);
 }

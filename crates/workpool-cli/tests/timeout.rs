@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{alive, joblog, pid_in, workpool, Scratch};
+use common::{alive, have_parallel, joblog, joblog_raw, parallel, pid_in, workpool, Scratch};
 
 #[test]
 fn a_timeout_ends_the_job_and_its_background_children() {
@@ -124,4 +124,84 @@ fn timed_out_runs_are_retried_unless_retry_on_excludes_them() {
         .assert()
         .code(1);
     assert_eq!(joblog(&log)[0][4], "1", "--retry-on names exit codes only");
+}
+
+/// The job log's `Signal` column for each line (GNU parallel's log or workpool's).
+fn signals(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split('\t').nth(7).unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_percentage_timeout_ends_a_job_far_slower_than_the_median_of_the_successes() {
+    // Three jobs of 0.2 s set the median; the fourth would sleep ten minutes and is ended at
+    // 1000% of it. The first, with no success before it, has no limit at all.
+    let s = Scratch::new();
+    let log = s.path("log");
+    let args = [
+        "-j",
+        "1",
+        "--timeout",
+        "1000%",
+        "--joblog",
+        log.to_str().unwrap(),
+        "sleep",
+        ":::",
+        "0.2",
+        "0.2",
+        "0.2",
+        "600",
+    ];
+    workpool(["run", "-q"].iter().chain(&args)).assert().code(1);
+    let entries = joblog_raw(&log);
+    let outcomes: Vec<&str> = entries.iter().map(|e| e[11].as_str()).collect();
+    assert_eq!(outcomes, ["ok", "ok", "ok", "timeout"]);
+    assert_eq!(signals(&log), ["0", "0", "0", "15"]);
+    if have_parallel() {
+        std::fs::remove_file(&log).unwrap();
+        parallel(args).assert().code(1);
+        assert_eq!(signals(&log), ["0", "0", "0", "15"], "GNU parallel");
+    }
+}
+
+#[test]
+fn a_percentage_timeout_limits_nothing_before_the_first_success() {
+    // At 1% of the median, every job after the first success is ended at once; the first,
+    // and the failures before it, run to their end.
+    let s = Scratch::new();
+    let log = s.path("log");
+    workpool([
+        "run",
+        "-q",
+        "-j",
+        "1",
+        "--timeout",
+        "1%",
+        "--joblog",
+        log.to_str().unwrap(),
+        ":::",
+        "sleep 0.3; false",
+        "sleep 0.3",
+        "sleep 5",
+    ])
+    .assert()
+    .code(1);
+    let outcomes: Vec<String> = joblog(&log).into_iter().map(|e| e[7].clone()).collect();
+    assert_eq!(outcomes, ["failed", "ok", "timeout"]);
+}
+
+#[test]
+fn a_bad_percentage_is_refused_with_its_value() {
+    for bad in ["0%", "-3%", "ten%"] {
+        workpool(["run", &format!("--timeout={bad}"), "true", ":::", "a"])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(format!(
+                "invalid timeout \"{bad}\""
+            )));
+    }
 }

@@ -9,6 +9,15 @@
 //! When the pipe closes without a goodbye, which happens only when `workpool` dies, it sends
 //! SIGTERM to every listed group, then SIGKILL a second later. It runs in a process group of
 //! its own, so that a terminal's Ctrl-C, which `workpool` decides about, does not reach it.
+//!
+//! A job is listed only once its process has started, so a kill in between would miss it.
+//! Every job therefore also carries a mark in its environment, `WORKPOOL_RUN`, unique to the
+//! run (workpool's pid and a random number), which its descendants inherit: the guard also
+//! ends every process whose `/proc/PID/environ` has the mark, whether or not it was listed,
+//! and even if it left its job's group. It looks again until none is left (at most five
+//! times), so that a child forked while it looked is ended too. The pipe reaches its end
+//! only when every copy of its writing end is closed, and a job being started holds one
+//! until it runs its shell: by then its mark is in `/proc`.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -24,6 +33,8 @@ use nix::unistd::Pid;
 
 /// The guard's program: `+ PGID` adds a group, `- PGID` removes it, `q` ends the guard
 /// quietly; end of input without `q` ends every listed group.
+/// The variable `mark` is the run's [`MARK`] value: a process whose environment has it is
+/// one of the run's jobs or their descendants.
 const GUARD: &str = r#"$1 == "+" { g[$2] = 1; next }
 $1 == "-" { delete g[$2]; next }
 $1 == "q" { quiet = 1; exit }
@@ -31,8 +42,13 @@ END {
     if (quiet) exit
     s = ""
     for (p in g) s = s " -" p
-    if (s != "") system("kill -TERM" s " 2>/dev/null; sleep 1; kill -KILL" s " 2>/dev/null")
+    scan = "grep -lzx 'WORKPOOL_RUN=" mark "' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3"
+    system("p=$(" scan "); kill -TERM" s " $p 2>/dev/null; sleep 1; kill -KILL" s " 2>/dev/null; " \
+           "for i in 1 2 3 4 5; do p=$(" scan "); [ -z \"$p\" ] && break; kill -KILL $p 2>/dev/null; done")
 }"#;
+
+/// The environment variable that marks a run's jobs, for the guard.
+pub const MARK: &str = "WORKPOOL_RUN";
 
 /// Every process group of one run.
 #[derive(Debug, Default)]
@@ -46,6 +62,8 @@ pub struct Groups {
 struct Guard {
     child: Mutex<Child>,
     input: File,
+    /// The value of [`MARK`] in this run's jobs.
+    mark: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -56,7 +74,10 @@ impl Groups {
     /// The groups of a run, with a guard process that ends the running ones if `workpool`
     /// dies; without one (and with a warning) if it cannot start.
     pub fn with_guard() -> Self {
+        let mark = format!("{}.{:016x}", std::process::id(), fastrand::u64(..));
         let guard = Command::new("awk")
+            .arg("-v")
+            .arg(format!("mark={mark}"))
             .arg(GUARD)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -71,6 +92,7 @@ impl Groups {
                 Ok(Guard {
                     child: Mutex::new(child),
                     input: File::from(std::os::fd::OwnedFd::from(input)),
+                    mark,
                 })
             });
         let guard = match guard {
@@ -86,6 +108,12 @@ impl Groups {
             guard,
             ..Groups::default()
         }
+    }
+
+    /// The mark each job of the run carries in its environment as [`MARK`], if a guard
+    /// watches the run.
+    pub fn mark(&self) -> Option<&str> {
+        self.guard.as_ref().map(|g| g.mark.as_str())
     }
 
     /// Notes a job's group as running (call right after the job's process started).

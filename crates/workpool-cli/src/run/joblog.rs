@@ -176,7 +176,8 @@ impl JobLog {
     /// [`CliError::Io`] if it cannot be written.
     pub fn write(&mut self, entry: &Entry<'_>) -> Result<(), CliError> {
         self.file
-            .write_all(entry.to_line().as_bytes())
+            // Commands keep the bytes of their input, as GNU parallel's log does.
+            .write_all(&crate::bytes::encode(&entry.to_line()))
             .map_err(|e| CliError::io("cannot write job log", &self.path, e))
     }
 }
@@ -186,6 +187,19 @@ impl JobLog {
 #[derive(Debug, Default)]
 pub struct History {
     outcomes: HashMap<String, Vec<(String, Outcome)>>,
+    /// Each id and command as first logged, in the log's order, with its `Seq`.
+    order: Vec<(usize, String, String)>,
+}
+
+/// A job of the log that did not succeed, for `--retry-failed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    /// Its `Seq`.
+    pub seq: usize,
+    /// Its id (its `Seq` unless it was a JSON job with an `id`).
+    pub id: String,
+    /// Its command, as it ran.
+    pub cmd: String,
 }
 
 /// What the job log says about one job of the input.
@@ -216,7 +230,10 @@ impl History {
     /// a job log (its first line is none of the known headers).
     pub fn read(path: &Path) -> Result<Self, CliError> {
         let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => match crate::bytes::decode(&bytes) {
+                Ok(text) => text.into_owned(),
+                Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
             Err(e) => return Err(CliError::io("cannot read job log", path, e)),
         };
@@ -237,15 +254,23 @@ impl History {
             None => "",
         };
         for line in complete.lines().skip(1) {
-            if let Some((id, cmd, outcome)) = parse_line(line) {
-                let commands = history.outcomes.entry(id).or_default();
+            if let Some((seq, id, cmd, outcome)) = parse_line(line) {
+                let commands = history.outcomes.entry(id.clone()).or_default();
                 match commands.iter_mut().find(|(c, _)| *c == cmd) {
                     Some((_, best)) => {
                         if outcome == Outcome::Ok || *best != Outcome::Ok {
                             *best = outcome;
                         }
                     }
-                    None => commands.push((cmd, outcome)),
+                    None => {
+                        commands.push((cmd.clone(), outcome));
+                        let seq = if seq == 0 {
+                            history.order.len() + 1
+                        } else {
+                            seq
+                        };
+                        history.order.push((seq, id, cmd));
+                    }
                 }
             }
         }
@@ -278,11 +303,24 @@ impl History {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.outcomes.keys().map(String::as_str)
     }
+
+    /// The jobs that never succeeded (failed, timed out or cancelled in every line the log
+    /// has of them), in the order they were first logged.
+    pub fn unfinished(&self) -> impl Iterator<Item = Unfinished> + '_ {
+        self.order
+            .iter()
+            .filter(|(_, id, cmd)| self.recorded(id, cmd) != Recorded::Same(Outcome::Ok))
+            .map(|(seq, id, cmd)| Unfinished {
+                seq: *seq,
+                id: id.clone(),
+                cmd: cmd.clone(),
+            })
+    }
 }
 
 /// One line of any of the three formats, told apart line by line: a resumed run appends
 /// lines of today's format to an older log.
-fn parse_line(line: &str) -> Option<(String, String, Outcome)> {
+fn parse_line(line: &str) -> Option<(usize, String, String, Outcome)> {
     let fields: Vec<&str> = line.split('\t').collect();
     let format = if fields.len() >= 9 && fields[1] == ":" {
         if fields.len() == 12 && Outcome::from_name(fields[11]).is_some() {
@@ -310,11 +348,16 @@ fn parse_line(line: &str) -> Option<(String, String, Outcome)> {
             let signal: i32 = fields[7].trim().parse().ok()?;
             if let Format::Ours = format {
                 let outcome = Outcome::from_name(fields[11])?;
-                return Some((unescape(fields[9]), unescape(fields[8]), outcome));
+                return Some((seq, unescape(fields[9]), unescape(fields[8]), outcome));
             }
             // GNU parallel's command is the rest of the line, tabs and all.
             let cmd = fields[8..].join("\t");
-            Some((seq.to_string(), unescape(&cmd), by_status(exit, signal)))
+            Some((
+                seq,
+                seq.to_string(),
+                unescape(&cmd),
+                by_status(exit, signal),
+            ))
         }
         Format::Old => {
             if fields.len() < 7 {
@@ -326,7 +369,8 @@ fn parse_line(line: &str) -> Option<(String, String, Outcome)> {
                 Some(name) => Outcome::from_name(name)?,
                 None => by_status(exit, signal),
             };
-            Some((unescape(fields[0]), unescape(fields[1]), outcome))
+            // This format has no `Seq`: the line's place among the jobs stands in for it.
+            Some((0, unescape(fields[0]), unescape(fields[1]), outcome))
         }
     }
 }
@@ -459,6 +503,32 @@ mod tests {
         std::fs::write(&path, "{\"id\": 1}\n").unwrap();
         let err = History::read(&path).unwrap_err().to_string();
         assert!(err.contains("is not a job log"), "{err}");
+    }
+
+    #[test]
+    fn the_unfinished_jobs_are_those_that_never_succeeded_in_log_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(
+            &path,
+            format!(
+                "{GNU_HEADER}\n3\t:\t1.0\t0.1\t0\t0\t2\t0\techo c\n\
+                 1\t:\t1.0\t0.1\t0\t0\t1\t0\techo a\n\
+                 2\t:\t1.0\t0.1\t0\t0\t0\t0\techo b\n\
+                 1\t:\t1.0\t0.1\t0\t0\t0\t9\techo a\n\
+                 3\t:\t1.0\t0.1\t0\t0\t0\t0\techo c\n"
+            ),
+        )
+        .unwrap();
+        let unfinished: Vec<Unfinished> = History::read(&path).unwrap().unfinished().collect();
+        assert_eq!(
+            unfinished,
+            [Unfinished {
+                seq: 1,
+                id: "1".to_owned(),
+                cmd: "echo a".to_owned()
+            }]
+        );
     }
 
     #[test]

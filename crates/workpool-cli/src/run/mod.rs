@@ -22,9 +22,11 @@ pub mod printer;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod signals;
 pub mod slot;
 pub mod summary;
+pub mod timeout;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -48,8 +50,10 @@ use self::joblog::{History, JobLog, Outcome, Recorded};
 use self::printer::{Output, Printer};
 use self::process::Supervision;
 use self::progress::Progress;
-use self::report::{Reporter, ResultsFile};
-use self::slot::{Event, Feed, RunShared, Slot};
+use self::report::Reporter;
+use self::results::Results;
+use self::slot::{Event, Feed, LineBuffer, RunShared, Slot};
+use self::timeout::Timeout;
 
 /// How often the progress bar is redrawn while nothing finishes.
 const TICK: Duration = Duration::from_millis(100);
@@ -80,7 +84,10 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         (Some(path), Resume::SkipFinished | Resume::SkipSucceeded) => History::read(path)?,
         _ => History::default(),
     };
-    let mut jobs = open_input(&config)?;
+    let mut jobs = match (&config.joblog, config.retry_failed) {
+        (Some(path), true) => retry_failed_jobs(path)?,
+        _ => open_input(&config)?,
+    };
     if config.check_first || config.dry_run {
         let all = jobs.collect::<Result<Vec<JobSpec>, CliError>>()?;
         if config.dry_run {
@@ -90,13 +97,13 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     }
     check_capture_files()?;
 
-    let append = config.resume != Resume::Off;
+    let append = config.resume != Resume::Off || config.retry_failed;
     let joblog = match &config.joblog {
         Some(path) => Some(JobLog::open(path, append)?),
         None => None,
     };
     let results = match &config.results {
-        Some(path) => Some(ResultsFile::open(path, append, config.max_output)?),
+        Some(path) => Some(Results::open(path, append, config.max_output)?),
         None => None,
     };
     let pool = config
@@ -114,12 +121,21 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
 
     let started = Instant::now();
     let (events, inbox) = mpsc::channel();
+    let progress = Progress::new(config.progress, 0);
+    // With -k --line-buffer, the printer says whose lines go now.
+    let head = (config.line_buffer && config.keep_order).then(|| Arc::new(AtomicUsize::new(0)));
+    let printer = Printer::spawn(
+        config.keep_order,
+        head.clone(),
+        progress.clone(),
+        events.clone(),
+    )?;
     let shared = Arc::new(RunShared {
         stop: AtomicBool::new(false),
         kill: AtomicBool::new(false),
         running: AtomicUsize::new(0),
         watch: Supervision {
-            timeout: config.timeout,
+            timeout: config.timeout.clone(),
             kill_grace: config.kill_grace,
             ungroup: config.ungroup,
         },
@@ -130,10 +146,15 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         job_slots: slot::JobSlots::default(),
         halt: config.halt,
         ended: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        line_buffer: config.line_buffer.then(|| LineBuffer {
+            printer: Mutex::new(Some(printer.sender.clone())),
+            tag: config.tag.clone(),
+            verbose: config.verbose,
+            head,
+        }),
     });
+    drop(events);
     signals::spawn(Arc::clone(&shared))?;
-    let progress = Progress::new(config.progress, 0);
-    let printer = Printer::spawn(config.keep_order, progress.clone(), events)?;
     spawn_feeder(&config, jobs, history, &pool, &shared)?;
 
     let mut reporter = Reporter::new(joblog, results);
@@ -145,7 +166,11 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     } else {
         pool.shutdown();
     }
-    // The feeder is not joined: it may be waiting for input that never comes.
+    // The feeder is not joined: it may be waiting for input that never comes. Nor does the
+    // printer wait for it: it ends once the last way to it is gone.
+    if let Some(line_buffer) = &shared.line_buffer {
+        lock(&line_buffer.printer).take();
+    }
     drop(printer);
     wait_for_printer(&inbox, &mut ending);
     progress.finish();
@@ -153,7 +178,8 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     shared.groups.close();
     let wall = started.elapsed();
     if config.summary {
-        let _ = io::stderr().write_all(reporter.summary.render(wall).as_bytes());
+        // Commands in it keep their input's bytes (see crate::bytes).
+        let _ = io::stderr().write_all(&crate::bytes::encode(&reporter.summary.render(wall)));
     }
     let mut exit = match ending {
         Ending::Signalled(signal) => Exit::Signalled(signal as i32),
@@ -464,13 +490,23 @@ fn record(
 ) {
     lock(&shared.live).remove(&slot.index);
     let ran = done.outcome != Outcome::NotRun;
+    let streamed = done.streamed;
     let (stdout, stderr) = reporter.record(slot, done);
+    if streamed {
+        // Printed line by line as it ran; with -k, the printer moves on to the next job.
+        let _ = printer.sender.send(Output {
+            index: slot.index,
+            ..Output::default()
+        });
+        return;
+    }
     let _ = printer.sender.send(Output {
         index: slot.index,
         command: (config.verbose && ran).then(|| slot.spec.cmd.clone()),
         tag: config.tag.as_ref().map(|tag| tag.render(&slot.spec)),
         stdout,
         stderr,
+        chunk: false,
     });
 }
 
@@ -556,6 +592,38 @@ fn skips(resume: Resume, outcome: Outcome) -> bool {
     }
 }
 
+/// `--retry-failed`: the jobs of the log at `path` that never succeeded, as they were logged.
+fn retry_failed_jobs(path: &std::path::Path) -> Result<Jobs, CliError> {
+    if !path.exists() {
+        eprintln!(
+            "workpool: warning: --retry-failed: there is no job log {}: nothing to retry",
+            path.display()
+        );
+    }
+    let history = History::read(path)?;
+    let mut jobs = Vec::new();
+    let mut json_jobs = 0;
+    for logged in history.unfinished() {
+        let explicit_id = logged.id != logged.seq.to_string();
+        json_jobs += usize::from(explicit_id);
+        jobs.push(Ok(JobSpec {
+            line: logged.seq,
+            seq: logged.seq,
+            args: vec![logged.cmd.clone()],
+            cmd: logged.cmd,
+            id: logged.id,
+            explicit_id,
+            ..JobSpec::default()
+        }));
+    }
+    if json_jobs > 0 {
+        eprintln!(
+            "workpool: warning: --retry-failed: {json_jobs} of the jobs were JSON jobs; the job log has only their command and id, so they run without their own env, cwd, timeout, retries and priority (rerun them whole with --resume-failed and the input)"
+        );
+    }
+    Ok(Box::new(jobs.into_iter()))
+}
+
 /// The input, as jobs read one at a time.
 fn open_input(config: &RunConfig) -> Result<Jobs, CliError> {
     config.input.clone().jobs(config.quiet)
@@ -587,11 +655,13 @@ fn print_plan(
             continue;
         }
         planned += 1;
-        let timeout = spec
-            .timeout
-            .or(config.timeout)
-            .filter(|t| !t.is_zero())
-            .map_or_else(|| "-".to_owned(), fmt_duration_arg);
+        let timeout = match (spec.timeout, &config.timeout) {
+            (Some(own), _) if own.is_zero() => "-".to_owned(),
+            (Some(own), _) => fmt_duration_arg(own),
+            (None, Some(Timeout::Fixed(d))) => fmt_duration_arg(*d),
+            (None, Some(Timeout::Percent { percent, .. })) => format!("{percent}%"),
+            (None, None) => "-".to_owned(),
+        };
         let retries = spec.retries.unwrap_or(config.retry.runs.saturating_sub(1));
         plan.push_str(&format!(
             "{}\t{}\t{timeout}\t{retries}\t{}\n",
@@ -601,7 +671,9 @@ fn print_plan(
         ));
     }
     let mut out = io::stdout().lock();
-    let _ = out.write_all(plan.as_bytes()).and_then(|()| out.flush());
+    let _ = out
+        .write_all(&crate::bytes::encode(&plan))
+        .and_then(|()| out.flush());
     if !config.quiet {
         eprintln!("workpool: dry run: {planned} jobs would run, {skipped} skipped");
     }

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::thread;
 
 use crate::error::CliError;
@@ -29,6 +31,9 @@ pub struct Output {
     pub stdout: Captured,
     /// Its standard error.
     pub stderr: Captured,
+    /// `--line-buffer`: lines of a job still running, printed at once; its final `Output`
+    /// comes later.
+    pub chunk: bool,
 }
 
 /// The printer thread and the way to it.
@@ -49,6 +54,7 @@ impl Printer {
     /// [`CliError::Usage`] if the thread cannot start.
     pub fn spawn(
         keep_order: bool,
+        head: Option<Arc<AtomicUsize>>,
         progress: Progress,
         events: Sender<Event>,
     ) -> Result<Self, CliError> {
@@ -64,7 +70,8 @@ impl Printer {
                 let mut next = 0;
                 let mut waiting = BTreeMap::new();
                 for output in inbox {
-                    if !keep_order {
+                    // A chunk is sent only while its job's output may go (see `head`).
+                    if !keep_order || output.chunk {
                         state.print(output);
                         continue;
                     }
@@ -72,6 +79,9 @@ impl Printer {
                     while let Some(output) = waiting.remove(&next) {
                         next += 1;
                         state.print(output);
+                    }
+                    if let Some(head) = &head {
+                        head.store(next, Ordering::SeqCst);
                     }
                 }
                 // Only jobs that never reported leave gaps (a run cut short): print the rest.
@@ -103,7 +113,10 @@ impl State {
                 let written = output
                     .command
                     .as_ref()
-                    .map_or(Ok(()), |cmd| writeln!(out, "{cmd}"))
+                    .map_or(Ok(()), |cmd| {
+                        out.write_all(&crate::bytes::encode(cmd))
+                            .and_then(|()| out.write_all(b"\n"))
+                    })
                     .and_then(|()| write_stream(&mut output.stdout, tag.as_deref(), &mut out))
                     .and_then(|()| out.flush());
                 if let Err(err) = written {
@@ -143,7 +156,7 @@ pub fn write_tagged(input: impl Read, tag: &str, out: &mut dyn Write) -> io::Res
         if reader.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
-        out.write_all(tag.as_bytes())?;
+        out.write_all(&crate::bytes::encode(tag))?;
         out.write_all(&line)?;
     }
 }

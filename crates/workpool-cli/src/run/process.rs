@@ -27,6 +27,7 @@ use workpool::JobContext;
 
 use crate::input::JobSpec;
 use crate::run::groups::{group_is_gone, reap_group, Groups};
+use crate::run::timeout::Timeout;
 
 /// Output up to this size is read into memory; larger output stays in its file until printed.
 const INLINE_OUTPUT: u64 = 64 * 1024;
@@ -214,6 +215,8 @@ pub struct Attempt {
     pub stdout: Captured,
     /// Its standard error.
     pub stderr: Captured,
+    /// `--line-buffer`: its output was printed line by line as it ran, all of it.
+    pub streamed: bool,
 }
 
 impl Attempt {
@@ -224,25 +227,88 @@ impl Attempt {
 }
 
 /// How runs are watched and ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Supervision {
     /// The per-run timeout, if any.
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
     /// `--ungroup`: the job writes straight to workpool's stdout and stderr, uncaptured.
     pub ungroup: bool,
 }
 
+/// `--line-buffer`: takes a running job's new complete lines of standard output and of
+/// standard error as they are written.
+pub trait Live: Sync {
+    /// `false` while the job's lines must wait: with `-k`, until every job before it has
+    /// been printed. Its lines are then taken from the start.
+    fn ready(&self) -> bool;
+    /// Takes lines.
+    fn lines(&self, stdout: Vec<u8>, stderr: Vec<u8>);
+}
+
+/// Follows a running job's capture files and hands their complete lines to a [`Live`]
+/// sink. The files are read at an offset of their own, so the capture stays whole for the
+/// job log and the results; the job never waits for this reader.
+struct Tail<'a> {
+    files: [(&'a File, u64, Vec<u8>); 2],
+    live: &'a dyn Live,
+}
+
+impl<'a> Tail<'a> {
+    fn new(out: &'a File, err: &'a File, live: &'a dyn Live) -> Self {
+        Tail {
+            files: [(out, 0, Vec::new()), (err, 0, Vec::new())],
+            live,
+        }
+    }
+
+    /// Hands over the complete lines written since the last call; at the `end`, the last
+    /// line without a newline too. Returns `false` if the sink was not ready (nothing read).
+    fn poll(&mut self, end: bool) -> bool {
+        use std::os::unix::fs::FileExt;
+        if !self.live.ready() {
+            return false;
+        }
+        let mut chunks: [Vec<u8>; 2] = Default::default();
+        let mut buf = [0u8; 16 * 1024];
+        for ((file, pos, partial), chunk) in self.files.iter_mut().zip(&mut chunks) {
+            while let Ok(n) = file.read_at(&mut buf, *pos) {
+                if n == 0 {
+                    break;
+                }
+                *pos += n as u64;
+                partial.extend_from_slice(&buf[..n]);
+            }
+            let cut = if end {
+                partial.len()
+            } else {
+                partial
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |newline| newline + 1)
+            };
+            *chunk = partial.drain(..cut).collect();
+        }
+        let [out, err] = chunks;
+        // Even with nothing new: the first call lets `-v` print the command.
+        self.live.lines(out, err);
+        true
+    }
+}
+
 /// Runs `job` once in job slot `slot` (its `{%}`): starts it, waits for it while watching
-/// `ctx` and `kill`, and ends its whole process group on timeout or cancel.
+/// `ctx` and `kill`, and ends its whole process group on timeout or cancel. With `live`
+/// (`--line-buffer`), its complete lines go there as they are written, whenever the sink is
+/// ready; the attempt says whether all of them went.
 pub fn run_once(
     job: &JobSpec,
-    watch: Supervision,
+    watch: &Supervision,
     ctx: &JobContext,
     kill: &AtomicBool,
     groups: &Groups,
     slot: usize,
+    live: Option<&dyn Live>,
 ) -> Attempt {
     let started_at = Instant::now();
     let attempt = |ending, status, stdout, stderr| Attempt {
@@ -252,6 +318,7 @@ pub fn run_once(
         status,
         stdout,
         stderr,
+        streamed: false,
     };
     let files = tempfile::tempfile().and_then(|out| Ok((out, tempfile::tempfile()?)));
     let (out, err) = match files {
@@ -261,7 +328,13 @@ pub fn run_once(
             return attempt(Ending::Exited, status, Captured::Empty, Captured::Empty);
         }
     };
-    let spawned = spawn(job, &job.command_in_slot(slot), &out, &err, watch.ungroup);
+    let spawned = spawn(
+        job,
+        &job.command_in_slot(slot),
+        (&out, &err),
+        watch.ungroup,
+        groups.mark(),
+    );
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -269,39 +342,74 @@ pub fn run_once(
                 Some(dir) => format!("cannot start the command in {}: {e}", dir.display()),
                 None => format!("cannot start the command: {e}"),
             };
-            let stderr = Captured::Memory(format!("workpool: {message}\n").into_bytes());
-            return attempt(
+            let stderr = format!("workpool: {message}\n").into_bytes();
+            let streamed = live.is_some_and(|live| {
+                let ready = live.ready();
+                if ready {
+                    live.lines(Vec::new(), stderr.clone());
+                }
+                ready
+            });
+            let stderr = Captured::Memory(stderr);
+            let mut attempt = attempt(
                 Ending::Exited,
                 Status::Error(message),
                 Captured::Empty,
                 stderr,
             );
+            attempt.streamed = streamed;
+            return attempt;
         }
     };
-    // A zero timeout, from the flag or the job, means none.
-    let timeout = job.timeout.or(watch.timeout).filter(|t| !t.is_zero());
+    // A job's own timeout overrides the flag; zero means none.
+    let timeout = match job.timeout {
+        Some(own) if own.is_zero() => None,
+        Some(own) => Some(Timeout::Fixed(own)),
+        None => watch.timeout.clone(),
+    };
     let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     groups.started(pgid);
-    let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill);
+    let mut tail = live.map(|live| Tail::new(&out, &err, live));
+    let mut tick = || {
+        if let Some(tail) = &mut tail {
+            let _ = tail.poll(false);
+        }
+    };
+    let (ending, status) = supervise(&mut child, timeout, watch.kill_grace, ctx, kill, &mut tick);
     groups.ended(pgid);
-    attempt(
+    let streamed = tail.as_mut().is_some_and(|tail| tail.poll(true));
+    drop(tail);
+    let mut attempt = attempt(
         ending,
         status,
         Captured::from_file(out),
         Captured::from_file(err),
-    )
+    );
+    attempt.streamed = streamed;
+    attempt
 }
 
-fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) -> io::Result<Child> {
+fn spawn(
+    job: &JobSpec,
+    command: &str,
+    (out, err): (&File, &File),
+    ungroup: bool,
+    mark: Option<&str>,
+) -> io::Result<Child> {
     let (stdout, stderr) = if ungroup {
         (Stdio::inherit(), Stdio::inherit())
     } else {
         (out.try_clone()?.into(), err.try_clone()?.into())
     };
+    let stdin = match &job.stdin {
+        Some(block) => File::open(block.path())?.into(),
+        None => Stdio::null(),
+    };
     let mut cmd = Command::new(SHELL);
     cmd.arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
+        // The exact bytes of the input (see crate::bytes).
+        .arg(crate::bytes::encode_os(command))
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
         // Its own process group: a terminal's Ctrl-C reaches only workpool, which decides,
@@ -309,6 +417,10 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
         .process_group(0);
     for (name, value) in &job.env {
         cmd.env(name, value);
+    }
+    // After the job's own variables, which must not unmark it.
+    if let Some(mark) = mark {
+        cmd.env(crate::run::groups::MARK, mark);
     }
     if let Some(dir) = &job.cwd {
         cmd.current_dir(dir);
@@ -319,13 +431,13 @@ fn spawn(job: &JobSpec, command: &str, out: &File, err: &File, ungroup: bool) ->
 /// Waits for `child`, ending its group at the timeout or on cancel.
 fn supervise(
     child: &mut Child,
-    timeout: Option<Duration>,
+    timeout: Option<Timeout>,
     grace: Duration,
     ctx: &JobContext,
     kill: &AtomicBool,
+    tick: &mut dyn FnMut(),
 ) -> (Ending, Status) {
     let start = Instant::now();
-    let deadline = timeout.map(|t| start + t);
     let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     // Readable once the child exits: one poll per wait, woken by the exit itself.
     let pidfd = rustix::process::pidfd_open(
@@ -334,6 +446,7 @@ fn supervise(
     )
     .ok();
     loop {
+        tick();
         match child.try_wait() {
             Ok(Some(status)) => {
                 return (Ending::Exited, Status::of(status));
@@ -359,7 +472,8 @@ fn supervise(
             Some(_) => MAX_POLL,
             None => ((now - start) / 8).clamp(MIN_POLL, MAX_POLL),
         };
-        if let Some(deadline) = deadline {
+        // Looked at on every turn: a percentage's limit moves as jobs succeed.
+        if let Some(deadline) = timeout.as_ref().and_then(Timeout::limit).map(|t| start + t) {
             if now >= deadline {
                 let status = end_group(child, pgid, grace);
                 return (

@@ -25,11 +25,13 @@ use nix::sys::signal::Signal;
 use workpool::{Job, JobContext, Priority, Retry};
 
 use crate::config::RetryConfig;
+use crate::config::Tag;
 use crate::error::CliError;
 use crate::input::JobSpec;
 use crate::run::groups::Groups;
 use crate::run::joblog::Outcome;
-use crate::run::process::{run_once, Attempt, Captured, Ending, Status, Supervision};
+use crate::run::printer::Output;
+use crate::run::process::{run_once, Attempt, Captured, Ending, Live, Status, Supervision};
 use crate::units::{Halt, HaltOn, Threshold};
 
 /// What the collector hears.
@@ -66,6 +68,8 @@ pub struct Finished {
     pub stdout: Captured,
     /// The last run's standard error.
     pub stderr: Captured,
+    /// `--line-buffer`: the last run's output was printed as it ran, all of it.
+    pub streamed: bool,
 }
 
 /// What the feeder has done so far; the collector reads it under the same lock that the
@@ -106,6 +110,71 @@ pub struct RunShared {
     pub halt: Option<Halt>,
     /// Jobs ended so far: succeeded, did not succeed.
     pub ended: [AtomicUsize; 2],
+    /// `--line-buffer`: where running jobs' lines go.
+    pub line_buffer: Option<LineBuffer>,
+}
+
+/// `--line-buffer`: running jobs send their complete lines straight to the printer.
+#[derive(Debug)]
+pub struct LineBuffer {
+    /// The printer's inbox, taken away at the end of the run so that the printer can end.
+    pub printer: Mutex<Option<Sender<Output>>>,
+    /// `--tag` or `--tagstring`.
+    pub tag: Option<Tag>,
+    /// `-v`: each command is printed as its job starts.
+    pub verbose: bool,
+    /// With `-k`: the index of the job whose output goes now (the printer moves it on);
+    /// the others' lines wait in their capture files.
+    pub head: Option<Arc<AtomicUsize>>,
+}
+
+impl LineBuffer {
+    fn send(&self, output: Output) {
+        if let Some(printer) = &*self.printer.lock().unwrap_or_else(PoisonError::into_inner) {
+            let _ = printer.send(output);
+        }
+    }
+}
+
+/// One run's way to the printer under `--line-buffer`.
+struct LiveSink<'a> {
+    line_buffer: &'a LineBuffer,
+    index: usize,
+    tag: Option<String>,
+    /// With `-v`: the command, printed before the first lines (once the job may print).
+    command: Option<String>,
+    announced: AtomicBool,
+}
+
+impl Live for LiveSink<'_> {
+    fn ready(&self) -> bool {
+        self.line_buffer
+            .head
+            .as_ref()
+            .is_none_or(|head| head.load(Ordering::SeqCst) == self.index)
+    }
+
+    fn lines(&self, stdout: Vec<u8>, stderr: Vec<u8>) {
+        if !self.announced.swap(true, Ordering::Relaxed) && self.command.is_some() {
+            self.line_buffer.send(Output {
+                index: self.index,
+                command: self.command.clone(),
+                chunk: true,
+                ..Output::default()
+            });
+        }
+        if stdout.is_empty() && stderr.is_empty() {
+            return;
+        }
+        self.line_buffer.send(Output {
+            index: self.index,
+            command: None,
+            tag: self.tag.clone(),
+            stdout: Captured::Memory(stdout),
+            stderr: Captured::Memory(stderr),
+            chunk: true,
+        });
+    }
 }
 
 impl RunShared {
@@ -288,14 +357,24 @@ impl Slot {
         } else {
             shared.job_slots.take()
         };
+        let live = shared.line_buffer.as_ref().map(|line_buffer| LiveSink {
+            line_buffer,
+            index: self.index,
+            tag: line_buffer.tag.as_ref().map(|tag| tag.render(&self.spec)),
+            command: line_buffer
+                .verbose
+                .then(|| self.spec.command_in_slot(job_slot).into_owned()),
+            announced: AtomicBool::new(false),
+        });
         let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
             run_once(
                 &self.spec,
-                shared.watch,
+                &shared.watch,
                 ctx,
                 &shared.kill,
                 &shared.groups,
                 job_slot,
+                live.as_ref().map(|live| live as &dyn Live),
             )
         }))
         .unwrap_or_else(|payload| {
@@ -311,6 +390,7 @@ impl Slot {
                 status: Status::Error(format!("internal error: {message}")),
                 stdout: Captured::Empty,
                 stderr: Captured::Empty,
+                streamed: false,
             }
         });
         if job_slot > 0 {
@@ -319,6 +399,11 @@ impl Slot {
         shared.running.fetch_sub(1, Ordering::Relaxed);
 
         let ok = attempt.succeeded();
+        if ok {
+            if let Some(timeout) = &shared.watch.timeout {
+                timeout.succeeded(attempt.elapsed);
+            }
+        }
         let retryable = match retry_on {
             None => attempt.ending != Ending::Cancelled,
             Some(codes) => {
@@ -392,6 +477,7 @@ fn finished(
     first: Option<(SystemTime, Instant)>,
     last: Option<Attempt>,
 ) -> Finished {
+    let streamed = last.as_ref().is_some_and(|a| a.streamed);
     let (status, stdout, stderr, end) = match last {
         Some(a) => (Some(a.status), a.stdout, a.stderr, a.started_at + a.elapsed),
         None => (None, Captured::Empty, Captured::Empty, Instant::now()),
@@ -404,5 +490,6 @@ fn finished(
         status,
         stdout,
         stderr,
+        streamed,
     }
 }

@@ -162,3 +162,22 @@ pub fn pid_in(path: &Path) -> i32 {
     });
     pid.expect("a pid")
 }
+
+/// `true` if GNU parallel is installed, to compare with.
+pub fn have_parallel() -> bool {
+    StdCommand::new("parallel")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("GNU parallel"))
+}
+
+/// GNU parallel (citation notice off), killed if it runs past [`CAP`].
+pub fn parallel<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new("parallel");
+    cmd.arg("--will-cite").args(args).timeout(CAP);
+    cmd
+}
