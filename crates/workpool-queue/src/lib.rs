@@ -36,6 +36,7 @@
 //!   duplicates; check for the result before doing expensive work.
 
 #![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod db;
 mod error;
