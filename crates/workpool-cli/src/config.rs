@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use workpool::{Builder, RateLimit};
 
-use crate::bench::Work;
 use crate::cli::{BenchArgs, DemoArgs, RunArgs};
 use crate::error::CliError;
 use crate::pipe::PipeSpec;
@@ -16,6 +15,7 @@ use crate::run::timeout::Timeout;
 use crate::sources::{Input, Multi};
 use crate::template::Fill;
 use crate::units::{Backoff, Halt, Rate, TimeoutArg};
+use crate::workload::Work;
 
 /// How many workers a pool has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

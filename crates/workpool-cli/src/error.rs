@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// An error that stops the command; every one exits with [`Exit::Usage`](crate::exit::Exit).
+/// An error that stops the command; every one exits with [`Exit::Error`](crate::exit::Exit).
 #[derive(Debug)]
 pub enum CliError {
     /// A flag or combination of flags that cannot work.

@@ -9,8 +9,9 @@ pub enum Exit {
     Success,
     /// 1: some job failed, timed out or was cancelled.
     JobsFailed,
-    /// 2: a usage or input error; nothing ran, or a log could not be written.
-    Usage,
+    /// 2: the command could not do what was asked: a usage or input error, a file, log or
+    /// database that could not be read or written, or a pool that could not start.
+    Error,
     /// 130: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted,
     /// 128 + N: ended by signal N (SIGTERM 143, SIGHUP 129; 141 when standard output was
@@ -24,7 +25,7 @@ impl Exit {
         match self {
             Exit::Success => 0,
             Exit::JobsFailed => 1,
-            Exit::Usage => 2,
+            Exit::Error => 2,
             Exit::Interrupted => 130,
             Exit::Signalled(signal) => u8::try_from(128 + signal.clamp(0, 127)).unwrap_or(255),
         }
@@ -46,7 +47,7 @@ mod tests {
         let codes = [
             Exit::Success,
             Exit::JobsFailed,
-            Exit::Usage,
+            Exit::Error,
             Exit::Interrupted,
             Exit::Signalled(15),
             Exit::Signalled(1),

@@ -27,6 +27,7 @@ mod svg;
 mod template;
 mod units;
 mod worker;
+mod workload;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
             let _ = err.print();
             // --help and --version are "errors" that print to standard output and succeed.
             return if err.use_stderr() {
-                Exit::Usage
+                Exit::Error
             } else {
                 Exit::Success
             }
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("workpool: error: {err}");
-            Exit::Usage.into()
+            Exit::Error.into()
         }
     }
 }

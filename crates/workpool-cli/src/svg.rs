@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::{describe, Row};
 use crate::units::fmt_duration;
+use crate::workload::{describe, Row};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 420.0;

@@ -187,7 +187,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
         Ending::Interrupted { .. } => Exit::Interrupted,
         Ending::InputError(err) => {
             eprintln!("workpool: error: {err}");
-            Exit::Usage
+            Exit::Error
         }
         Ending::Halted(halt) => {
             let c = &reporter.summary.counts;
@@ -204,7 +204,7 @@ pub fn run(config: RunConfig) -> Result<Exit, CliError> {
     if let Some(err) = reporter.take_error() {
         eprintln!("workpool: error: {err}");
         if matches!(exit, Exit::Success | Exit::JobsFailed) {
-            exit = Exit::Usage;
+            exit = Exit::Error;
         }
     }
     Ok(exit)
