@@ -507,3 +507,79 @@ impl<T> fmt::Debug for Task<T> {
             .finish()
     }
 }
+
+/// A crate-internal shuttle model of the cell's stages: a worker's run races a cancel, a
+/// deadline and a shutdown's cancel of running jobs. Whatever the schedule, the body runs at
+/// most once, the handle resolves exactly once, exactly one outcome is counted, and the
+/// handle's result agrees with the count. Letting a cancel resolve a cell that has already
+/// finished (so that it replaces the result and counts a second outcome) fails it.
+#[cfg(all(test, workpool_shuttle))]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
+mod shuttle_model {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+    #[test]
+    fn a_cell_resolves_once_whatever_races_its_run() {
+        shuttle::check_random(
+            || {
+                let runs = Arc::new(AtomicU32::new(0));
+                let counted_runs = Arc::clone(&runs);
+                let cell: Arc<Cell<_, u32>> = Arc::new(Cell::new(
+                    Once::new(move || {
+                        counted_runs.fetch_add(1, SeqCst);
+                        7
+                    }),
+                    None,
+                ));
+                let counters = Arc::new(Counters::default());
+                let worker = {
+                    let (cell, counters) = (Arc::clone(&cell), Arc::clone(&counters));
+                    shuttle::thread::spawn(move || {
+                        let clock = Clock::system();
+                        let env = RunEnv {
+                            job_id: 0,
+                            worker_id: 0,
+                            clock: &clock,
+                            signal: None,
+                        };
+                        let _ = Runnable::run(&*cell, &env, &counters);
+                    })
+                };
+                let canceller = {
+                    let cell = Arc::clone(&cell);
+                    shuttle::thread::spawn(move || Completion::cancel(&*cell))
+                };
+                let deadline = {
+                    let cell = Arc::clone(&cell);
+                    shuttle::thread::spawn(move || cell.expire())
+                };
+                let shutdown = {
+                    let cell = Arc::clone(&cell);
+                    shuttle::thread::spawn(move || cell.cancel_running())
+                };
+                worker.join().unwrap();
+                canceller.join().unwrap();
+                deadline.join().unwrap();
+                shutdown.join().unwrap();
+                let result = Completion::wait_until(&*cell, None).expect("the cell resolved");
+                let c = counters.snapshot();
+                let counted = c.completed + c.failed + c.cancelled + c.timed_out + c.never_started;
+                assert_eq!(counted, 1, "one outcome counted");
+                let runs = runs.load(SeqCst);
+                assert!(runs <= 1, "the body ran {runs} times");
+                match result {
+                    Ok(value) => {
+                        assert_eq!((value, runs, c.completed), (7, 1, 1));
+                    }
+                    Err(e) => match e.kind() {
+                        TaskErrorKind::Cancelled => assert_eq!(c.cancelled, 1),
+                        TaskErrorKind::TimedOut => assert_eq!(c.timed_out, 1),
+                        other => panic!("unexpected outcome {other:?}"),
+                    },
+                }
+            },
+            2000,
+        );
+    }
+}

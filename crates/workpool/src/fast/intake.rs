@@ -174,3 +174,52 @@ mod tests {
         assert_eq!(intake.admitted_without_id(), 2);
     }
 }
+
+/// A crate-internal shuttle model of the seal: producers enter, push and leave while a
+/// shutdown seals the gate. Once `seal` returns, no producer is inside and none gets in, so
+/// what was pushed is final; and every job admitted without an id is counted. Letting
+/// `enter` skip its check of the closed bit fails it.
+#[cfg(all(test, workpool_shuttle))]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
+mod shuttle_model {
+    use super::*;
+    use crate::sync::Mutex;
+    use std::sync::Arc;
+
+    #[test]
+    fn nothing_enters_after_the_seal_and_every_admission_is_counted() {
+        shuttle::check_random(
+            || {
+                let gate = Arc::new(Intake::new());
+                let pushed = Arc::new(Mutex::new(Vec::new()));
+                let producers: Vec<_> = (0..2)
+                    .map(|p| {
+                        let (gate, pushed) = (Arc::clone(&gate), Arc::clone(&pushed));
+                        shuttle::thread::spawn(move || {
+                            for job in 0..2 {
+                                if let Some(mut inside) = gate.enter() {
+                                    pushed.lock().push((p, job));
+                                    if job == 0 {
+                                        inside.admitted_without_id();
+                                    }
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                gate.seal();
+                let at_seal = pushed.lock().len();
+                let counted_at_seal = gate.admitted_without_id();
+                for producer in producers {
+                    producer.join().unwrap();
+                }
+                let pushed = pushed.lock();
+                assert_eq!(pushed.len(), at_seal, "a producer got in after the seal");
+                let without_id = pushed.iter().filter(|(_, job)| *job == 0).count() as u64;
+                assert_eq!(counted_at_seal, without_id);
+                assert!(gate.enter().is_none());
+            },
+            2000,
+        );
+    }
+}
