@@ -454,8 +454,9 @@ pub struct DemoArgs {
           conflicts_with_all = ["min", "max"])]
     pub workers: u32,
 
-    /// How many jobs arrive.
-    #[arg(long, value_name = "M", default_value_t = 10)]
+    /// How many jobs arrive (at most 1,000,000: each keeps its handle until the end).
+    #[arg(long, value_name = "M", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(..=1_000_000))]
     pub jobs: u32,
 
     /// Shortest job, in milliseconds.
@@ -511,9 +512,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "KIND", default_value = "cpu:200us")]
     pub work: String,
 
-    /// Jobs per pool size.
+    /// Jobs per pool size (at most 10,000,000: each keeps its handle until the size is done).
     #[arg(long, value_name = "N", default_value_t = 2000,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub count: u32,
 
     /// Pool sizes to try, comma-separated.

@@ -66,3 +66,14 @@ fn bad_bench_settings_exit_2() {
     workpool(["bench", "--sizes", "0"]).assert().code(2);
     workpool(["bench", "--count", "0"]).assert().code(2);
 }
+
+/// A job count too large to hold is refused with exit 2, not an out-of-memory abort.
+#[test]
+fn a_job_count_too_large_is_refused() {
+    workpool(["bench", "--count", "4294967295", "--sizes", "1"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicates::str::contains("--count").and(predicates::str::contains("1..=10000000")),
+        );
+}

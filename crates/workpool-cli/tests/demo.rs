@@ -83,3 +83,13 @@ fn bad_demo_settings_exit_2() {
         workpool(args).assert().code(2);
     }
 }
+
+/// A job count too large to hold is refused with exit 2, not an out-of-memory abort (it once
+/// tried to set aside 137 GB for 4294967295 handles and aborted with a backtrace).
+#[test]
+fn a_job_count_too_large_is_refused() {
+    workpool(["demo", "--jobs", "4294967295"])
+        .assert()
+        .code(2)
+        .stderr(contains("--jobs").and(contains("0..=1000000")));
+}
