@@ -66,8 +66,13 @@ impl DbUrl {
     }
 }
 
-/// `url` with any password replaced by `***`.
+/// `url` with any password replaced by `***`: the one after `user:` in the authority, and
+/// any `password=` parameter (in a URL's query, or a `key=value` connection string).
 pub(crate) fn redact(url: &str) -> String {
+    hide_password_parameters(&redact_authority(url))
+}
+
+fn redact_authority(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
@@ -83,6 +88,29 @@ pub(crate) fn redact(url: &str) -> String {
         ),
         _ => url.to_owned(),
     }
+}
+
+/// Replaces the value of every `password=` parameter with `***`; a value ends at `&`, at
+/// white space, or at the end.
+fn hide_password_parameters(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.to_ascii_lowercase().find(KEY) {
+        let starts_a_key = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t');
+        let value_start = at + KEY.len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if starts_a_key {
+            let end = rest
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            out.push_str("***");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A PostgreSQL connection that reconnects on the next use after it is lost.
@@ -456,6 +484,18 @@ mod tests {
             "postgres://app:***@db/jobs"
         );
         assert_eq!(redact("postgres://app@db/jobs"), "postgres://app@db/jobs");
+        assert_eq!(
+            redact("postgres://app@db/jobs?password=secret&sslmode=disable"),
+            "postgres://app@db/jobs?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("host=db user=app PASSWORD=secret dbname=jobs"),
+            "host=db user=app PASSWORD=*** dbname=jobs"
+        );
+        assert_eq!(
+            redact("postgres://db/jobs?oldpassword=x"),
+            "postgres://db/jobs?oldpassword=x"
+        );
         let err = DbUrl::parse("mysql://app:secret@db/jobs").expect_err("mysql");
         assert!(!err.to_string().contains("secret"), "{err}");
     }
