@@ -3,14 +3,14 @@
 //! [`workpool_queue::Worker`].
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use workpool_queue::{ClaimedJob, Context, Worker};
 
 use crate::cli::WorkerArgs;
@@ -45,7 +45,9 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
     let tally = Arc::new(Tally {
         counts: Mutex::new(Counts::default()),
         durations: Mutex::new(
-            Histogram::new(3)
+            // From 1 µs to a day: a histogram without bounds records nothing above 2 ms
+            // with `saturating_record`.
+            Histogram::new_with_bounds(1, 86_400_000_000, 3)
                 .map_err(|e| CliError::usage(format!("cannot make a histogram: {e}")))?,
         ),
         running: AtomicUsize::new(0),
@@ -79,8 +81,9 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         .build()?;
     process::become_subreaper();
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+    // The first signal that stopped the worker (0: none): it decides the exit code.
+    let interrupted = Arc::new(AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| CliError::usage(format!("cannot handle signals: {e}")))?;
     let signal_handle = signals.handle();
     let watcher = {
@@ -91,16 +94,19 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
         );
         let grace = args.grace;
         thread::spawn(move || {
-            for _ in signals.forever() {
+            for signal in signals.forever() {
                 let running = tally.running.load(Ordering::Relaxed);
-                if interrupted.swap(true, Ordering::SeqCst) {
+                let first = interrupted
+                    .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if !first {
                     tally.progress.note(&format!(
                         "workpool: interrupted again: ending {running} running jobs and handing them back"
                     ));
                     handle.kill();
                 } else {
                     tally.progress.note(&format!(
-                        "workpool: interrupted: claiming no more jobs, waiting up to {} for {running} running (ctrl-c again to end them)",
+                        "workpool: interrupted: claiming no more jobs, waiting up to {} for {running} running (a second ctrl-c or signal ends them)",
                         fmt_duration(grace)
                     ));
                     handle.stop();
@@ -143,13 +149,17 @@ pub fn worker(args: &WorkerArgs, stderr_is_terminal: bool) -> Result<Exit, CliEr
             eprint!("{}", durations_line(at(0.50), at(0.90), at(0.99)));
         }
     }
-    Ok(if interrupted.load(Ordering::SeqCst) {
-        Exit::Interrupted
-    } else if report.failed > 0 || report.cancelled > 0 {
+    // 128 + the signal, as `workpool run` ends: 130 after Ctrl-C, 143 after SIGTERM.
+    Ok(match interrupted.load(Ordering::SeqCst) {
+        0 => None,
+        SIGINT => Some(Exit::Interrupted),
+        signal => Some(Exit::Signalled(signal)),
+    }
+    .unwrap_or(if report.failed > 0 || report.cancelled > 0 {
         Exit::JobsFailed
     } else {
         Exit::Success
-    })
+    }))
 }
 
 /// Runs one command job as `workpool run` would, records its output and prints it.

@@ -193,8 +193,9 @@ fn status_json_reports_known_states(db: &TestDb) {
 fn the_worker_summary_has_the_duration_percentiles_of_run() {
     let db = TestDb::sqlite();
     let scratch = Scratch::new();
+    // Each job takes at least 10 ms, so the percentiles can be checked against that.
     let lines: Vec<String> = (0..20)
-        .map(|i| format!(r#"{{"cmd": "true", "id": "{i}"}}"#))
+        .map(|i| format!(r#"{{"cmd": "sleep 0.01", "id": "{i}"}}"#))
         .collect();
     let list = scratch.jobs("jobs.txt", &lines);
     submit(&db, "summary", &list);
@@ -225,6 +226,19 @@ fn the_worker_summary_has_the_duration_percentiles_of_run() {
     assert_eq!(parts.len(), 3, "{line}");
     for (part, name) in parts.iter().zip(["p50 ", "p90 ", "p99 "]) {
         assert!(part.starts_with(name), "{line}");
+        // Every job slept 10 ms: no percentile can be below that (they once read "2us").
+        let value = part.trim_start_matches(name);
+        let millis = if let Some(ms) = value.strip_suffix("ms") {
+            ms.parse::<f64>().ok()
+        } else if value.ends_with("us") || value.ends_with("µs") {
+            Some(0.0)
+        } else {
+            value
+                .strip_suffix('s')
+                .and_then(|s| s.parse::<f64>().ok())
+                .map(|s| s * 1000.0)
+        };
+        assert!(millis.is_some_and(|ms| ms >= 9.5), "{line}");
     }
     let run = workpool(["run", "-j", "2", "-a", &list])
         .output()
@@ -411,7 +425,8 @@ fn a_stalled_workers_late_completion_is_refused() {
     signal(&stalled, Signal::SIGCONT);
     signal(&stalled, Signal::SIGTERM);
     let (code, stderr) = finish(stalled);
-    assert_eq!(code, 130, "{stderr}");
+    // 128 + SIGTERM, as `workpool run` ends (it was 130, as if by Ctrl-C).
+    assert_eq!(code, 143, "{stderr}");
     assert!(stderr.contains("1 refused (lease lost)"), "{stderr}");
     let job = queue
         .find("stalled", "slow")
