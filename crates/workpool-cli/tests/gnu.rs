@@ -302,6 +302,20 @@ fn table(path: &std::path::Path, sep: char) -> Vec<String> {
         .collect()
 }
 
+/// Output that is not UTF-8 reaches a results table byte for byte, as in GNU parallel's (the
+/// tables once held U+FFFD for such a byte).
+#[test]
+fn results_tables_keep_output_bytes_that_are_not_utf8() {
+    for (name, sep) in [("r.csv", ','), ("r.tsv", '\t')] {
+        let stdout_field = results_of(&[":::", r"printf '\351t\351'"], name, |p| {
+            let bytes = std::fs::read(p).unwrap();
+            let row = bytes.split(|b| *b == b'\n').nth(1).unwrap().to_vec();
+            row.rsplit(|b| *b == sep as u8).nth(1).unwrap().to_vec()
+        });
+        assert_eq!(stdout_field, b"\xe9t\xe9", "{name}");
+    }
+}
+
 #[test]
 fn results_csv_tsv_and_json_have_gnu_parallels_columns() {
     // Whole commands as items: GNU parallel quotes arguments for the shell otherwise (with

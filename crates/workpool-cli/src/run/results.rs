@@ -272,8 +272,14 @@ impl TableFile {
                 let mut fields: Vec<String> = numbers.to_vec();
                 fields.push(slot.spec.cmd.clone());
                 fields.extend(slot.spec.args.iter().cloned());
-                fields.push(String::from_utf8_lossy(&stdout).into_owned());
-                fields.push(String::from_utf8_lossy(&stderr).into_owned());
+                // Each byte that is not UTF-8 is carried as its character, and written back
+                // as the byte below.
+                let text_of = |bytes: &[u8]| match crate::bytes::decode(bytes) {
+                    Ok(text) => text.into_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                };
+                fields.push(text_of(&stdout));
+                fields.push(text_of(&stderr));
                 let fields: Vec<String> = fields.iter().map(|f| csv_field(f, sep)).collect();
                 text.push_str(&fields.join(&sep.to_string()));
                 text.push('\n');
