@@ -289,18 +289,7 @@ pub fn parse_line(
         seq,
         id: seq.to_string(),
         cmd: text.to_owned(),
-        priority: Priority::NORMAL.level(),
-        timeout: None,
-        retries: None,
-        env: Vec::new(),
-        cwd: None,
-        args: Vec::new(),
-        columns: 0,
-        slot_at: Vec::new(),
-        stdin: None,
-        explicit_id: false,
-        queue: None,
-        due: None,
+        ..JobSpec::default()
     };
     if looks_like_json(text) {
         let value: Value = serde_json::from_str(text)

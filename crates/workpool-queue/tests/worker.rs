@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{wait_for, TestDb};
 use serde_json::json;
-use workpool_queue::{CancelResult, JobState, NewJob, Queue, Worker};
+use workpool_queue::{CancelResult, JobState, NewJob, Queue, ShutdownHandle, Worker, WorkerReport};
 
 fn every_job_runs_and_is_recorded_once(db: &TestDb) {
     let queue = Queue::open(&db.url).expect("open");
@@ -100,13 +100,21 @@ fn failures_are_retried_with_backoff_then_fail(db: &TestDb) {
     );
 }
 
-fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
-    let queue = Queue::open(&db.url).expect("open");
-    let jobs = (0..2).map(|i| NewJob::new("wait", json!(i)).queue("grace"));
-    queue.enqueue_many(jobs).expect("enqueue");
+/// Queues `jobs` "wait" jobs on `name` and starts a worker of two whose handler runs until
+/// its run is cancelled; returns once both of its runs have started.
+fn two_endless_runs(
+    queue: &Queue,
+    name: &str,
+    jobs: i64,
+) -> (
+    ShutdownHandle,
+    thread::JoinHandle<workpool_queue::Result<WorkerReport>>,
+) {
+    let batch = (0..jobs).map(|i| NewJob::new("wait", json!(i)).queue(name));
+    queue.enqueue_many(batch).expect("enqueue");
     let (started, starts) = mpsc::channel();
     let worker = Worker::builder(queue.connect_again().expect("connect"))
-        .queue("grace")
+        .queue(name)
         .concurrency(2)
         .grace(Duration::ZERO)
         .handle("wait", move |_job, ctx| {
@@ -122,6 +130,12 @@ fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
     for _ in 0..2 {
         starts.recv().expect("a job started");
     }
+    (stop, run)
+}
+
+fn shutdown_past_the_grace_ends_and_hands_back_running_jobs(db: &TestDb) {
+    let queue = Queue::open(&db.url).expect("open");
+    let (stop, run) = two_endless_runs(&queue, "grace", 2);
     stop.stop();
     let report = run.join().expect("worker thread").expect("run");
     assert_eq!(
@@ -232,25 +246,7 @@ fn waiting_attempts(queue: &Queue, ids: &[i64]) -> Vec<u32> {
 
 fn a_pool_of_slow_jobs_claims_no_more_than_it_runs(db: &TestDb) {
     let queue = Queue::open(&db.url).expect("open");
-    let jobs = (0..10).map(|i| NewJob::new("wait", json!(i)).queue("slow"));
-    queue.enqueue_many(jobs).expect("enqueue");
-    let (started, starts) = mpsc::channel();
-    let worker = Worker::builder(queue.connect_again().expect("connect"))
-        .queue("slow")
-        .concurrency(2)
-        .grace(Duration::ZERO)
-        .handle("wait", move |_job, ctx| {
-            let _ = started.send(());
-            while ctx.sleep(Duration::from_secs(60)) {}
-            Err("ended")
-        })
-        .build()
-        .expect("build");
-    let stop = worker.shutdown_handle();
-    let run = thread::spawn(move || worker.run());
-    for _ in 0..2 {
-        starts.recv().expect("a job started");
-    }
+    let (stop, run) = two_endless_runs(&queue, "slow", 10);
     // No job has finished, so the worker has no rate to size a buffer by: it holds exactly
     // what its pool runs (the buffer is only for jobs that finish within milliseconds).
     let status = queue.status("slow").expect("status");

@@ -231,7 +231,7 @@ where
     T: Send + 'static,
     E: fmt::Debug + Send + 'static,
 {
-    fn call(&mut self, env: &RunEnv<'_>) -> Step<T> {
+    fn call(&mut self, env: &RunEnv<'_>) -> Step<Result<T, TaskError>> {
         self.attempts += 1;
         let ctx = JobContext::new(
             (env.job_id, env.worker_id),
@@ -284,7 +284,7 @@ where
         }
     }
 
-    fn panicked(&mut self, error: TaskError, env: &RunEnv<'_>) -> Step<T> {
+    fn panicked(&mut self, error: TaskError, env: &RunEnv<'_>) -> Step<Result<T, TaskError>> {
         let run = self.attempts;
         if let Some(policy) = &self.job.retry {
             if policy.retries_panic(run) {

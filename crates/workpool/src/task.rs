@@ -39,9 +39,12 @@ pub(crate) struct RunEnv<'a> {
 }
 
 /// What a run of a body asks for next.
-pub(crate) enum Step<T> {
+///
+/// A body's run ends in `Step<Result<T, TaskError>>` (done with its result); the cell's run,
+/// which the queue sees, in `Step<()>` (done, and counted).
+pub(crate) enum Step<D> {
     /// The job is over.
-    Done(Result<T, TaskError>),
+    Done(D),
     /// Run again at this instant: a retry after a failure.
     Retry(Instant),
     /// Run again at this instant: the next run of a periodic job.
@@ -51,10 +54,10 @@ pub(crate) enum Step<T> {
 /// The work inside a cell: one call per run.
 pub(crate) trait Body<T>: Send + 'static {
     /// Runs the job once. Panics are caught by the caller and given to `panicked`.
-    fn call(&mut self, env: &RunEnv<'_>) -> Step<T>;
+    fn call(&mut self, env: &RunEnv<'_>) -> Step<Result<T, TaskError>>;
 
     /// The run panicked with `error`.
-    fn panicked(&mut self, error: TaskError, _env: &RunEnv<'_>) -> Step<T> {
+    fn panicked(&mut self, error: TaskError, _env: &RunEnv<'_>) -> Step<Result<T, TaskError>> {
         Step::Done(Err(error))
     }
 
@@ -91,20 +94,10 @@ impl<F, T> Body<T> for Once<F>
 where
     F: FnOnce() -> T + Send + 'static,
 {
-    fn call(&mut self, _env: &RunEnv<'_>) -> Step<T> {
+    fn call(&mut self, _env: &RunEnv<'_>) -> Step<Result<T, TaskError>> {
         let f = self.0.take().expect("a cell runs its body at most once");
         Step::Done(Ok(f()))
     }
-}
-
-/// What a worker does with a job after running it.
-pub(crate) enum RunResult {
-    /// The job is over and counted.
-    Ended,
-    /// Put it in the delay queue until then: a retry.
-    Retry(Instant),
-    /// Put it in the delay queue until then: a periodic job's next run.
-    Repeat(Instant),
 }
 
 /// The queue's view of a job.
@@ -114,7 +107,7 @@ pub(crate) enum RunResult {
 /// wake, so a caller that sees its task end also sees it counted.
 pub(crate) trait Runnable: Send + Sync {
     /// Runs the job if it is still pending, resolves its handle or asks to run again.
-    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> RunResult;
+    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> Step<()>;
     /// Resolves a job that will not run again because the pool is stopping.
     fn abandon(&self, counters: &Counters);
     /// Resolves a running job's handle as cancelled and signals its context.
@@ -260,7 +253,7 @@ impl<B, T> Drop for Cell<B, T> {
 }
 
 impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
-    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> RunResult {
+    fn run(&self, env: &RunEnv<'_>, counters: &Counters) -> Step<()> {
         let env = &RunEnv {
             signal: self.signal.as_ref(),
             ..*env
@@ -273,7 +266,7 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
                     // Resolved (cancelled, timed out) before a worker reached it.
                     state.stage = other;
                     Self::count_uncounted(&mut state, counters);
-                    return RunResult::Ended;
+                    return Step::Done(());
                 }
             }
         };
@@ -300,22 +293,22 @@ impl<B: Body<T>, T: Send + 'static> Runnable for Cell<B, T> {
             Self::count_uncounted(&mut state, counters);
             drop(state);
             unwind::drop_quietly((body, step));
-            return RunResult::Ended;
+            return Step::Done(());
         }
         match (step, body) {
             (Step::Done(result), _) => {
                 counters.count(Outcome::of(&result));
                 self.settle(state, result);
-                RunResult::Ended
+                Step::Done(())
             }
             (Step::Retry(at), Some(body)) => {
                 state.stage = Stage::Pending(body);
                 counters.note_retry();
-                RunResult::Retry(at)
+                Step::Retry(at)
             }
             (Step::Repeat(at), Some(body)) => {
                 state.stage = Stage::Pending(body);
-                RunResult::Repeat(at)
+                Step::Repeat(at)
             }
             (_, None) => unreachable!("only a finished run gives up its body"),
         }

@@ -15,7 +15,7 @@ use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Shared};
 use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
-use crate::task::{RunEnv, RunResult};
+use crate::task::{RunEnv, Step};
 use crate::unwind;
 use crate::worker_set::{Slot, WorkerThread};
 
@@ -377,12 +377,12 @@ fn run_one<'a>(
     // dropped, this is the last reference, and the result's destructor is user code that
     // may panic or call back into the pool.
     let (mut entry, again) = match result {
-        RunResult::Ended => {
+        Step::Done(()) => {
             unwind::drop_quietly(entry);
             (None, None)
         }
-        RunResult::Retry(at) => (Some(entry), Some((at, false))),
-        RunResult::Repeat(at) => (Some(entry), Some((at, true))),
+        Step::Retry(at) => (Some(entry), Some((at, false))),
+        Step::Repeat(at) => (Some(entry), Some((at, true))),
     };
 
     let mut inner = shared.inner.lock();

@@ -15,8 +15,10 @@
 //! forward then, so that a wait on the clock ends without the test sleeping).
 //!
 //! A hang is detected by a watchdog: a case that has not finished within `FUZZ_HANG_SECS`
-//! (60 s by default) of real time fails with what it was doing. The bound detects hangs; it
-//! does not measure speed (a case normally takes milliseconds).
+//! (240 s by default) of real time fails with what it was doing. The bound detects hangs; it
+//! does not measure speed. A case normally takes milliseconds, but one whose blocking calls
+//! rightly wait out a century of pool time (a huge back-off holding the queue's last place)
+//! takes up to about three minutes at the ticker's hour a tick, and must not count as hung.
 //!
 //! Environment:
 //!
@@ -585,6 +587,12 @@ struct Model {
     capacity: usize,
 }
 
+/// The longest step of the ticker: an hour. A wait of a century (what a huge duration means)
+/// then takes about three minutes of real time, which the watchdog's default bound allows:
+/// longer steps would keep a periodic job with a tiny interval always due, so that
+/// `wait_idle` never saw the pool idle while the clock moved.
+const MAX_TICK: Duration = Duration::from_secs(3600);
+
 /// Runs `f` while a ticker thread moves the manual clock forward, accelerating up to an
 /// hour a tick, so that any wait on the clock inside `f` ends. The ticker paces itself on a
 /// channel that `f`'s end closes; it decides no outcome.
@@ -600,7 +608,7 @@ fn ticking<R>(clock: &ManualClock, f: impl FnOnce() -> R) -> R {
                 clock.advance(step);
                 n += 1;
                 if n.is_multiple_of(8) {
-                    step = (step * 2).min(Duration::from_secs(3600));
+                    step = (step * 2).min(MAX_TICK);
                 }
             }
         });
@@ -975,8 +983,11 @@ impl Model {
                 Some(d) => policy = policy.max_delay(d.bounded(drains)),
                 // A graceful end waits out every back-off: keep them finite.
                 None if drains => policy = policy.max_delay(Duration::from_secs(3600)),
-                None => far = true,
+                None => {}
             }
+            // Uncapped (or capped at a century), a back-off may be a century long, and the job
+            // holds its place in the bound meanwhile.
+            far |= !drains && matches!(r.max_delay, None | Some(Dur::Huge));
             match r.retry_if {
                 Some(true) if enabled(Hostile::Predicate) => {
                     policy = policy.retry_if(|_: &Out| panic!("{ON_PURPOSE}: a retry predicate"));
@@ -1337,7 +1348,7 @@ fn watched(case: &Case) -> Result<(), TestCaseError> {
         // Rejected cases end the run once proptest's reject limit is reached.
         return Err(TestCaseError::reject("past FUZZ_MAX_SECS"));
     }
-    let hang = Duration::from_secs(env_u64("FUZZ_HANG_SECS", 60));
+    let hang = Duration::from_secs(env_u64("FUZZ_HANG_SECS", 240));
     let progress = Arc::new(Mutex::new(String::from("starting")));
     let (tx, rx) = mpsc::channel();
     let runner = {
