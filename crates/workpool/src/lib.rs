@@ -43,8 +43,8 @@
 //! | metrics | [`Pool::stats`]: worker, queue and outcome counts, and latency percentiles. | `metrics.rs`, `stats.rs` | `stats.rs` |
 //! | priorities | Higher [`Priority`] runs first, FIFO within a level, starvation bounded by aging ([`AGING_EVERY`]). | `queue/ready.rs`, `queue/fast.rs` | `priority.rs` |
 //! | rate limits | A token bucket ([`RateLimit`]) on the pool and per key, decided before a worker takes a job. | `policy/rate.rs`, `worker.rs` | `rate_limit.rs` |
-//! | retries | [`Retry`] policies with back-off, jitter and predicates; the final error carries the attempts. | `policy/retry.rs`, `job.rs` | `retry.rs` |
-//! | delays and schedules | [`Job::delay`], [`Job::at`] and [`Job::every`] wait in the delay queue and never run early. | `scheduler.rs`, `timer.rs`, `job.rs` | `periodic.rs`, `scheduled_shutdown.rs` |
+//! | retries | [`Retry`] policies with back-off, jitter and predicates; the final error carries the attempts. | `policy/retry.rs`, `job/body.rs` | `retry.rs` |
+//! | delays and schedules | [`Job::delay`], [`Job::at`] and [`Job::every`] wait in the delay queue and never run early. | `scheduler.rs`, `timer.rs`, `job/body.rs` | `periodic.rs`, `scheduled_shutdown.rs` |
 //! | deadlines | [`Job::timeout`] and [`Job::deadline`]: the handle resolves as timed out, a queued job never starts, an overrunning one gets a replacement worker beside it. | `scheduler.rs`, `timer.rs` | `deadline.rs` |
 //! | cooperative cancel | [`JobContext::is_cancelled`] and [`JobContext::sleep`] see cancel, deadline and shutdown. | `context.rs` | `deadline.rs` |
 //! | time | Every timeout, keep-alive, delay, deadline and rate limit reads the pool's [`Clock`]; a huge duration means "never". | `clock.rs` | every test on a [`ManualClock`], `hostile.rs` |
