@@ -76,7 +76,9 @@ impl Drop for TestDb {
 }
 
 /// Polls `check` until it gives `Some`, failing the test after `limit` (a bound on a hang,
-/// not a measurement).
+/// not a measurement). Only for what another process writes to the database, or for the
+/// database's own clock (a lease running out): a thread of the test itself reports through
+/// a channel instead.
 pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let until = Instant::now() + limit;
     loop {
