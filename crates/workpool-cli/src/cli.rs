@@ -81,9 +81,9 @@ running ones finish within --grace, then end and hand back the rest. Twice: end 
 Exit status: 0, or 1 if a job failed here (with --exit-when-empty), 2 on a database error,
 130 when interrupted.";
 
-/// The database and queue every queue subcommand works on.
+/// The queue database, as every command that opens one takes it.
 #[derive(Debug, Args)]
-pub struct DbArgs {
+pub struct DbUrlArg {
     /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
     #[arg(
         long,
@@ -92,6 +92,14 @@ pub struct DbArgs {
         default_value = "sqlite:workpool.db"
     )]
     pub db: String,
+}
+
+/// The database and queue every queue subcommand works on.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database.
+    #[command(flatten)]
+    pub url: DbUrlArg,
 
     /// The queue: one database holds many, told apart by name.
     #[arg(long, value_name = "NAME", default_value = "default")]
@@ -174,14 +182,9 @@ pub struct WorkerArgs {
 /// `workpool serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The queue database: sqlite:PATH or postgres://USER@HOST/DATABASE.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "WORKPOOL_DB",
-        default_value = "sqlite:workpool.db"
-    )]
-    pub db: String,
+    /// The database.
+    #[command(flatten)]
+    pub url: DbUrlArg,
 
     /// Where to listen for HTTP: HOST:PORT (port 0 picks a free one, printed at start).
     #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN, value_parser = crate::serve::parse_listen)]

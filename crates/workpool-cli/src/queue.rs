@@ -21,7 +21,7 @@ pub fn open(db: &DbArgs) -> Result<Queue, CliError> {
     if db.queue.is_empty() {
         return Err(CliError::usage("--queue must not be empty"));
     }
-    Ok(Queue::open(&db.db)?)
+    Ok(Queue::open(&db.url.db)?)
 }
 
 /// `workpool submit`.

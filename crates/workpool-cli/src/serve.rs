@@ -131,7 +131,7 @@ pub fn serve(args: &ServeArgs) -> Result<Exit, CliError> {
             "--queue must not be empty (got {empty:?})"
         )));
     }
-    let queue = Queue::open(&args.db)?;
+    let queue = Queue::open(&args.url.db)?;
     let shared = Arc::new(Shared {
         queue,
         only: args.queues.clone(),
