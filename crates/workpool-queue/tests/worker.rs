@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::TestDb;
 use serde_json::json;
-use workpool_queue::{CancelResult, JobState, NewJob, Queue, ShutdownHandle, Worker, WorkerReport};
+use workpool_queue::{
+    CancelResult, JobState, NewJob, Queue, ShutdownHandle, Worker, WorkerBuilder, WorkerReport,
+};
 
 fn every_job_runs_and_is_recorded_once(db: &TestDb) {
     let queue = Queue::open(&db.url).expect("open");
@@ -112,9 +114,19 @@ fn two_endless_runs(
 ) {
     let batch = (0..jobs).map(|i| NewJob::new("wait", json!(i)).queue(name));
     queue.enqueue_many(batch).expect("enqueue");
+    start_two_endless(Worker::builder(queue.connect_again().expect("connect")).queue(name))
+}
+
+/// Builds `builder` into a worker of two whose "wait" handler runs until its run is
+/// cancelled, starts it, and returns once two "wait" runs have started.
+fn start_two_endless(
+    builder: WorkerBuilder,
+) -> (
+    ShutdownHandle,
+    thread::JoinHandle<workpool_queue::Result<WorkerReport>>,
+) {
     let (started, starts) = mpsc::channel();
-    let worker = Worker::builder(queue.connect_again().expect("connect"))
-        .queue(name)
+    let worker = builder
         .concurrency(2)
         .grace(Duration::ZERO)
         .handle("wait", move |_job, ctx| {
@@ -268,25 +280,12 @@ fn buffered_jobs_stay_within_the_prefetch_and_are_handed_back_at_shutdown(db: &T
                 .0
         })
         .collect();
-    let (started, starts) = mpsc::channel();
-    let worker = Worker::builder(queue.connect_again().expect("connect"))
-        .queue("buffer")
-        .concurrency(2)
-        .prefetch(20)
-        .grace(Duration::ZERO)
-        .handle("quick", |_job, _ctx| Ok::<(), String>(()))
-        .handle("wait", move |_job, ctx| {
-            let _ = started.send(());
-            while ctx.sleep(Duration::from_secs(60)) {}
-            Err("ended")
-        })
-        .build()
-        .expect("build");
-    let stop = worker.shutdown_handle();
-    let run = thread::spawn(move || worker.run());
-    for _ in 0..2 {
-        starts.recv().expect("a slow job started");
-    }
+    let (stop, run) = start_two_endless(
+        Worker::builder(queue.connect_again().expect("connect"))
+            .queue("buffer")
+            .prefetch(20)
+            .handle("quick", |_job, _ctx| Ok::<(), String>(())),
+    );
     // Slow jobs do not finish before the shutdown, so every one claimed is held: running or
     // buffered. (The database's running count would also take in quick jobs that finished
     // but whose completions wait for the next group commit.)
