@@ -9,7 +9,10 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
-use common::{alive, exit_code, joblog, pid_in, wait_for, workpool_process, Scratch, CAP};
+use common::{
+    assert_the_two_long_jobs_ended, exit_code, joblog, two_long_jobs_and_a_third, wait_for,
+    wait_for_the_two_long_jobs, workpool_process, Scratch, CAP,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -103,15 +106,7 @@ fn the_first_ctrl_c_starts_nothing_new_and_waits_for_running_jobs() {
 #[test]
 fn the_second_ctrl_c_ends_running_jobs_and_their_process_groups() {
     let s = Scratch::new();
-    let root = s.root();
-    let file = s.jobs(
-        "jobs",
-        &[
-            format!("sleep 600 & echo $! > {root}/child1; wait"),
-            format!("echo $$ > {root}/pid2; exec sleep 600"),
-            format!("touch {root}/ran3"),
-        ],
-    );
+    let file = two_long_jobs_and_a_third(&s);
     let log = s.path("log");
     let (mut child, inbox) = start(&[
         "run",
@@ -122,9 +117,7 @@ fn the_second_ctrl_c_ends_running_jobs_and_their_process_groups() {
         "--joblog",
         log.to_str().unwrap(),
     ]);
-    wait_for("jobs 1 and 2 to start", || {
-        s.path("child1").exists() && s.path("pid2").exists()
-    });
+    wait_for_the_two_long_jobs(&s);
     interrupt(&child);
     expect_line(&inbox, "interrupted: starting no more jobs");
     interrupt(&child);
@@ -139,8 +132,5 @@ fn the_second_ctrl_c_ends_running_jobs_and_their_process_groups() {
         outcomes,
         [("1", "15", "cancelled"), ("2", "15", "cancelled")]
     );
-    for pid in [pid_in(&s.path("child1")), pid_in(&s.path("pid2"))] {
-        assert!(!alive(pid), "process {pid} is gone");
-    }
-    assert!(!s.path("ran3").exists());
+    assert_the_two_long_jobs_ended(&s);
 }

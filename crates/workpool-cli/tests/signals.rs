@@ -6,7 +6,10 @@ mod common;
 use std::io::Read;
 use std::process::{Child, Stdio};
 
-use common::{alive, exit_code, joblog, pid_in, wait_for, workpool_process, Scratch};
+use common::{
+    assert_the_two_long_jobs_ended, exit_code, joblog, pid_in, two_long_jobs_and_a_third, wait_for,
+    wait_for_the_two_long_jobs, workpool_process, Scratch,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -18,16 +21,8 @@ fn signal(child: &Child, signal: Signal) {
 fn sigterm_and_sighup_end_the_jobs_log_them_summarize_and_exit_128_plus_the_signal() {
     for (sig, code) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
         let s = Scratch::new();
-        let root = s.root();
         // Two jobs run (one leaves a background child), the third waits for a worker.
-        let file = s.jobs(
-            "jobs",
-            &[
-                format!("sleep 600 & echo $! > {root}/child1; wait"),
-                format!("echo $$ > {root}/pid2; exec sleep 600"),
-                format!("touch {root}/ran3"),
-            ],
-        );
+        let file = two_long_jobs_and_a_third(&s);
         let log = s.path("log");
         let mut child = workpool_process([
             "run",
@@ -42,9 +37,7 @@ fn sigterm_and_sighup_end_the_jobs_log_them_summarize_and_exit_128_plus_the_sign
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-        wait_for("jobs 1 and 2 to start", || {
-            s.path("child1").exists() && s.path("pid2").exists()
-        });
+        wait_for_the_two_long_jobs(&s);
         signal(&child, sig);
         assert_eq!(exit_code(&mut child), Some(code), "{sig}");
         let mut stderr = String::new();
@@ -70,10 +63,7 @@ fn sigterm_and_sighup_end_the_jobs_log_them_summarize_and_exit_128_plus_the_sign
             outcomes,
             [("1", "15", "cancelled"), ("2", "15", "cancelled")]
         );
-        for pid in [pid_in(&s.path("child1")), pid_in(&s.path("pid2"))] {
-            assert!(!alive(pid), "process {pid} is gone");
-        }
-        assert!(!s.path("ran3").exists());
+        assert_the_two_long_jobs_ended(&s);
     }
 }
 

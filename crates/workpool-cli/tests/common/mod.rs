@@ -181,3 +181,34 @@ where
     cmd.arg("--will-cite").args(args).timeout(CAP);
     cmd
 }
+
+/// A list of three jobs for `-j 2`. Job 1 leaves a background child (its pid in `child1`) and
+/// job 2 execs a sleep (its pid in `pid2`): both run for ten minutes unless ended. Job 3 would
+/// create `ran3`. Returns the list's path.
+pub fn two_long_jobs_and_a_third(s: &Scratch) -> String {
+    let root = s.root();
+    s.jobs(
+        "jobs",
+        &[
+            format!("sleep 600 & echo $! > {root}/child1; wait"),
+            format!("echo $$ > {root}/pid2; exec sleep 600"),
+            format!("touch {root}/ran3"),
+        ],
+    )
+}
+
+/// Waits until jobs 1 and 2 of [`two_long_jobs_and_a_third`] run.
+pub fn wait_for_the_two_long_jobs(s: &Scratch) {
+    wait_for("jobs 1 and 2 to start", || {
+        s.path("child1").exists() && s.path("pid2").exists()
+    });
+}
+
+/// Checks that jobs 1 and 2 of [`two_long_jobs_and_a_third`] ended, the background child
+/// included, and that job 3 never ran.
+pub fn assert_the_two_long_jobs_ended(s: &Scratch) {
+    for pid in [pid_in(&s.path("child1")), pid_in(&s.path("pid2"))] {
+        assert!(!alive(pid), "process {pid} is gone");
+    }
+    assert!(!s.path("ran3").exists());
+}
