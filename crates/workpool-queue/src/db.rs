@@ -94,22 +94,24 @@ fn redact_authority(url: &str) -> String {
 /// white space, or at the end.
 fn hide_password_parameters(text: &str) -> String {
     const KEY: &str = "password=";
+    // ASCII lowering keeps every byte where it is, so its offsets are the text's.
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.to_ascii_lowercase().find(KEY) {
-        let starts_a_key = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t');
-        let value_start = at + KEY.len();
-        out.push_str(&rest[..value_start]);
-        rest = &rest[value_start..];
-        if starts_a_key {
-            let end = rest
-                .find(|c: char| c == '&' || c.is_whitespace())
-                .unwrap_or(rest.len());
-            out.push_str("***");
-            rest = &rest[end..];
+    let mut copied = 0;
+    for (at, _) in lower.match_indices(KEY) {
+        let starts_a_key = at == 0 || matches!(text.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t');
+        if !starts_a_key || at < copied {
+            continue;
         }
+        let value = at + KEY.len();
+        let end = text[value..]
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .map_or(text.len(), |n| value + n);
+        out.push_str(&text[copied..value]);
+        out.push_str("***");
+        copied = end;
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
 }
 
