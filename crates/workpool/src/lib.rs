@@ -68,6 +68,7 @@ mod clock;
 mod context;
 mod error;
 mod fast;
+mod help;
 mod job;
 mod lifecycle;
 mod metrics;
