@@ -20,13 +20,17 @@ pub enum SubmitError<J> {
     /// The queue is full and the caller is one of the pool's own workers, as is every other
     /// worker that could make room: waiting would never end, so the job comes back instead.
     WouldDeadlock(J),
+    /// The job takes a worker state ([`Pool::submit_with_state`](crate::Pool::submit_with_state))
+    /// of a type the pool's workers do not hold: the pool was built without
+    /// [`Builder::worker_state`](crate::Builder::worker_state), or with a state of another type.
+    WrongState(J),
 }
 
 impl<J> SubmitError<J> {
     /// Returns the job that was not accepted.
     pub fn into_inner(self) -> J {
         match self {
-            Self::Closed(job) | Self::WouldDeadlock(job) => job,
+            Self::Closed(job) | Self::WouldDeadlock(job) | Self::WrongState(job) => job,
         }
     }
 
@@ -39,6 +43,11 @@ impl<J> SubmitError<J> {
     pub fn is_full(&self) -> bool {
         matches!(self, Self::WouldDeadlock(_))
     }
+
+    /// `true` if the job takes a worker state the pool's workers do not hold.
+    pub fn is_wrong_state(&self) -> bool {
+        matches!(self, Self::WrongState(_))
+    }
 }
 
 impl<J> fmt::Debug for SubmitError<J> {
@@ -46,6 +55,7 @@ impl<J> fmt::Debug for SubmitError<J> {
         match self {
             Self::Closed(_) => f.write_str("Closed(..)"),
             Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
+            Self::WrongState(_) => f.write_str("WrongState(..)"),
         }
     }
 }
@@ -57,6 +67,9 @@ impl<J> fmt::Display for SubmitError<J> {
             Self::WouldDeadlock(_) => f.write_str(
                 "cannot submit: the queue is full and every worker that could make room is \
                  waiting to submit, this one included",
+            ),
+            Self::WrongState(_) => f.write_str(
+                "cannot submit: the pool's workers hold no state of the type this job takes",
             ),
         }
     }
@@ -112,10 +125,11 @@ impl<J> fmt::Display for TrySubmitError<J> {
 
 impl<J> Error for TrySubmitError<J> {}
 
+/// `WrongState` becomes `Closed`: this pool will never accept that job.
 impl<J> From<SubmitError<J>> for TrySubmitError<J> {
     fn from(err: SubmitError<J>) -> Self {
         match err {
-            SubmitError::Closed(job) => Self::Closed(job),
+            SubmitError::Closed(job) | SubmitError::WrongState(job) => Self::Closed(job),
             SubmitError::WouldDeadlock(job) => Self::Full(job),
         }
     }
@@ -177,10 +191,11 @@ impl<J> fmt::Display for SubmitTimeoutError<J> {
 
 impl<J> Error for SubmitTimeoutError<J> {}
 
+/// `WrongState` becomes `Closed`: this pool will never accept that job.
 impl<J> From<SubmitError<J>> for SubmitTimeoutError<J> {
     fn from(err: SubmitError<J>) -> Self {
         match err {
-            SubmitError::Closed(job) => Self::Closed(job),
+            SubmitError::Closed(job) | SubmitError::WrongState(job) => Self::Closed(job),
             SubmitError::WouldDeadlock(job) => Self::Timeout(job),
         }
     }
@@ -266,6 +281,16 @@ impl TaskError {
     /// A failure known only by its message (the value went with an earlier run).
     pub(crate) fn failed_with_message(message: String, attempts: u32) -> Self {
         Self::with_detail(TaskErrorKind::Failed, attempts, message, None)
+    }
+
+    /// The worker state's constructor panicked before the job could start: the job's error,
+    /// a panic with the constructor's message, after no run of the job itself.
+    pub(crate) fn state_panicked(payload: &(dyn Any + Send)) -> Self {
+        let message = format!(
+            "worker state constructor panicked: {}",
+            panic_message(payload)
+        );
+        Self::with_detail(TaskErrorKind::Panicked, 0, message, None)
     }
 
     fn message(&self) -> Option<&str> {

@@ -84,7 +84,9 @@ mod task;
 mod timer;
 mod unwind;
 mod worker;
+mod worker_hooks;
 mod worker_set;
+mod worker_state;
 
 pub use crate::{
     clock::{Clock, ManualClock},

@@ -57,6 +57,7 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) replacements: AtomicU64,
+    pub(crate) hook_panics: AtomicU64,
 }
 
 /// The counters read at one moment.
@@ -73,6 +74,7 @@ pub(crate) struct CounterSnapshot {
     pub(crate) retried: u64,
     pub(crate) rate_limited: u64,
     pub(crate) replacements: u64,
+    pub(crate) hook_panics: u64,
 }
 
 impl Counters {
@@ -92,6 +94,7 @@ impl Counters {
             retried: self.retried.load(Relaxed),
             rate_limited: self.rate_limited.load(Relaxed),
             replacements: self.replacements.load(Relaxed),
+            hook_panics: self.hook_panics.load(Relaxed),
         }
     }
 
@@ -105,6 +108,10 @@ impl Counters {
 
     pub(crate) fn note_replacement(&self) {
         self.replacements.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn note_hook_panic(&self) {
+        self.hook_panics.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn count(&self, outcome: Outcome) {
@@ -407,6 +414,11 @@ pub struct Stats {
     pub replacements: u64,
     /// Jobs a shutdown found still queued; they never ran.
     pub never_started: u64,
+    /// Calls of [`Builder::on_worker_start`](crate::Builder::on_worker_start) and
+    /// [`Builder::on_worker_stop`](crate::Builder::on_worker_stop) hooks that panicked. The
+    /// panic is caught: the worker goes on after a start hook, and exits as it was going to
+    /// after a stop hook.
+    pub hook_panics: u64,
     /// Submissions turned away because the queue was full (`try_submit`, `submit_timeout`).
     pub rejected_full: u64,
     /// Submissions turned away because the pool was shut down.

@@ -17,6 +17,7 @@ use crate::priority::Priority;
 use crate::queue::{LightJob, Work};
 use crate::shared::{Config, Placement, Reject, RoomWait, Shared};
 use crate::task::{Body, Cell, Once, Runnable, Task};
+use crate::worker_hooks::WorkerHooks;
 use crate::worker_set::ThreadConfig;
 
 /// The default queue capacity: 1024 jobs.
@@ -383,7 +384,7 @@ impl Pool {
     }
 
     /// Wraps `body` in a cell, queues it, and returns its handle, or the body back.
-    fn enqueue<B, T>(
+    pub(crate) fn enqueue<B, T>(
         &self,
         body: B,
         signal: Option<Arc<CancelFlag>>,
@@ -506,9 +507,9 @@ impl Pool {
     }
 }
 
-#[cfg(test)]
 impl Pool {
-    /// The state behind the handle, for the crate's own tests.
+    /// The state behind the handle, for the modules that add methods to `Pool` and for the
+    /// crate's own tests.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -566,6 +567,8 @@ pub struct Builder {
     keys: Vec<(String, RateLimit)>,
     max_replacements: Option<usize>,
     latency_metrics: bool,
+    /// Worker start and stop hooks and the worker state (`worker_hooks.rs`, `worker_state.rs`).
+    pub(crate) hooks: WorkerHooks,
 }
 
 impl Default for Builder {
@@ -577,7 +580,8 @@ impl Default for Builder {
 impl Builder {
     /// A builder with every default: workers = available cores (fixed), queue of
     /// [`DEFAULT_QUEUE_CAPACITY`], keep-alive [`DEFAULT_KEEP_ALIVE`], threads named
-    /// `workpool-N`, the platform's default stack size, the system clock.
+    /// `workpool-N`, the platform's default stack size, the system clock, no worker hooks
+    /// and no worker state.
     pub fn new() -> Self {
         Self {
             min: None,
@@ -592,6 +596,7 @@ impl Builder {
             keys: Vec::new(),
             max_replacements: None,
             latency_metrics: true,
+            hooks: WorkerHooks::default(),
         }
     }
 
@@ -748,6 +753,7 @@ impl Builder {
             // An unlimited limit never holds a job back: the pool runs without one.
             rate: self.rate.filter(|limit| !limit.is_unlimited()),
             latency_metrics: self.latency_metrics,
+            hooks: self.hooks,
             rates: RateConfig {
                 per_key: self.per_key,
                 keys: self.keys.into_iter().collect(),

@@ -26,6 +26,7 @@ use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
 use crate::timer::TimerState;
 use crate::unwind;
+use crate::worker_hooks::WorkerHooks;
 use crate::worker_set::{ThreadConfig, WorkerSet};
 
 /// What placement needs to know about a job besides the job itself.
@@ -117,6 +118,8 @@ pub(crate) struct Shared {
     pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
     pub(crate) latency_metrics: bool,
+    /// What each worker runs as it starts and exits, and the state it lends to jobs.
+    pub(crate) hooks: WorkerHooks,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -130,6 +133,7 @@ pub(crate) struct Config {
     pub(crate) clock: Clock,
     pub(crate) rate: Option<RateLimit>,
     pub(crate) latency_metrics: bool,
+    pub(crate) hooks: WorkerHooks,
     pub(crate) rates: RateConfig,
 }
 
@@ -165,6 +169,7 @@ impl Shared {
             ),
             ticks,
             latency_metrics: config.latency_metrics,
+            hooks: config.hooks,
         }
     }
 

@@ -46,6 +46,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
         rate_limited: c.rate_limited,
         replacements: c.replacements,
         never_started: c.never_started,
+        hook_panics: c.hook_panics,
         rejected_full: c.rejected_full,
         rejected_closed: c.rejected_closed,
         queue_wait,

@@ -17,6 +17,9 @@ mod imp {
     // Newtypes rather than re-exports: clippy sees through a re-export, and the rule is that
     // only this module names the concrete types.
     pub(crate) use parking_lot::MutexGuard;
+    /// Thread-locals: std's here, shuttle's in the models (shuttle runs its threads on one
+    /// OS thread, so std's would be shared by all of them).
+    pub(crate) use std::thread_local;
 
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::Ordering;
@@ -162,6 +165,8 @@ mod imp {
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod imp {
     pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+    /// Thread-locals, one per shuttle thread.
+    pub(crate) use shuttle::thread_local;
 
     /// Threads, as in the normal build.
     pub(crate) mod thread {

@@ -17,6 +17,7 @@ use crate::shared::{Inner, Shared};
 use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, Step};
 use crate::unwind;
+use crate::worker_hooks::Scope;
 use crate::worker_set::{Slot, WorkerThread};
 
 /// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
@@ -216,10 +217,12 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         last_take: None,
     };
     exit.latencies = Some(Arc::clone(&local.latencies));
+    let mut hooks = Scope::new(shared, local.worker_id);
     let mut inner = shared.inner.lock();
     if let Some(me) = inner.workers.threads.get_mut(&id) {
         me.thread = Some(thread::current().id());
     }
+    inner = hooks.start(inner);
     // When this worker last became idle; keep-alive counts from here, not from each
     // (possibly spurious) wake-up.
     let mut idle_since: Option<Instant> = None;
@@ -323,7 +326,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
 
     // Under the same hold of the lock that decided to exit: a worker that has left the
     // loop must not be counted as one that could still take a job.
-    exit.finish(inner, by_shutdown);
+    exit.finish(hooks.stop(inner), by_shutdown);
 }
 
 /// Spins until a job is readied after `seen` or enters the fast lane, or the spin
