@@ -72,6 +72,7 @@ mod help;
 mod job;
 mod lifecycle;
 mod metrics;
+mod pause;
 mod policy;
 mod pool;
 mod priority;

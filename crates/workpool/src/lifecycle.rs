@@ -110,6 +110,11 @@ pub(crate) fn shutdown(shared: &Arc<Shared>, mode: Mode) -> ShutdownReport {
     let on_worker = shared.on_own_thread(&inner);
     if inner.life.phase == Phase::Open {
         inner.life.phase = Phase::Draining;
+        if !matches!(mode, Mode::Now) {
+            // A drain runs every accepted job, so it resumes a paused pool; `shutdown_now`
+            // keeps the pause until it hands back the queue, so that nothing starts first.
+            crate::pause::end(shared, &inner);
+        }
         shared.work_cv.notify_all();
         shared.space_cv.notify_all();
         shared.timer_cv.notify_all();
@@ -253,6 +258,9 @@ fn stop<'a>(shared: &'a Shared, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<
     // a fast-lane job: either they see it and give the job up, or the look at the slots
     // below sees it.
     shared.fast.stopped.store(true, Ordering::SeqCst);
+    // A paused pool's workers go on only now, so that a worker that sees the pause over
+    // also sees `stopped`, and hands back the job it holds or takes (P7).
+    crate::pause::end(shared, &inner);
     let mut unstarted = inner.sched.ready.drain();
     unstarted.extend(inner.sched.delayed.drain());
     let unstarted_fast = shared.fast.lanes.drain();

@@ -371,6 +371,9 @@ impl Latency {
 pub struct Stats {
     /// Worker threads alive.
     pub workers: usize,
+    /// `true` while the pool is paused ([`Pool::pause`](crate::Pool::pause)): workers take
+    /// no new job, and submissions queue up to the queue's capacity.
+    pub paused: bool,
     /// Workers running a job, and workers between fast-lane jobs that have not yet parked
     /// (they count themselves busy once per run of jobs taken without the pool lock).
     pub busy: usize,

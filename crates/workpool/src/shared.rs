@@ -404,6 +404,11 @@ impl Shared {
     /// is below its maximum.
     pub(crate) fn wake_or_start_worker(self: &Arc<Self>, inner: &mut MutexGuard<'_, Inner>) {
         self.fast.readied.fetch_add(1, Ordering::Release);
+        // A paused pool takes no job: its workers would only go back to sleep. `resume`
+        // wakes them, and starts workers for the backlog (`pause.rs`).
+        if self.fast.is_paused() {
+            return;
+        }
         if self.ready_len(inner) <= inner.workers.spinning {
             // Enough workers are spinning to take every ready job: no wake-up needed. Each
             // re-checks the queue under the lock before it parks, so none is missed.

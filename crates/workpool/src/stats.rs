@@ -9,10 +9,12 @@ use crate::shared::{Inner, Shared};
 /// The pool's [`Stats`]: the scheduler's and worker set's counts under the pool lock, then
 /// the counters and histograms, each worker's own included.
 pub(crate) fn stats(shared: &Shared) -> Stats {
-    let (workers, idle, running, queued, by_priority, delayed, overdue, min, max) = {
+    let (workers, paused, idle, running, queued, by_priority, delayed, overdue, min, max) = {
         let inner = shared.inner.lock();
         (
             inner.workers.alive,
+            // Written only under the lock: exact here.
+            shared.fast.is_paused(),
             inner.workers.idle,
             shared.fast.running.load(Ordering::SeqCst),
             shared.ready_len(&inner),
@@ -27,6 +29,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
     let (queue_wait, run_time) = shared.metrics.latencies();
     Stats {
         workers,
+        paused,
         busy: running,
         idle,
         min_workers: min,

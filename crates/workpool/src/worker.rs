@@ -144,7 +144,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> 
 /// delay queue until its key has a token, so it never blocks jobs behind it.
 fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
     let mut fast_top = shared.fast.lanes.top();
-    if inner.sched.ready.is_empty() && fast_top.is_none() {
+    if shared.fast.is_paused() || (inner.sched.ready.is_empty() && fast_top.is_none()) {
         return Next::Nothing;
     }
     if let Some(Err(at)) = inner.rates.pool.as_ref().map(|b| b.check(now)) {
@@ -234,7 +234,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         if inner.workers.alive > inner.workers.effective_max() {
             break false;
         }
-        if shared.fast.plain_only.load(Ordering::Acquire) && !shared.fast.lanes.is_empty() {
+        if shared.fast.takes_jobs() && !shared.fast.lanes.is_empty() {
             // The common case: plain jobs, taken and run without the pool lock.
             drop(inner);
             spun = drain_fast(shared, &mut local);
@@ -312,7 +312,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
         // push is visible to the look below.
         fence(Ordering::SeqCst);
-        if shared.fast.lanes.is_empty() {
+        if shared.fast.lanes.is_empty() || shared.fast.is_paused() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
@@ -426,10 +426,7 @@ fn run_one<'a>(
 /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
 /// if it spun in vain: the caller may park without spinning again.
 fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
-    let in_use = || {
-        shared.fast.plain_only.load(Ordering::Acquire)
-            && !shared.fast.stopped.load(Ordering::Acquire)
-    };
+    let in_use = || shared.fast.takes_jobs();
     loop {
         run_fast_jobs(shared, local);
         // Waiting here for the next job, rather than under the pool lock, keeps workers
@@ -451,9 +448,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
     let mut ended = None;
     // Whether the worker watched the empty lanes since its last job (see below).
     let mut lingered = false;
-    while shared.fast.plain_only.load(Ordering::Acquire)
-        && !shared.fast.stopped.load(Ordering::Acquire)
-    {
+    while shared.fast.takes_jobs() {
         let entry = match local.taken.pop_front() {
             Some(entry) => entry,
             None => {
@@ -480,6 +475,8 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
                     break;
                 };
                 lingered = false;
+                // fast/PROTOCOL.md, P7: a pause that began before this take holds the job.
+                crate::pause::hold(shared);
                 if shared.should_wake_producer() {
                     // A producer waiting for room waits under the lock: holding it for
                     // the notification means the producer is already waiting.
@@ -508,11 +505,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
 /// Watches the fast lanes for a few microseconds: `true` once they hold a job, or the
 /// loop around them should stop.
 fn linger_for_fast(shared: &Shared) -> bool {
-    linger_until(|| {
-        shared.fast.lanes.has_ready()
-            || !shared.fast.plain_only.load(Ordering::Acquire)
-            || shared.fast.stopped.load(Ordering::Acquire)
-    })
+    linger_until(|| shared.fast.lanes.has_ready() || !shared.fast.takes_jobs())
 }
 
 /// How many jobs to take at once. Each take from the priority lanes locks them, and two

@@ -182,7 +182,7 @@ impl<'a> Scope<'a> {
         let mut inner = self.shared.inner.lock();
         // Meanwhile this worker counted as alive but took no job, so a job queued then may
         // have found no worker to wake and no room to start one. It gets one now, as if this
-        // worker had already gone.
+        // worker had already gone (a paused pool starts its workers on resume).
         if inner.life.phase == Phase::Open && self.shared.ready_len(&inner) > 0 {
             inner.workers.alive -= 1;
             self.shared.wake_or_start_worker(&mut inner);

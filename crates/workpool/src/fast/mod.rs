@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 use crate::queue::FastLanes;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar};
 use intake::Intake;
 
 /// A count of threads waiting for something another thread brings about without the pool
@@ -59,6 +59,12 @@ pub(crate) struct FastPath {
     pub(crate) plain_only: AtomicBool,
     /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs (P6).
     pub(crate) stopped: AtomicBool,
+    /// Set while the pool is paused (`pause.rs`), so workers take no job (P7). Written only
+    /// under the pool lock; workers read it without the lock before and after each take.
+    pub(crate) paused: AtomicBool,
+    /// A worker that took a job just as the pool paused waits here, under the pool lock,
+    /// with the job unstarted, until a resume or a shutdown (P7).
+    pub(crate) gate: Condvar,
     /// Bumped whenever a job enters the scheduler's ready lanes, so spinning workers notice
     /// without the lock (they watch the fast lanes themselves).
     pub(crate) readied: CachePadded<AtomicUsize>,
@@ -88,6 +94,8 @@ impl FastPath {
             intake: Intake::new(),
             plain_only: AtomicBool::new(plain_only),
             stopped: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            gate: Condvar::new(),
             readied: CachePadded::new(AtomicUsize::new(0)),
             running: CachePadded::new(AtomicUsize::new(0)),
             sleepers: Waiters::default(),
@@ -96,6 +104,20 @@ impl FastPath {
             next_seq: CachePadded::new(AtomicU64::new(0)),
             unadmitted: AtomicU64::new(0),
         }
+    }
+
+    /// `true` while workers may take jobs from the lanes without the pool lock: every job so
+    /// far was plain, no shutdown has handed back the queue, and the pool is not paused.
+    pub(crate) fn takes_jobs(&self) -> bool {
+        self.plain_only.load(Ordering::Acquire)
+            && !self.stopped.load(Ordering::Acquire)
+            && !self.is_paused()
+    }
+
+    /// `true` while the pool is paused. Exact under the pool lock, which every write holds;
+    /// without it, a worker that took a job reads it afterwards (P7).
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
     }
 
     /// Jobs accepted so far. Exact once the intake gate is sealed; before, a look may catch
