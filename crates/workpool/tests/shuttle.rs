@@ -366,3 +366,185 @@ fn wake_producers_and_wait_idle(levels: [Priority; 2]) {
         ITERATIONS,
     );
 }
+
+/// Pause races a producer; a job submitted after `pause` returned must not run before a
+/// resume, whatever the schedule (a worker may be taking a job from the lock-free lanes just
+/// as the pause begins); then a resume and a second producer race the shutdown `stop`.
+/// Every job is accounted for, and a graceful shutdown runs every accepted one.
+fn pause_race(stop: fn(&Pool) -> ShutdownReport, graceful: bool) {
+    let ledger = Ledger::new(4);
+    let pool = Pool::builder()
+        .workers(2)
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+    let producer = |ids: std::ops::Range<usize>| {
+        let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+        thread::spawn(move || {
+            let mut audit = Audit::default();
+            for id in ids {
+                match pool.try_submit(job(id, &ledger)) {
+                    Ok(task) => audit.accepted.push((id, task)),
+                    Err(e) => {
+                        drop(e.into_inner());
+                        audit.rejected.push(id);
+                    }
+                }
+            }
+            audit
+        })
+    };
+    let racing = producer(0..2);
+    pool.pause();
+    let after = pool.submit(job(2, &ledger)).unwrap();
+    thread::yield_now();
+    assert_eq!(
+        ledger.runs(2),
+        0,
+        "a job submitted after pause ran before resume"
+    );
+    assert!(!after.is_finished());
+    let resumer = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.resume())
+    };
+    let late = producer(3..4);
+    let first = stop(&pool);
+    resumer.join().unwrap();
+    let mut audit = racing.join().unwrap();
+    audit.merge(late.join().unwrap());
+    audit.accepted.push((2, after));
+    let settled = pool.shutdown();
+    assert_eq!(first.submitted, settled.submitted);
+    let tally = audit.verify(4, &ledger, &settled);
+    if graceful {
+        assert_eq!(tally.never_started, 0, "{tally:?}");
+    }
+}
+
+/// Runs `f` under PCT schedules: the race that matters for a pause (a worker that looked at
+/// the flag before the pause takes the job pushed after it) needs a few preemptions at the
+/// right places, which PCT finds within a few hundred iterations and uniform random schedules
+/// do not in thousands. PCT never lets a low-priority thread run while a higher one can, so a
+/// worker that goes round its loop waiting for a producer to finish writing a slot (P1) can
+/// spin for ever in a model: such a schedule is cut short and the next one begins.
+fn check_pct(f: impl Fn() + Send + Sync + 'static, iterations: usize) {
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::ContinueAfter(20_000);
+    let scheduler = shuttle::scheduler::PctScheduler::new(3, iterations);
+    shuttle::Runner::new(scheduler, config).run(f);
+}
+
+#[test]
+fn pause_holds_later_jobs_and_a_graceful_shutdown_racing_resume_runs_them() {
+    check_pct(|| pause_race(|p| p.shutdown(), true), ITERATIONS);
+}
+
+#[test]
+fn pause_holds_later_jobs_and_shutdown_now_racing_resume_reports_them() {
+    check_pct(|| pause_race(|p| p.shutdown_now(), false), ITERATIONS);
+}
+
+#[test]
+fn a_paused_pool_shut_down_now_runs_nothing_submitted_after_the_pause() {
+    // Jobs 0 and 1 race the pause; jobs 2 and 3 are queued after it by a producer racing
+    // `shutdown_now`. With no resume, 2 and 3 never run: a worker holding one hands it back,
+    // and the end of the pause in `stop` must not let a worker start one first.
+    check_pct(
+        || {
+            let ledger = Ledger::new(4);
+            let pool = Pool::builder()
+                .workers(2)
+                .queue_capacity(4)
+                .build()
+                .unwrap();
+            let execute = |ids: std::ops::Range<usize>| {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                thread::spawn(move || {
+                    ids.filter(|&id| pool.execute(job(id, &ledger)).is_ok())
+                        .count() as u64
+                })
+            };
+            let racing = execute(0..2);
+            pool.pause();
+            let after = execute(2..4);
+            let report = pool.shutdown_now();
+            let accepted = racing.join().unwrap() + after.join().unwrap();
+            let settled = pool.shutdown();
+            let ran: u64 = (0..4).map(|id| u64::from(ledger.runs(id))).sum();
+            assert_eq!(
+                ledger.runs(2) + ledger.runs(3),
+                0,
+                "a job queued after the pause ran"
+            );
+            assert_eq!(report.submitted, settled.submitted);
+            assert_eq!(settled.submitted, accepted);
+            assert_eq!(settled.completed, ran);
+            assert_eq!(settled.completed + settled.never_started, accepted);
+            assert!((0..4).all(|id| ledger.runs(id) <= 1 && ledger.drops(id) == 1));
+        },
+        ITERATIONS,
+    );
+}
+
+#[test]
+fn hooks_run_once_per_worker_and_states_drop_once_whatever_races_shutdown() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    shuttle::check_random(
+        || {
+            let counts: Arc<[AtomicUsize; 4]> = Arc::new(Default::default());
+            let [starts, stops, built, dropped] = [0, 1, 2, 3].map(|i| {
+                let counts = Arc::clone(&counts);
+                move || counts[i].fetch_add(1, SeqCst)
+            });
+            struct State(Box<dyn Fn() -> usize + Send + Sync>);
+            impl Drop for State {
+                fn drop(&mut self) {
+                    (self.0)();
+                }
+            }
+            let dropped = Arc::new(dropped);
+            let pool = Pool::builder()
+                .min_workers(0)
+                .max_workers(2)
+                .queue_capacity(2)
+                .on_worker_start(move |_| {
+                    starts();
+                })
+                .on_worker_stop(move |_| {
+                    stops();
+                })
+                .worker_state(move || {
+                    built();
+                    let dropped = Arc::clone(&dropped);
+                    State(Box::new(move || dropped()))
+                })
+                .build()
+                .unwrap();
+            let other = {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let _ = pool.try_submit(|| ());
+                    let _ = pool.execute_with_state(|_: &mut State| ());
+                })
+            };
+            let task = pool.submit_with_state(|_: &mut State| 7);
+            let first = pool.shutdown_now();
+            other.join().unwrap();
+            let settled = pool.shutdown();
+            assert_eq!(first.submitted, settled.submitted);
+            if let Ok(task) = task {
+                match task.wait() {
+                    Ok(value) => assert_eq!(value, 7),
+                    Err(e) => assert!(e.is_not_run() || e.is_cancelled(), "{e}"),
+                }
+            }
+            let [starts, stops, built, dropped] = [0, 1, 2, 3].map(|i| counts[i].load(SeqCst));
+            assert_eq!(starts, stops, "every started worker stopped once");
+            assert_eq!(built, dropped, "every state built was dropped once");
+            assert!(built <= starts, "at most one state per worker");
+        },
+        ITERATIONS,
+    );
+}
