@@ -36,7 +36,7 @@
 //! | exactly once | An accepted job runs at most once per attempt, and its [`Task`] resolves exactly once. Every [`ShutdownReport`] balances: `submitted = completed + failed + cancelled + timed_out + never_started + still_running + still_queued`, the last two zero once a shutdown has waited for every worker. | `task.rs`, `lifecycle.rs`, `fast/` | `accounting.rs`, `model.rs`, `shuttle.rs`, `fuzz_ops.rs` |
 //! | results | [`Task::wait`] gives `Ok(T)` or a [`TaskError`] saying whether the job failed, panicked, was cancelled, timed out, or never ran. | `task.rs`, `error.rs` | `results.rs` |
 //! | panics | A panicking job never kills a worker or the pool; the panic becomes its error and is counted. | `worker.rs`, `unwind.rs` | `panics.rs` |
-//! | hostile user code | A result or capture destructor, a `Waker` or a retry predicate that panics or calls back into the pool never kills a worker or the timer, never runs under the pool's lock, and never hangs a shutdown. | `unwind.rs`, `worker.rs`, `timer.rs` | `hostile.rs`, `fuzz_ops.rs` |
+//! | hostile user code | A result or capture destructor, a `Waker`, a retry predicate, a worker hook or a worker-state constructor that panics or calls back into the pool never kills a worker or the timer, never runs under the pool's lock, and never hangs a shutdown. | `unwind.rs`, `worker.rs`, `timer.rs`, `worker_hooks.rs`, `worker_state.rs` | `hostile.rs`, `fuzz_ops.rs`, `worker_hooks.rs` |
 //! | cancellation | [`Task::cancel`] keeps a job that has not started from running; a running job's handle resolves as cancelled and its [`JobContext`] says so. | `task.rs`, `context.rs` | `results.rs`, `deadline.rs` |
 //! | sizing | Between `min` and `max` workers; idle workers above `min` retire after `keep_alive`; [`Pool::resize`] changes the bounds at run time. | `worker_set.rs`, `shared.rs` | `sizing.rs` |
 //! | shutdown | [`Pool::shutdown`] drains, [`Pool::shutdown_timeout`] drains until a deadline then cancels, [`Pool::shutdown_now`] hands back everything not started; dropping the last handle shuts down gracefully. | `lifecycle.rs` | `shutdown.rs`, `scheduled_shutdown.rs` |
@@ -48,11 +48,15 @@
 //! | deadlines | [`Job::timeout`] and [`Job::deadline`]: the handle resolves as timed out, a queued job never starts, an overrunning one gets a replacement worker beside it. | `scheduler.rs`, `timer.rs` | `deadline.rs` |
 //! | cooperative cancel | [`JobContext::is_cancelled`] and [`JobContext::sleep`] see cancel, deadline and shutdown. | `context.rs` | `deadline.rs` |
 //! | time | Every timeout, keep-alive, delay, deadline and rate limit reads the pool's [`Clock`]; a huge duration means "never". | `clock.rs` | every test on a [`ManualClock`], `hostile.rs` |
+//! | worker hooks | [`Builder::on_worker_start`] and [`Builder::on_worker_stop`] run exactly once on each worker thread: before its first job, and as it exits (retirement, resize, shutdown), with no pool lock held; a panic in one is counted in [`Stats::hook_panics`]. | `worker_hooks.rs`, `worker.rs` | `worker_hooks.rs`, `shuttle.rs` |
+//! | worker state | [`Builder::worker_state`] gives each worker its own value, built on its thread by the first job that asks ([`Pool::submit_with_state`], [`Pool::execute_with_state`]), lent to its jobs without a lock, rebuilt after a panic, dropped on that thread as the worker exits; a job for a state type the pool lacks is handed back ([`SubmitError::WrongState`]). | `worker_state.rs` | `worker_hooks.rs`, `shuttle.rs` |
+//! | pause | [`Pool::pause`]: running jobs finish, and no job submitted after it returns starts before [`Pool::resume`]; admission goes on to the queue's capacity; [`Stats::paused`]. A graceful or timed shutdown resumes to drain; [`Pool::shutdown_now`] hands back every job not started. | `pause.rs`, `worker.rs`, `fast/` | `pause.rs`, `shuttle.rs` |
 //! | waiting for idle | [`Pool::wait_idle`] returns for every caller waiting when the pool goes idle; [`Pool::wait_idle_timeout`] gives up after a duration. | `shared.rs`, `fast/` | `wait_idle.rs`, `wakeups.rs` |
 //!
 //! The README's "Guarantees under failure" lists each hostile case. How producers and workers
-//! hand jobs over without the pool lock, and why neither sleeps while the other has work for
-//! it, is argued in `src/fast/PROTOCOL.md`.
+//! hand jobs over without the pool lock, why neither sleeps while the other has work for it,
+//! and why a paused pool starts no job submitted after the pause, is argued in
+//! `src/fast/PROTOCOL.md`.
 //!
 //! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
 //! with no runtime dependency.

@@ -84,9 +84,20 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Jobs in the delay queue (delayed, scheduled, waiting for a retry) are run when due by a
 /// graceful shutdown, and reported by the others; periodic series end with intake.
 ///
+/// A shutdown ends a [pause](Pool::pause): `shutdown` and `shutdown_timeout` resume the pool so
+/// that their drain runs every accepted job; `shutdown_now` hands back every job not started.
+///
 /// Threads cannot be pre-empted: a running job is cancelled by resolving its handle at once,
 /// cancelling its context, and dropping its result when it returns. `shutdown_now` waits for running jobs to return;
 /// `shutdown_timeout` is the bounded one.
+///
+/// # Stateful workers and pausing
+///
+/// [`Builder::on_worker_start`] and [`Builder::on_worker_stop`] run code on each worker thread
+/// as it starts and exits; [`Builder::worker_state`] gives each worker a value of its own that
+/// [`submit_with_state`](Pool::submit_with_state) jobs borrow without a lock.
+/// [`pause`](Pool::pause) lets running jobs finish and starts no other until
+/// [`resume`](Pool::resume), while admission goes on up to the queue's capacity.
 ///
 /// # Examples
 ///
