@@ -135,6 +135,8 @@ fn the_stop_hook_runs_when_an_idle_worker_retires() {
         .unwrap();
     pool.submit(|| ()).unwrap().wait().unwrap();
     assert_eq!(pool.stats().workers, 1);
+    // Keep-alive counts from the moment the worker goes idle.
+    eventually("the worker went idle", || pool.stats().idle == 1);
     clock.advance(Duration::from_secs(10));
     let id = stops.recv().unwrap();
     eventually("the retired worker left the books", || {
@@ -314,6 +316,7 @@ fn a_job_queued_while_the_only_worker_runs_its_stop_hook_still_runs() {
         .build()
         .unwrap();
     pool.submit(|| ()).unwrap().wait().unwrap();
+    eventually("the worker went idle", || pool.stats().idle == 1);
     clock.advance(Duration::from_secs(1));
     in_hook.recv().unwrap();
     let task = pool.submit(|| "ran").unwrap();
@@ -473,6 +476,7 @@ fn worker_state_is_dropped_when_a_worker_retires_and_before_its_stop_hook() {
         .wait()
         .unwrap();
     assert_eq!(dropped.load(SeqCst), 0);
+    eventually("the worker went idle", || pool.stats().idle == 1);
     clock.advance(Duration::from_secs(5));
     assert_eq!(
         rx.recv().unwrap(),
