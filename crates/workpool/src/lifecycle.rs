@@ -261,12 +261,10 @@ fn stop<'a>(shared: &'a Shared, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<
         .threads
         .values()
         .flat_map(|w| {
-            [
-                w.current.as_ref().and_then(Weak::upgrade),
-                w.slot.lock().clone(),
-            ]
+            let mut jobs: Vec<_> = w.current.iter().filter_map(Weak::upgrade).collect();
+            jobs.extend(w.slot.lock().iter().cloned());
+            jobs
         })
-        .flatten()
         .collect();
     shared.work_cv.notify_all();
     shared.space_cv.notify_all();

@@ -42,7 +42,7 @@ pub(crate) struct Placement {
 impl Placement {
     /// `true` for a job the fast lanes can carry, at any priority: no key, no delay, no
     /// deadline, runs once.
-    fn is_plain(&self) -> bool {
+    pub(crate) fn is_plain(&self) -> bool {
         self.rate_key.is_none() && self.due.is_none() && self.deadline.is_none() && !self.reruns
     }
 
@@ -117,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
     pub(crate) latency_metrics: bool,
+    /// The pool has a pool-wide rate limit: no job may start without its token.
+    pub(crate) rate_limited: bool,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -136,6 +138,7 @@ pub(crate) struct Config {
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
         let ticks = Ticks::new(&config.clock);
+        let rate_limited = config.rate.is_some();
         Self {
             inner: Mutex::new(Inner {
                 sched: Scheduler::default(),
@@ -165,6 +168,7 @@ impl Shared {
             ),
             ticks,
             latency_metrics: config.latency_metrics,
+            rate_limited,
         }
     }
 

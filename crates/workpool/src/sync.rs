@@ -109,6 +109,9 @@ mod imp {
     }
 
     /// Threads: the pool starts its own only through [`spawn`](thread::spawn).
+    #[allow(unused_imports)] // used by `help.rs`, which the models leave out
+    pub(crate) use std::thread_local;
+
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, JoinHandle, ThreadId};
 
@@ -164,6 +167,8 @@ mod imp {
     pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 
     /// Threads, as in the normal build.
+    pub(crate) use shuttle::thread_local;
+
     pub(crate) mod thread {
         pub(crate) use shuttle::thread::{current, yield_now, JoinHandle, ThreadId};
 
