@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::time::Duration;
 
+use crossbeam_deque::Worker as Deque;
+
 use crate::shared::Shared;
+use crate::steal::{Boxed, LocalJob};
 use crate::sync::{thread_local, Condvar, Mutex};
 use crate::worker::{self, Local};
 
@@ -36,6 +39,9 @@ pub(crate) struct Home {
     /// The worker's own, which the spares are made from.
     template: Local,
     depth: Cell<usize>,
+    /// The worker's deque of jobs spawned by scopes and joins on it (see `steal.rs`).
+    deque: Deque<Boxed>,
+    id: u64,
 }
 
 thread_local! {
@@ -48,11 +54,15 @@ pub(crate) struct HomeGuard(());
 impl Home {
     /// Makes the calling thread a worker of `shared` (see [`HomeGuard`]).
     pub(crate) fn enter(shared: &Arc<Shared>, local: &Local) -> HomeGuard {
+        let deque = Deque::new_lifo();
+        shared.steals.register(local.id(), deque.stealer());
         let home = Home {
             shared: Arc::clone(shared),
             spare: RefCell::new(Vec::new()),
             template: local.sibling(),
             depth: Cell::new(0),
+            deque,
+            id: local.id(),
         };
         HOME.with(|h| *h.borrow_mut() = Some(Rc::new(home)));
         HomeGuard(())
@@ -78,8 +88,12 @@ impl Home {
 
 impl Drop for HomeGuard {
     fn drop(&mut self) {
-        // The thread is leaving its loop: it holds no job, so no `Rc` of its home is out.
+        // The thread is leaving its loop: it holds no job, so no `Rc` of its home is out,
+        // and its deque is empty (a job is pushed there only by a scope that waits for it).
         let home = HOME.with(|h| h.borrow_mut().take());
+        if let Some(home) = &home {
+            home.shared.steals.deregister(home.id);
+        }
         crate::unwind::drop_quietly(home);
     }
 }
@@ -117,6 +131,33 @@ pub(crate) fn run_here(pool: PoolKey, job: Arc<dyn crate::task::Runnable>) {
     home.nested(|shared, local| worker::run_claimed(shared, local, job));
 }
 
+/// Pushes `job`, spawned by a scope on `pool`, to the calling worker's deque; hands it
+/// back if the caller is not a worker of `pool`.
+pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
+    let Some(home) = HOME.with(|h| h.borrow().clone()) else {
+        return Err(job);
+    };
+    if PoolKey::of(&home.shared) != pool {
+        return Err(job);
+    }
+    home.deque.push(job);
+    home.shared.steals.pushed();
+    home.shared.wake_thief();
+    Ok(())
+}
+
+/// Runs a job stolen from, or taken back from, a deque.
+pub(crate) fn run_local(shared: &Shared, job: Box<dyn LocalJob>) {
+    shared
+        .fast
+        .running
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if let Err(payload) = crate::unwind::catch(|| job.run()) {
+        crate::unwind::forget_payload(payload);
+    }
+    shared.end_running();
+}
+
 /// `true` if the calling thread is a worker of some pool.
 pub(crate) fn on_worker() -> bool {
     HOME.with(|h| h.borrow().is_some())
@@ -131,7 +172,22 @@ fn help_here() -> bool {
     if home.depth.get() >= MAX_DEPTH {
         return false;
     }
-    home.nested(worker::help_one)
+    // Its own newest job first, then the pool's queue, then the other workers' deques.
+    if let Some(job) = home.deque.pop() {
+        home.shared.steals.taken();
+        home.nested(|shared, _| run_local(shared, job));
+        return true;
+    }
+    if home.nested(worker::help_one) {
+        return true;
+    }
+    match home.shared.steals.steal() {
+        Some(job) => {
+            home.nested(|shared, _| run_local(shared, job));
+            true
+        }
+        None => false,
+    }
 }
 
 /// The one wait loop. `attempt(None)` waits as long as it takes and must return `Some`;

@@ -80,6 +80,7 @@ mod queue;
 mod scheduler;
 mod shared;
 mod stats;
+mod steal;
 mod sync;
 mod task;
 mod timer;

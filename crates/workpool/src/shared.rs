@@ -22,6 +22,7 @@ use crate::policy::rate::{RateConfig, RateLimit, RateState};
 use crate::priority::Priority;
 use crate::queue::{Entry, FastEntry, Full, Work};
 use crate::scheduler::Scheduler;
+use crate::steal::Steals;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
 use crate::timer::TimerState;
@@ -119,6 +120,8 @@ pub(crate) struct Shared {
     pub(crate) latency_metrics: bool,
     /// The pool has a pool-wide rate limit: no job may start without its token.
     pub(crate) rate_limited: bool,
+    /// The workers' deques of jobs spawned by scopes and joins (see `steal.rs`).
+    pub(crate) steals: Steals,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -169,6 +172,7 @@ impl Shared {
             ticks,
             latency_metrics: config.latency_metrics,
             rate_limited,
+            steals: Steals::default(),
         }
     }
 
@@ -417,6 +421,18 @@ impl Shared {
             let replacing = inner.workers.alive >= inner.workers.max;
             if crate::worker::spawn(self, inner).is_ok() && replacing {
                 self.metrics.counters.note_replacement();
+            }
+        }
+    }
+
+    /// After a job was pushed to a worker's deque: wakes a parked worker to steal it, if
+    /// one is parked (fast/PROTOCOL.md, P7).
+    pub(crate) fn wake_thief(&self) {
+        if self.fast.sleepers.any() {
+            let mut inner = self.inner.lock();
+            if inner.workers.idle > inner.workers.wakeups {
+                inner.workers.wakeups += 1;
+                self.work_cv.notify_one();
             }
         }
     }

@@ -75,6 +75,11 @@ impl Local {
         }
     }
 
+    /// The worker's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Another `Local` for the same worker, for the jobs it runs while it helps.
     pub(crate) fn sibling(&self) -> Self {
         Self::new(
@@ -354,7 +359,18 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
                 continue;
             }
             Next::Throttled(at) => Some(at),
-            Next::Nothing => None,
+            Next::Nothing => {
+                // Nothing queued: a job another worker's scope spawned, if there is one.
+                if let Some(job) = shared.steals.steal() {
+                    idle_since = None;
+                    spun = false;
+                    drop(inner);
+                    crate::help::run_local(shared, job);
+                    inner = shared.inner.lock();
+                    continue;
+                }
+                None
+            }
         };
         if inner.life.phase == Phase::Draining
             && inner.life.sealed
@@ -401,9 +417,9 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         shared.fast.sleepers.enter();
         // fast/PROTOCOL.md, P1: pairs with the producer's push and load in
         // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
-        // push is visible to the look below.
+        // push is visible to the look below. P7 likewise for a job pushed to a deque.
         fence(Ordering::SeqCst);
-        if shared.fast.lanes.is_empty() {
+        if shared.fast.lanes.is_empty() && !shared.steals.any() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
@@ -424,7 +440,9 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
 /// budget runs out.
 fn spin_for_work(shared: &Shared, seen: usize) {
     spin_until(|| {
-        shared.fast.readied.load(Ordering::Acquire) != seen || shared.fast.lanes.has_ready()
+        shared.fast.readied.load(Ordering::Acquire) != seen
+            || shared.fast.lanes.has_ready()
+            || shared.steals.any()
     });
 }
 

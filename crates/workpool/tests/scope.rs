@@ -201,3 +201,50 @@ fn a_scope_runs_the_jobs_a_shutdown_handed_back() {
     let report = stopper.join().unwrap();
     assert_eq!(report.never_started, 1);
 }
+
+/// Jobs a scope spawns on a worker go to that worker's deque, and an idle worker steals
+/// them: here the owner runs one of two jobs that wait for each other at a barrier, so the
+/// scope can end only if the other worker stole the second.
+#[test]
+fn an_idle_worker_steals_from_a_scope_on_another_worker() {
+    let pool = Pool::new(2);
+    let p = pool.clone();
+    let task = pool
+        .submit(move || {
+            let barrier = std::sync::Barrier::new(2);
+            let threads = std::sync::Mutex::new(Vec::new());
+            p.scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        threads.lock().unwrap().push(thread::current().id());
+                        barrier.wait();
+                    });
+                }
+            });
+            let threads = threads.into_inner().unwrap();
+            threads[0] != threads[1]
+        })
+        .unwrap();
+    assert!(task.wait().unwrap(), "the two jobs ran on two threads");
+}
+
+/// A scope inside a job of a one-worker pool: the worker runs every job of its deque.
+#[test]
+fn a_scope_inside_a_job_of_a_one_worker_pool_runs_every_job() {
+    let pool = Pool::new(1);
+    let p = pool.clone();
+    let task = pool
+        .submit(move || {
+            let count = AtomicUsize::new(0);
+            p.scope(|s| {
+                for _ in 0..1000 {
+                    s.spawn(|| {
+                        count.fetch_add(1, SeqCst);
+                    });
+                }
+            });
+            count.into_inner()
+        })
+        .unwrap();
+    assert_eq!(task.wait().unwrap(), 1000);
+}

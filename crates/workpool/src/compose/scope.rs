@@ -6,9 +6,9 @@
 //! `unsafe` of this module). What a borrow needs is that no closure outlives the scope, so
 //! every path that consumes a closure counts it off:
 //!
-//! - a worker runs it, or the scope's owner runs it first (it *claims* it: a worker that
-//!   waits on its own scope runs its unstarted jobs itself, newest first, as a work-stealing
-//!   deque's owner would);
+//! - a worker runs it. Spawned on a worker of the scope's pool, it goes to that worker's
+//!   deque (`steal.rs`), which the worker takes back from, newest first, while it waits,
+//!   and other workers steal from; spawned elsewhere, it is an `execute` job;
 //! - a queue that drops it unrun (a shutdown hands it back) returns it to the scope, whose
 //!   owner runs it on its own thread: a scope's jobs all run, whatever happens to the pool;
 //! - a submission the pool refuses runs it at once on the spawning thread.
@@ -29,24 +29,17 @@ use std::sync::Arc;
 
 use crate::help::{self, Wakeup};
 use crate::pool::Pool;
+use crate::steal::LocalJob;
 use crate::sync::{AtomicUsize, Mutex};
 use crate::unwind;
 
 /// A closure of a scope, with its lifetime erased.
 type ErasedFn = Box<dyn FnOnce() + Send + 'static>;
 
-/// Where a spawned closure waits until someone takes it: a worker, or the scope's owner.
-type Slot = Mutex<Option<ErasedFn>>;
-
 /// What a scope's owner and its jobs share.
 struct ScopeState {
     /// Closures not yet consumed (run, or run by the owner after being handed back).
     pending: AtomicUsize,
-    /// The slots of spawned closures, newest last, for the owner to claim; kept only if
-    /// the owner is a worker of the scope's pool (see [`ScopeState::claims`]).
-    slots: Mutex<Vec<Arc<Slot>>>,
-    /// The owner is a worker of the scope's pool, so it claims its unstarted jobs.
-    claims: bool,
     /// Closures a queue dropped unrun, for the owner to run.
     returned: Mutex<Vec<ErasedFn>>,
     /// The first panic of a job; the scope resumes it once every job has ended.
@@ -77,23 +70,13 @@ impl ScopeState {
         }
     }
 
-    /// The owner's look while it waits: runs handed-back closures and, on a worker of the
-    /// scope's pool, its own unstarted ones; `Some` once every closure was consumed.
+    /// The owner's look while it waits: runs handed-back closures; `Some` once every
+    /// closure was consumed.
     fn settle(&self) -> Option<()> {
         loop {
             let returned = self.returned.lock().pop();
             let Some(f) = returned else { break };
             self.run(f);
-        }
-        if self.claims {
-            loop {
-                let slot = self.slots.lock().pop();
-                let Some(slot) = slot else { break };
-                let f = slot.lock().take();
-                if let Some(f) = f {
-                    self.run(f);
-                }
-            }
         }
         (self.pending.load(Ordering::Acquire) == 0).then_some(())
     }
@@ -101,14 +84,13 @@ impl ScopeState {
 
 /// The queued form of a scoped closure.
 struct ScopedJob {
-    slot: Arc<Slot>,
+    f: Option<ErasedFn>,
     state: Arc<ScopeState>,
 }
 
-impl ScopedJob {
-    fn run(self) {
-        let f = self.slot.lock().take();
-        if let Some(f) = f {
+impl LocalJob for ScopedJob {
+    fn run(mut self: Box<Self>) {
+        if let Some(f) = self.f.take() {
             self.state.run(f);
         }
     }
@@ -117,8 +99,7 @@ impl ScopedJob {
 impl Drop for ScopedJob {
     fn drop(&mut self) {
         // Dropped unrun (a shutdown handed the queue back): the owner runs it instead.
-        let f = self.slot.lock().take();
-        if let Some(f) = f {
+        if let Some(f) = self.f.take() {
             self.state.returned.lock().push(f);
             self.state.wakeup.wake();
         }
@@ -156,13 +137,12 @@ impl<'scope> Scope<'scope, '_> {
         // after the closure has been run and dropped (see the module docs for every path).
         let f: ErasedFn = unsafe { std::mem::transmute(f) };
         self.state.pending.fetch_add(1, Ordering::AcqRel);
-        let slot = Arc::new(Mutex::new(Some(f)));
-        if self.state.claims {
-            self.state.slots.lock().push(Arc::clone(&slot));
-        }
-        let job = ScopedJob {
-            slot,
+        let job: Box<dyn LocalJob> = Box::new(ScopedJob {
+            f: Some(f),
             state: Arc::clone(&self.state),
+        });
+        let Err(job) = help::push_local(help::PoolKey::of(self.pool.shared()), job) else {
+            return;
         };
         if let Err(refused) = self.pool.execute(move || job.run()) {
             let run = refused.into_inner();
@@ -184,9 +164,11 @@ impl Pool {
     /// [`std::thread::scope`], on this pool's workers. Returns `f`'s value once every job
     /// spawned in the scope has ended.
     ///
-    /// While it waits, a worker of this pool (a scope opened inside a job) runs the scope's
-    /// unstarted jobs itself, newest first, and then other queued jobs of the pool: a scope
-    /// inside a job never waits for a worker that is itself.
+    /// Jobs spawned on a worker of this pool (a scope opened inside a job) go to that
+    /// worker's own deque, not the pool's queue: they take no place in it, and
+    /// [`Pool::stats`] does not count them. Idle workers steal them; while it waits, the
+    /// worker runs its unstarted ones itself, newest first, then other queued jobs of the
+    /// pool: a scope inside a job never waits for a worker that is itself.
     ///
     /// # Panics
     ///
@@ -213,8 +195,6 @@ impl Pool {
             pool: self.clone(),
             state: Arc::new(ScopeState {
                 pending: AtomicUsize::new(0),
-                slots: Mutex::new(Vec::new()),
-                claims: help::worth_claiming(help::PoolKey::of(self.shared())).is_some(),
                 returned: Mutex::new(Vec::new()),
                 panic: Mutex::new(None),
                 wakeup: Wakeup::new(),

@@ -5,7 +5,7 @@
 //! gate ([`intake`]), and the flags and counters producers and workers read without the lock.
 //! Why no worker sleeps while a job waits, and no producer sleeps while there is room, is
 //! argued once, in `PROTOCOL.md` beside this file; each sequentially consistent access or
-//! fence in the code names the paragraph (P1 to P6) it implements.
+//! fence in the code names the paragraph (P1 to P7) it implements.
 
 pub(crate) mod intake;
 
