@@ -15,7 +15,7 @@ use std::time::Duration;
 use crossbeam_deque::Worker as Deque;
 
 use crate::shared::Shared;
-use crate::steal::{Boxed, LocalJob};
+use crate::steal::Boxed;
 use crate::sync::{thread_local, Condvar, Mutex};
 use crate::worker::{self, Local};
 
@@ -146,8 +146,28 @@ pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
     Ok(())
 }
 
+/// Takes `job` back from the top of the calling worker's deque, where its owner pushed it:
+/// `true` if it was still there (no one stole it), so the caller runs it.
+pub(crate) fn take_back(job: &Boxed) -> bool {
+    HOME.with(|h| {
+        let home = h.borrow();
+        let Some(home) = home.as_ref() else {
+            return false;
+        };
+        match home.deque.pop() {
+            Some(top) if std::ptr::addr_eq(Arc::as_ptr(&top), Arc::as_ptr(job)) => true,
+            Some(other) => {
+                // Stolen: the top is an older job of an outer frame. It goes back.
+                home.deque.push(other);
+                false
+            }
+            None => false,
+        }
+    })
+}
+
 /// Runs a job stolen from, or taken back from, a deque.
-pub(crate) fn run_local(shared: &Shared, job: Box<dyn LocalJob>) {
+pub(crate) fn run_local(shared: &Shared, job: Boxed) {
     shared
         .fast
         .running
@@ -174,7 +194,6 @@ fn help_here() -> bool {
     }
     // Its own newest job first, then the pool's queue, then the other workers' deques.
     if let Some(job) = home.deque.pop() {
-        home.shared.steals.taken();
         home.nested(|shared, _| run_local(shared, job));
         return true;
     }

@@ -10,27 +10,28 @@
 //! waits for them, so the pool is never idle while one is left.
 //!
 //! Parking (fast/PROTOCOL.md, P7): a worker counts itself a sleeper, fences, and parks only
-//! if [`Steals::any`] says no deque holds a job; a spawner counts its job in with a
-//! sequentially consistent read-modify-write before it looks for sleepers. So either the
-//! worker sees the job, or the spawner sees the sleeper and wakes it.
+//! if [`Steals::any`] finds every deque empty; a spawner fences after its push before it
+//! looks for sleepers. So either the worker sees the job, or the spawner sees the sleeper
+//! and wakes it. No counter is shared: two workers that push and pop their own deques in a
+//! tight recursion touch no common cache line.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crossbeam_deque::{Steal, Stealer};
-use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicUsize, Mutex};
+use crate::sync::{fence, Mutex};
 
 /// A job in a worker's deque.
-pub(crate) trait LocalJob: Send {
-    /// Runs the job; it catches its own panics.
-    fn run(self: Box<Self>);
+pub(crate) trait LocalJob: Send + Sync {
+    /// Runs the job; it catches its own panics. A job whose owner already ran it does
+    /// nothing.
+    fn run(self: Arc<Self>);
 }
 
-/// The deque's item.
-pub(crate) type Boxed = Box<dyn LocalJob>;
+/// The deque's item: shared, so that its owner keeps a handle to what it pushed.
+pub(crate) type Boxed = Arc<dyn LocalJob>;
 
 /// Every live worker's stealer, with the worker's id.
 type Stealers = Arc<Vec<(u64, Stealer<Boxed>)>>;
@@ -41,15 +42,13 @@ pub(crate) struct Steals {
     /// Every live worker's stealer, by worker id; replaced whole when a worker comes or
     /// goes, so a thief looks at a snapshot without holding the lock.
     stealers: Mutex<Stealers>,
-    /// Jobs pushed to a deque and not yet taken back or stolen.
-    waiting: CachePadded<AtomicUsize>,
 }
 
 impl fmt::Debug for Steals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Steals")
-            .field("waiting", &self.waiting.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
+            .field("workers", &self.stealers.lock().len())
+            .finish()
     }
 }
 
@@ -67,32 +66,26 @@ impl Steals {
         *stealers = Arc::new(next);
     }
 
-    /// Counts in a job just pushed to a deque (P7: before the spawner looks for sleepers).
+    /// After a push to a deque (P7): orders the push before the spawner's look for
+    /// sleepers.
     pub(crate) fn pushed(&self) {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
-    /// Counts out a job taken back by its owner.
-    pub(crate) fn taken(&self) {
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// `true` if some deque may hold a job (P7: the look a worker makes before it parks).
+    /// `true` if some deque holds a job (P7: the look a worker makes, after its fence,
+    /// before it parks).
     pub(crate) fn any(&self) -> bool {
-        self.waiting.load(Ordering::SeqCst) > 0
+        let stealers = Arc::clone(&self.stealers.lock());
+        stealers.iter().any(|(_, stealer)| !stealer.is_empty())
     }
 
     /// Steals the oldest job of some worker's deque, if any holds one.
     pub(crate) fn steal(&self) -> Option<Boxed> {
-        if !self.any() {
-            return None;
-        }
         let stealers = Arc::clone(&self.stealers.lock());
         for (_, stealer) in stealers.iter() {
             loop {
                 match stealer.steal() {
                     Steal::Success(job) => {
-                        self.taken();
                         return Some(job);
                     }
                     Steal::Retry => continue,

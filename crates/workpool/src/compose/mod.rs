@@ -2,4 +2,5 @@
 //! (`join`), and the waits they share, which help run the pool's jobs instead of blocking a
 //! worker (see `help.rs`).
 
+pub(crate) mod join;
 pub(crate) mod scope;

@@ -84,13 +84,14 @@ impl ScopeState {
 
 /// The queued form of a scoped closure.
 struct ScopedJob {
-    f: Option<ErasedFn>,
+    f: Mutex<Option<ErasedFn>>,
     state: Arc<ScopeState>,
 }
 
 impl LocalJob for ScopedJob {
-    fn run(mut self: Box<Self>) {
-        if let Some(f) = self.f.take() {
+    fn run(self: Arc<Self>) {
+        let f = self.f.lock().take();
+        if let Some(f) = f {
             self.state.run(f);
         }
     }
@@ -99,7 +100,7 @@ impl LocalJob for ScopedJob {
 impl Drop for ScopedJob {
     fn drop(&mut self) {
         // Dropped unrun (a shutdown handed the queue back): the owner runs it instead.
-        if let Some(f) = self.f.take() {
+        if let Some(f) = self.f.get_mut().take() {
             self.state.returned.lock().push(f);
             self.state.wakeup.wake();
         }
@@ -137,8 +138,8 @@ impl<'scope> Scope<'scope, '_> {
         // after the closure has been run and dropped (see the module docs for every path).
         let f: ErasedFn = unsafe { std::mem::transmute(f) };
         self.state.pending.fetch_add(1, Ordering::AcqRel);
-        let job: Box<dyn LocalJob> = Box::new(ScopedJob {
-            f: Some(f),
+        let job: Arc<dyn LocalJob> = Arc::new(ScopedJob {
+            f: Mutex::new(Some(f)),
             state: Arc::clone(&self.state),
         });
         let Err(job) = help::push_local(help::PoolKey::of(self.pool.shared()), job) else {
@@ -214,48 +215,5 @@ impl Pool {
             (Ok(_), Some(payload)) => std::panic::resume_unwind(payload),
             (Ok(r), None) => r,
         }
-    }
-
-    /// Runs `a` and `b`, potentially in parallel, and returns both results. `b` is queued
-    /// on the pool and `a` runs on the calling thread; if no worker has taken `b` by the
-    /// time `a` ends, the caller runs it too. Both may borrow from the caller's stack.
-    ///
-    /// Safe anywhere, even inside a job of a one-worker pool: a worker that waits for `b`
-    /// runs it, or other queued jobs, itself.
-    ///
-    /// # Panics
-    ///
-    /// If either panics, `join` panics with that payload (`a`'s if both do) once both have
-    /// ended.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// fn sum(pool: &workpool::Pool, v: &[u64]) -> u64 {
-    ///     if v.len() <= 1024 {
-    ///         return v.iter().sum();
-    ///     }
-    ///     let (left, right) = v.split_at(v.len() / 2);
-    ///     let (a, b) = pool.join(|| sum(pool, left), || sum(pool, right));
-    ///     a + b
-    /// }
-    /// let pool = workpool::Pool::new(2);
-    /// let v: Vec<u64> = (1..=100_000).collect();
-    /// assert_eq!(sum(&pool, &v), 5_000_050_000);
-    /// ```
-    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        let mut rb = None;
-        let ra = self.scope(|s| {
-            s.spawn(|| rb = Some(b()));
-            a()
-        });
-        let rb = rb.expect("a scope returns normally only after its jobs ran");
-        (ra, rb)
     }
 }
