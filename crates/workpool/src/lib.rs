@@ -49,6 +49,8 @@
 //! | cooperative cancel | [`JobContext::is_cancelled`] and [`JobContext::sleep`] see cancel, deadline and shutdown. | `context.rs` | `deadline.rs` |
 //! | time | Every timeout, keep-alive, delay, deadline and rate limit reads the pool's [`Clock`]; a huge duration means "never". | `clock.rs` | every test on a [`ManualClock`], `hostile.rs` |
 //! | waiting for idle | [`Pool::wait_idle`] returns for every caller waiting when the pool goes idle; [`Pool::wait_idle_timeout`] gives up after a duration. | `shared.rs`, `fast/` | `wait_idle.rs`, `wakeups.rs` |
+//! | scoped jobs and join | [`Pool::scope`] returns once every job it spawned has run and been dropped, so jobs may borrow from the caller; a refused or handed-back job runs on the caller's side. [`Pool::join`] returns both results; panics reach the caller after every job ended. | `compose/scope.rs`, `compose/join.rs`, `steal.rs` | `scope.rs`, `shuttle.rs` |
+//! | waiting inside the pool | A worker waiting on its own pool ([`Task::wait`], `join`, `scope`) runs the awaited job itself if no worker took it, then other queued jobs, then steals: waiting on your own pool never deadlocks, even on one worker. | `help.rs`, `steal.rs` | `help.rs`, `scope.rs`, `shuttle.rs` |
 //!
 //! The README's "Guarantees under failure" lists each hostile case. How producers and workers
 //! hand jobs over without the pool lock, and why neither sleeps while the other has work for
@@ -57,8 +59,9 @@
 //! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
 //! with no runtime dependency.
 
-// Unsafe code is denied everywhere but `queue/raw/`: the fast lanes' lock-free ring and the
-// small closures stored inline in it. See that module for why each pays.
+// Unsafe code is denied everywhere but `queue/raw/` (the fast lanes' lock-free ring and the
+// small closures stored inline in it; see that module for why each pays) and the lifetime
+// erasure of scoped jobs in `compose/scope.rs` and `compose/join.rs` (each module argues it).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // The lints of the libraries this one learns from (rayon, tokio, crossbeam).

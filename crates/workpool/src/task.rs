@@ -481,6 +481,12 @@ impl<T> Task<T> {
     /// Blocks until the job ends and returns its value, or a [`TaskError`] that says how it
     /// ended otherwise.
     ///
+    /// On a worker of the job's pool (a wait inside a job), the wait helps: the worker runs
+    /// the job itself if no worker has taken it yet (a plain job: no delay, deadline, rate
+    /// limit or retries), and otherwise runs the pool's other queued jobs while it waits. So
+    /// waiting on your own pool never deadlocks, even on one worker; see the README's
+    /// "Waiting inside the pool never deadlocks" for the cycles that remain the caller's.
+    ///
     /// # Errors
     ///
     /// The job panicked, was cancelled, or never ran because the pool shut down.
