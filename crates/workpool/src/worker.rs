@@ -14,7 +14,7 @@ use crate::lifecycle::Phase;
 use crate::metrics::{Batch, Latencies};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Shared};
-use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
+use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, Step};
 use crate::unwind;
 use crate::worker_set::{Slot, WorkerThread};
@@ -304,12 +304,10 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
         };
         inner.workers.idle += 1;
-        shared.fast.sleepers.enter();
-        // fast/PROTOCOL.md, P1: pairs with the producer's push and load in
-        // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
-        // push is visible to the look below.
-        fence(Ordering::SeqCst);
-        if shared.fast.lanes.is_empty() {
+        // fast/PROTOCOL.md, P1: pairs with the producer's push and look in `wake_for_fast`:
+        // a producer either sees this worker asleep and wakes it, or its push is visible to
+        // the look made here.
+        if shared.fast.may_park() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
