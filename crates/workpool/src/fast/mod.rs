@@ -14,8 +14,18 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 use crate::queue::FastLanes;
-use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64};
 use intake::Intake;
+
+// In the loom build (`--cfg workpool_loom`), the fast path's `usize` atomics (the park/wake
+// counters among them) and its fence are loom's, for the models in `loom_model`.
+#[cfg(workpool_loom)]
+use crate::sync::loom::{fence, AtomicUsize};
+#[cfg(not(workpool_loom))]
+use crate::sync::{fence, AtomicUsize};
+
+#[cfg(all(test, workpool_loom))]
+mod loom_model;
 
 /// A count of threads waiting for something another thread brings about without the pool
 /// lock. The other thread takes the lock to wake them only if it sees a waiter (P3, P4).
