@@ -363,11 +363,9 @@ impl Shared {
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have
-    /// drained to the low-water mark, so the caller wakes one. The take was a sequentially
-    /// consistent update of the queue, so a producer that counted itself a waiter after it
-    /// either is seen here or sees the room in its own look (fast/PROTOCOL.md, P3).
+    /// drained to the low-water mark, so the caller wakes one (fast/PROTOCOL.md, P3).
     pub(crate) fn should_wake_producer(&self) -> bool {
-        self.fast.space_waiters.any() && self.fast.lanes.len() <= self.low_water()
+        self.fast.should_wake_producer(self.low_water())
     }
 
     /// A worker is done running jobs for now. The last one out wakes `wait_idle` callers,

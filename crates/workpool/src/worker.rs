@@ -14,7 +14,7 @@ use crate::lifecycle::Phase;
 use crate::metrics::{Batch, Latencies, WorkerCounts};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Shared};
-use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
+use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
 use crate::task::{RunEnv, Runnable, Step};
 use crate::unwind;
 use crate::worker_set::{Slot, WorkerThread};
@@ -414,12 +414,11 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
         };
         inner.workers.idle += 1;
-        shared.fast.sleepers.enter();
-        // fast/PROTOCOL.md, P1: pairs with the producer's push and load in
-        // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
-        // push is visible to the look below. P7 likewise for a job pushed to a deque.
-        fence(Ordering::SeqCst);
-        if shared.fast.lanes.is_empty() && !shared.steals.any() {
+        // fast/PROTOCOL.md, P1: pairs with the producer's push and look in `wake_for_fast`:
+        // a producer either sees this worker asleep and wakes it, or its push is visible to
+        // the look made here. P7: the look at the deques comes after `may_park`'s fence,
+        // which pairs with the fence of a worker that pushed to its deque.
+        if shared.fast.may_park() && !shared.steals.any() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),

@@ -14,8 +14,18 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 use crate::queue::FastLanes;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64};
 use intake::Intake;
+
+// In the loom build (`--cfg workpool_loom`), the fast path's `usize` atomics (the park/wake
+// counters among them) and its fence are loom's, for the models in `loom_model`.
+#[cfg(workpool_loom)]
+use crate::sync::loom::{fence, AtomicUsize};
+#[cfg(not(workpool_loom))]
+use crate::sync::{fence, AtomicUsize};
+
+#[cfg(all(test, workpool_loom))]
+mod loom_model;
 
 /// A count of threads waiting for something another thread brings about without the pool
 /// lock. The other thread takes the lock to wake them only if it sees a waiter (P3, P4).
@@ -96,6 +106,29 @@ impl FastPath {
             next_seq: CachePadded::new(AtomicU64::new(0)),
             unadmitted: AtomicU64::new(0),
         }
+    }
+
+    /// The worker's half of P1 (fast/PROTOCOL.md), for a worker about to park on `work_cv`
+    /// while holding the pool lock: counts it among the sleepers, then makes the exact look
+    /// at the lanes. `true` if it may park: the lanes are empty, and a producer that queues
+    /// a job from now on sees the sleeper and takes the lock to wake it. The caller waits
+    /// without releasing the lock first, and calls `sleepers.leave()` once it no longer waits
+    /// (at once, if this returns `false`).
+    pub(crate) fn may_park(&self) -> bool {
+        self.sleepers.enter();
+        // P1: with this fence between the count and the look, the look's own loads need no
+        // ordering of their own (they are sequentially consistent anyway). P7: the caller's
+        // look at the work-stealing deques after this returns rests on this fence.
+        fence(Ordering::SeqCst);
+        self.lanes.is_empty()
+    }
+
+    /// The worker's half of P3, after it took a fast-lane job: `true` if producers wait for
+    /// room and the lanes have drained to `low_water`, so the caller wakes one. The take was
+    /// a sequentially consistent update of the queue, so a producer that counted itself a
+    /// waiter after it sees the room in its own look.
+    pub(crate) fn should_wake_producer(&self, low_water: usize) -> bool {
+        self.space_waiters.any() && self.lanes.len() <= low_water
     }
 
     /// Jobs accepted so far. Exact once the intake gate is sealed; before, a look may catch
