@@ -2,8 +2,9 @@
 # Runs the whole test suite: unit, behaviour, property and doc tests (and builds every
 # example), then the shuttle models (the public API's races in tests/shuttle.rs, and the
 # crate-internal ones of the task cell and the intake seal): a second build with shuttle's
-# primitives swapped in, in its own target dir; then the loom models of the fast lanes' ring, under loom's weak
-# memory model (a third build, in release: loom explores many interleavings).
+# primitives swapped in, in its own target dir; then the loom models of the fast lanes' ring
+# and of the park/wake handshake (src/fast/loom_model.rs), under loom's weak memory model (a
+# third build, in release: loom explores many interleavings; a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,14 +6,262 @@
 //! [`Wakeup`] is the place a waiter parks; [`block_on`] is the one blocking loop every
 //! composite wait (task sets, `map`, `scope`, `join`, pipelines) uses.
 
-// Used by the composition API as it lands.
-#![allow(dead_code)]
-
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use crossbeam_deque::Worker as Deque;
 
 use crate::shared::Shared;
-use crate::sync::{Condvar, Mutex};
+use crate::steal::Boxed;
+use crate::sync::{thread_local, Condvar, Mutex};
+use crate::worker::{self, Local};
+
+/// How deep a worker nests jobs it runs while it waits inside jobs it runs while it waits.
+/// Past this it waits without helping, so that a long chain of waits cannot overflow the
+/// worker's stack.
+const MAX_DEPTH: usize = 128;
+
+/// The first and the longest nap of a worker that waits and found nothing to help with.
+/// It naps rather than sleeps: a job may be queued meanwhile that only it can run (every
+/// other worker waits too), and producers wake parked workers, not waiting ones.
+const FIRST_NAP: Duration = Duration::from_micros(50);
+const LONGEST_NAP: Duration = Duration::from_millis(1);
+
+/// The pool a worker thread works for, and what it needs to run that pool's jobs while it
+/// waits.
+pub(crate) struct Home {
+    shared: Arc<Shared>,
+    /// `Local`s for helped jobs, kept for the next wait (one per level of nesting).
+    spare: RefCell<Vec<Local>>,
+    /// The worker's own, which the spares are made from.
+    template: Local,
+    depth: Cell<usize>,
+    /// The worker's deque of jobs spawned by scopes and joins on it (see `steal.rs`).
+    deque: Deque<Boxed>,
+    id: u64,
+}
+
+thread_local! {
+    static HOME: RefCell<Option<Rc<Home>>> = const { RefCell::new(None) };
+}
+
+/// While it lives, the calling thread is a worker of its pool and helps while it waits.
+pub(crate) struct HomeGuard(());
+
+impl Home {
+    /// Makes the calling thread a worker of `shared` (see [`HomeGuard`]).
+    pub(crate) fn enter(shared: &Arc<Shared>, local: &Local) -> HomeGuard {
+        let deque = Deque::new_lifo();
+        shared.steals.register(local.id(), deque.stealer());
+        let home = Home {
+            shared: Arc::clone(shared),
+            spare: RefCell::new(Vec::new()),
+            template: local.sibling(),
+            depth: Cell::new(0),
+            deque,
+            id: local.id(),
+        };
+        HOME.with(|h| *h.borrow_mut() = Some(Rc::new(home)));
+        HomeGuard(())
+    }
+}
+
+impl Home {
+    /// Runs `f` one level deeper, with a `Local` of its own.
+    fn nested<R>(&self, f: impl FnOnce(&Arc<Shared>, &mut Local) -> R) -> R {
+        let depth = self.depth.get();
+        let mut local = self
+            .spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| self.template.sibling());
+        self.depth.set(depth + 1);
+        let r = f(&self.shared, &mut local);
+        self.depth.set(depth);
+        self.spare.borrow_mut().push(local);
+        r
+    }
+}
+
+impl Drop for HomeGuard {
+    fn drop(&mut self) {
+        // The thread is leaving its loop: it holds no job, so no `Rc` of its home is out,
+        // and its deque is empty (a job is pushed there only by a scope that waits for it).
+        let home = HOME.with(|h| h.borrow_mut().take());
+        if let Some(home) = &home {
+            home.shared.steals.deregister(home.id);
+        }
+        crate::unwind::drop_quietly(home);
+    }
+}
+
+/// Which pool a job belongs to, without keeping the pool alive: the address of its shared
+/// state, compared only while a worker of that pool holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolKey(usize);
+
+impl PoolKey {
+    pub(crate) fn of(shared: &Arc<Shared>) -> Self {
+        Self(Arc::as_ptr(shared) as usize)
+    }
+}
+
+/// `Some` if the calling thread is a worker of `pool` that may run one more job here.
+pub(crate) fn worth_claiming(pool: PoolKey) -> Option<()> {
+    HOME.with(|h| {
+        h.borrow()
+            .as_ref()
+            .filter(|home| PoolKey::of(&home.shared) == pool && home.depth.get() < MAX_DEPTH)
+            .map(|_| ())
+    })
+}
+
+/// Runs `job`, a job of `pool` that has not started, on the calling worker of that pool
+/// (see [`worth_claiming`]). If a worker took it meanwhile, this does nothing.
+pub(crate) fn run_here(pool: PoolKey, job: Arc<dyn crate::task::Runnable>) {
+    let Some(home) = HOME.with(|h| h.borrow().clone()) else {
+        return;
+    };
+    if PoolKey::of(&home.shared) != pool {
+        return;
+    }
+    home.nested(|shared, local| worker::run_claimed(shared, local, job));
+}
+
+/// Pushes `job`, spawned by a scope on `pool`, to the calling worker's deque; hands it
+/// back if the caller is not a worker of `pool`.
+pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
+    let Some(home) = HOME.with(|h| h.borrow().clone()) else {
+        return Err(job);
+    };
+    if PoolKey::of(&home.shared) != pool {
+        return Err(job);
+    }
+    home.deque.push(job);
+    home.shared.steals.pushed();
+    home.shared.wake_thief();
+    Ok(())
+}
+
+/// Takes `job` back from the top of the calling worker's deque, where its owner pushed it:
+/// `true` if it was still there (no one stole it), so the caller runs it.
+pub(crate) fn take_back(job: &Boxed) -> bool {
+    HOME.with(|h| {
+        let home = h.borrow();
+        let Some(home) = home.as_ref() else {
+            return false;
+        };
+        match home.deque.pop() {
+            Some(top) if std::ptr::addr_eq(Arc::as_ptr(&top), Arc::as_ptr(job)) => true,
+            Some(other) => {
+                // Stolen: the top is an older job of an outer frame. It goes back.
+                home.deque.push(other);
+                false
+            }
+            None => false,
+        }
+    })
+}
+
+/// Runs a job stolen from, or taken back from, a deque.
+pub(crate) fn run_local(shared: &Shared, job: Boxed) {
+    shared
+        .fast
+        .running
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if let Err(payload) = crate::unwind::catch(|| job.run()) {
+        crate::unwind::forget_payload(payload);
+    }
+    shared.end_running();
+}
+
+/// `true` if the calling thread is a worker of some pool.
+pub(crate) fn on_worker() -> bool {
+    HOME.with(|h| h.borrow().is_some())
+}
+
+/// On a worker: runs one queued job of its pool and says whether it did. `false` off a
+/// worker, or past [`MAX_DEPTH`].
+fn help_here() -> bool {
+    let Some(home) = HOME.with(|h| h.borrow().clone()) else {
+        return false;
+    };
+    if home.depth.get() >= MAX_DEPTH {
+        return false;
+    }
+    // Its own newest job first, then the pool's queue, then the other workers' deques.
+    if let Some(job) = home.deque.pop() {
+        home.nested(|shared, _| run_local(shared, job));
+        return true;
+    }
+    if home.nested(worker::help_one) {
+        return true;
+    }
+    match home.shared.steals.steal() {
+        Some(job) => {
+            home.nested(|shared, _| run_local(shared, job));
+            true
+        }
+        None => false,
+    }
+}
+
+/// The one wait loop. `attempt(None)` waits as long as it takes and must return `Some`;
+/// `attempt(Some(d))` waits at most `d` (`ZERO`: only looks) and may return `None`.
+///
+/// Off a worker it is `attempt(None)`. On a worker it looks, runs a queued job of its pool
+/// if there is one, and naps otherwise, until `attempt` has its answer: a job that waits on
+/// jobs it queued to its own pool runs them itself when no other worker does.
+pub(crate) fn wait_helping<R>(mut attempt: impl FnMut(Option<Duration>) -> Option<R>) -> R {
+    if !on_worker() {
+        return attempt(None).expect("an untimed attempt returns only with its answer");
+    }
+    let mut nap = FIRST_NAP;
+    loop {
+        if let Some(r) = attempt(Some(Duration::ZERO)) {
+            return r;
+        }
+        if help_here() {
+            nap = FIRST_NAP;
+            continue;
+        }
+        if let Some(r) = attempt(Some(nap)) {
+            return r;
+        }
+        nap = (nap * 2).min(LONGEST_NAP);
+    }
+}
+
+/// Blocks until `ready` returns `Some`, and returns it. `ready` is asked again after every
+/// [`Wakeup::wake`] of `wakeup`; whoever changes what it looks at must wake it.
+///
+/// On a worker, the wait runs its pool's queued jobs while `ready` says no (see
+/// [`wait_helping`]).
+pub(crate) fn block_on<R>(
+    pool: &Arc<Shared>,
+    wakeup: &Wakeup,
+    mut ready: impl FnMut() -> Option<R>,
+) -> R {
+    // A worker helps the pool it works for, whichever pool this wait is on: that is the
+    // work it can run, and running it may be what the awaited jobs wait for.
+    let _ = pool;
+    wait_helping(|timeout| loop {
+        if let Some(r) = ready() {
+            return Some(r);
+        }
+        match timeout {
+            Some(Duration::ZERO) => return None,
+            Some(nap) => {
+                wakeup.park(Some(nap));
+                return ready();
+            }
+            None => wakeup.park(None),
+        }
+    })
+}
 
 /// A point one waiter parks at until someone says what it waits for may have changed.
 /// A `wake` before the park is not lost: it makes the next park return at once.
@@ -36,6 +284,7 @@ impl Wakeup {
 
     /// A [`Waker`] that calls [`wake`](Wakeup::wake): give it to a task's `poll` to hear
     /// when the task ends, however it ends.
+    #[allow(dead_code)] // for task sets, which hear a task end through its `Waker`
     pub(crate) fn waker(self: &Arc<Self>) -> Waker {
         Waker::from(Arc::clone(self))
     }
@@ -60,23 +309,5 @@ impl Wake for Wakeup {
 
     fn wake_by_ref(self: &Arc<Self>) {
         Wakeup::wake(self);
-    }
-}
-
-/// Blocks until `ready` returns `Some`, and returns it. `ready` is asked again after every
-/// [`Wakeup::wake`] of `wakeup`; whoever changes what it looks at must wake it.
-///
-/// On a worker of `pool`, the wait runs the pool's queued jobs while `ready` says no.
-pub(crate) fn block_on<R>(
-    pool: &Arc<Shared>,
-    wakeup: &Wakeup,
-    mut ready: impl FnMut() -> Option<R>,
-) -> R {
-    let _ = pool;
-    loop {
-        if let Some(r) = ready() {
-            return r;
-        }
-        wakeup.park(None);
     }
 }

@@ -52,6 +52,8 @@
 //! | worker state | [`Builder::worker_state`] gives each worker its own value, built on its thread by the first job that asks ([`Pool::submit_with_state`], [`Pool::execute_with_state`]), lent to its jobs without a lock, rebuilt after a panic, dropped on that thread as the worker exits; a job for a state type the pool lacks is handed back ([`SubmitError::WrongState`]). | `worker_state.rs` | `worker_hooks.rs`, `shuttle.rs` |
 //! | pause | [`Pool::pause`]: running jobs finish, and no job submitted after it returns starts before [`Pool::resume`]; admission goes on to the queue's capacity; [`Stats::paused`]. A graceful or timed shutdown resumes to drain; [`Pool::shutdown_now`] hands back every job not started. | `pause.rs`, `worker.rs`, `fast/` | `pause.rs`, `shuttle.rs` |
 //! | waiting for idle | [`Pool::wait_idle`] returns for every caller waiting when the pool goes idle; [`Pool::wait_idle_timeout`] gives up after a duration. | `shared.rs`, `fast/` | `wait_idle.rs`, `wakeups.rs` |
+//! | scoped jobs and join | [`Pool::scope`] returns once every job it spawned has run and been dropped, so jobs may borrow from the caller; a refused or handed-back job runs on the caller's side. [`Pool::join`] returns both results; panics reach the caller after every job ended. | `compose/scope.rs`, `compose/join.rs`, `steal.rs` | `scope.rs`, `shuttle.rs` |
+//! | waiting inside the pool | A worker waiting on its own pool ([`Task::wait`], `join`, `scope`) runs the awaited job itself if no worker took it, then other queued jobs, then steals: waiting on your own pool never deadlocks, even on one worker. | `help.rs`, `steal.rs` | `help.rs`, `scope.rs`, `shuttle.rs` |
 //!
 //! The README's "Guarantees under failure" lists each hostile case. How producers and workers
 //! hand jobs over without the pool lock, why neither sleeps while the other has work for it,
@@ -61,14 +63,16 @@
 //! `Task<T>` implements [`Future`](std::future::Future), so async code can `.await` pool work
 //! with no runtime dependency.
 
-// Unsafe code is denied everywhere but `queue/raw/`: the fast lanes' lock-free ring and the
-// small closures stored inline in it. See that module for why each pays.
+// Unsafe code is denied everywhere but `queue/raw/` (the fast lanes' lock-free ring and the
+// small closures stored inline in it; see that module for why each pays) and the lifetime
+// erasure of scoped jobs in `compose/scope.rs` and `compose/join.rs` (each module argues it).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // The lints of the libraries this one learns from (rayon, tokio, crossbeam).
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod clock;
+mod compose;
 mod context;
 mod error;
 mod fast;
@@ -84,6 +88,7 @@ mod queue;
 mod scheduler;
 mod shared;
 mod stats;
+mod steal;
 mod sync;
 mod task;
 mod timer;
@@ -95,6 +100,7 @@ mod worker_state;
 
 pub use crate::{
     clock::{Clock, ManualClock},
+    compose::scope::Scope,
     context::JobContext,
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,

@@ -259,7 +259,7 @@ fn stop<'a>(shared: &'a Shared, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<
     // below sees it.
     shared.fast.stopped.store(true, Ordering::SeqCst);
     // A paused pool's workers go on only now, so that a worker that sees the pause over
-    // also sees `stopped`, and hands back the job it holds or takes (P7).
+    // also sees `stopped`, and hands back the job it holds or takes (P8).
     crate::pause::end(shared, &inner);
     let mut unstarted = inner.sched.ready.drain();
     unstarted.extend(inner.sched.delayed.drain());
@@ -269,12 +269,10 @@ fn stop<'a>(shared: &'a Shared, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<
         .threads
         .values()
         .flat_map(|w| {
-            [
-                w.current.as_ref().and_then(Weak::upgrade),
-                w.slot.lock().clone(),
-            ]
+            let mut jobs: Vec<_> = w.current.iter().filter_map(Weak::upgrade).collect();
+            jobs.extend(w.slot.lock().iter().cloned());
+            jobs
         })
-        .flatten()
         .collect();
     shared.work_cv.notify_all();
     shared.space_cv.notify_all();

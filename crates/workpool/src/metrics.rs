@@ -180,6 +180,12 @@ impl Batch {
         }
     }
 
+    /// Where this batch counts: shared by the `Local`s of one worker thread, which never
+    /// count at the same time.
+    pub(crate) fn counts(&self) -> Arc<WorkerCounts> {
+        Arc::clone(&self.counts)
+    }
+
     /// Counts a job that completed (`false`) or panicked (`true`).
     pub(crate) fn count(&mut self, panicked: bool) {
         match panicked {

@@ -6,7 +6,7 @@
 //! to park) sees it exactly. Workers on the fast path read it without the lock before each
 //! take, and again after it: a job pushed after `pause` returned is taken only after that
 //! push, so the second look sees the pause, and the worker holds the job, unstarted, at the
-//! gate until a resume or a shutdown (`fast/PROTOCOL.md`, P7).
+//! gate until a resume or a shutdown (`fast/PROTOCOL.md`, P8).
 //!
 //! A shutdown ends a pause: a graceful or timed one as it begins, so that its drain runs
 //! every accepted job; `shutdown_now` when it hands back the queue, so that nothing starts
@@ -105,7 +105,7 @@ pub(crate) fn end(shared: &Shared, inner: &Inner) {
 }
 
 /// Wakes every parked worker and every worker held at the gate; with the lock held, so that
-/// none is between its look at the flag and its wait (P7).
+/// none is between its look at the flag and its wait (P8).
 fn wake_all(shared: &Shared, _locked: &Inner) {
     // Spinning workers watch this, not the flag.
     shared.fast.readied.fetch_add(1, Ordering::Release);
@@ -115,7 +115,7 @@ fn wake_all(shared: &Shared, _locked: &Inner) {
 
 /// Called by a worker right after it took a job from the fast lanes without the lock: if
 /// the pool paused meanwhile, waits at the gate, the job unstarted in its hands, until a
-/// resume or a shutdown ends the pause (P7). The job then runs, or, after `shutdown_now`,
+/// resume or a shutdown ends the pause (P8). The job then runs, or, after `shutdown_now`,
 /// is handed back like any job taken as the queue was.
 pub(crate) fn hold(shared: &Shared) {
     if !shared.fast.is_paused() {

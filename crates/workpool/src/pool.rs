@@ -406,10 +406,13 @@ impl Pool {
         B: Body<T>,
         T: Send + 'static,
     {
-        let cell = Arc::new(Cell::new(body, signal));
+        // A plain job may run on a worker of this pool that waits for it (see `help.rs`):
+        // nothing but its turn in the queue holds it back.
+        let claimable = placement.is_plain() && !self.shared.rate_limited;
+        let cell = Arc::new(Cell::new(body, signal).claimable(claimable));
         let runnable: Arc<dyn Runnable> = cell.clone();
         match self.shared.push(runnable, placement, wait) {
-            Ok(id) => Ok(Task::new(cell, self.shared.clock.clone(), id)),
+            Ok(id) => Ok(Task::new(cell, &self.shared, id)),
             Err((runnable, why)) => {
                 drop(runnable);
                 let cell = Arc::into_inner(cell).expect("a rejected job's cell has no other owner");
@@ -519,8 +522,8 @@ impl Pool {
 }
 
 impl Pool {
-    /// The state behind the handle, for the modules that add methods to `Pool` and for the
-    /// crate's own tests.
+    /// The state behind the handle, for the composition API, the modules that add methods
+    /// to `Pool`, and the crate's own tests.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -22,6 +22,7 @@ use crate::policy::rate::{RateConfig, RateLimit, RateState};
 use crate::priority::Priority;
 use crate::queue::{Entry, FastEntry, Full, Work};
 use crate::scheduler::Scheduler;
+use crate::steal::Steals;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::task::Runnable;
 use crate::timer::TimerState;
@@ -43,7 +44,7 @@ pub(crate) struct Placement {
 impl Placement {
     /// `true` for a job the fast lanes can carry, at any priority: no key, no delay, no
     /// deadline, runs once.
-    fn is_plain(&self) -> bool {
+    pub(crate) fn is_plain(&self) -> bool {
         self.rate_key.is_none() && self.due.is_none() && self.deadline.is_none() && !self.reruns
     }
 
@@ -118,6 +119,10 @@ pub(crate) struct Shared {
     pub(crate) ticks: Ticks,
     /// Whether workers time jobs for the latency histograms.
     pub(crate) latency_metrics: bool,
+    /// The pool has a pool-wide rate limit: no job may start without its token.
+    pub(crate) rate_limited: bool,
+    /// The workers' deques of jobs spawned by scopes and joins (see `steal.rs`).
+    pub(crate) steals: Steals,
     /// What each worker runs as it starts and exits, and the state it lends to jobs.
     pub(crate) hooks: WorkerHooks,
 }
@@ -140,6 +145,7 @@ pub(crate) struct Config {
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
         let ticks = Ticks::new(&config.clock);
+        let rate_limited = config.rate.is_some();
         Self {
             inner: Mutex::new(Inner {
                 sched: Scheduler::default(),
@@ -169,6 +175,8 @@ impl Shared {
             ),
             ticks,
             latency_metrics: config.latency_metrics,
+            rate_limited,
+            steals: Steals::default(),
             hooks: config.hooks,
         }
     }
@@ -360,11 +368,9 @@ impl Shared {
     }
 
     /// After a fast-lane job is taken: `true` if producers wait for room and the lanes have
-    /// drained to the low-water mark, so the caller wakes one. The take was a sequentially
-    /// consistent update of the queue, so a producer that counted itself a waiter after it
-    /// either is seen here or sees the room in its own look (fast/PROTOCOL.md, P3).
+    /// drained to the low-water mark, so the caller wakes one (fast/PROTOCOL.md, P3).
     pub(crate) fn should_wake_producer(&self) -> bool {
-        self.fast.space_waiters.any() && self.fast.lanes.len() <= self.low_water()
+        self.fast.should_wake_producer(self.low_water())
     }
 
     /// A worker is done running jobs for now. The last one out wakes `wait_idle` callers,
@@ -423,6 +429,18 @@ impl Shared {
             let replacing = inner.workers.alive >= inner.workers.max;
             if crate::worker::spawn(self, inner).is_ok() && replacing {
                 self.metrics.counters.note_replacement();
+            }
+        }
+    }
+
+    /// After a job was pushed to a worker's deque: wakes a parked worker to steal it, if
+    /// one is parked (fast/PROTOCOL.md, P7).
+    pub(crate) fn wake_thief(&self) {
+        if self.fast.sleepers.any() {
+            let mut inner = self.inner.lock();
+            if inner.workers.idle > inner.workers.wakeups {
+                inner.workers.wakeups += 1;
+                self.work_cv.notify_one();
             }
         }
     }

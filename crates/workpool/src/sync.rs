@@ -17,9 +17,6 @@ mod imp {
     // Newtypes rather than re-exports: clippy sees through a re-export, and the rule is that
     // only this module names the concrete types.
     pub(crate) use parking_lot::MutexGuard;
-    /// Thread-locals: std's here, shuttle's in the models (shuttle runs its threads on one
-    /// OS thread, so std's would be shared by all of them).
-    pub(crate) use std::thread_local;
 
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::Ordering;
@@ -90,6 +87,8 @@ mod imp {
     );
 
     /// A memory fence.
+    // The loom models' build takes the fast path's fence from `loom` below.
+    #[cfg_attr(workpool_loom, allow(dead_code))]
     pub(crate) fn fence(order: Ordering) {
         std::sync::atomic::fence(order);
     }
@@ -112,6 +111,10 @@ mod imp {
     }
 
     /// Threads: the pool starts its own only through [`spawn`](thread::spawn).
+    #[allow(unused_imports)]
+    // used by `help.rs` and `worker_state.rs`, which the models leave out
+    pub(crate) use std::thread_local;
+
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, JoinHandle, ThreadId};
 
@@ -165,10 +168,10 @@ mod imp {
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod imp {
     pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-    /// Thread-locals, one per shuttle thread.
-    pub(crate) use shuttle::thread_local;
 
     /// Threads, as in the normal build.
+    pub(crate) use shuttle::thread_local;
+
     pub(crate) mod thread {
         pub(crate) use shuttle::thread::{current, yield_now, JoinHandle, ThreadId};
 
@@ -289,6 +292,54 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// What the loom models see (built with `RUSTFLAGS="--cfg workpool_loom"`, run by
+/// `scripts/test.sh`): the `usize` atomics of the fast path (the ring's, and the park/wake
+/// counters, [`Waiters`](crate::fast::Waiters)), and the fence of the park/wake handshake.
+/// The rest of the crate keeps the normal build's primitives there; only the loom models run
+/// in that build.
+///
+/// Loom honours the single total order of `SeqCst` operations only partly
+/// (tokio-rs/loom#180): a `SeqCst` load does not return a store that a later `SeqCst` store
+/// overwrote, but only if that older store is `SeqCst` too, and loom records an atomic's
+/// initial value as a release store. So a `SeqCst` load could return the initial value after
+/// a `SeqCst` update that C++20 orders before it, and loom would report a lost wake-up the
+/// code cannot have. [`AtomicUsize::new`] therefore stores the initial value again,
+/// `SeqCst`, which changes nothing for the code (in C++20 a `SeqCst` load never returns a
+/// store overwritten before it in that order, `SeqCst` or not); fast/PROTOCOL.md ("Checking
+/// P1 and P3 with loom") argues why the models are then exact for the handshake.
+#[cfg(workpool_loom)]
+pub(crate) mod loom {
+    use std::ops::Deref;
+    use std::sync::atomic::Ordering;
+
+    pub(crate) use loom::sync::atomic::fence;
+
+    /// Loom's `AtomicUsize`, whose initial value loom counts as a `SeqCst` store.
+    #[derive(Debug)]
+    pub(crate) struct AtomicUsize(loom::sync::atomic::AtomicUsize);
+
+    impl AtomicUsize {
+        pub(crate) fn new(value: usize) -> Self {
+            let atomic = loom::sync::atomic::AtomicUsize::new(value);
+            atomic.store(value, Ordering::SeqCst);
+            Self(atomic)
+        }
+    }
+
+    impl Default for AtomicUsize {
+        fn default() -> Self {
+            Self::new(0)
+        }
+    }
+
+    impl Deref for AtomicUsize {
+        type Target = loom::sync::atomic::AtomicUsize;
+        fn deref(&self) -> &Self::Target {
+            &self.0
+        }
+    }
+}
 
 /// A lock around a value the pool hands to the user and never touches again (a job's error
 /// value inside a `TaskError`, which must be `Sync` without asking that of the error type).

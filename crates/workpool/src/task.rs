@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::context::CancelFlag;
 use crate::error::{TaskError, TaskErrorKind};
+use crate::help;
 use crate::metrics::{Counters, Outcome};
+use crate::shared::Shared;
 use crate::sync::{spin_until, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard};
 use crate::unwind;
 
@@ -128,9 +130,16 @@ pub(crate) trait Runnable: Send + Sync {
 /// The handle's view of a job.
 pub(crate) trait Completion<T>: Send + Sync {
     fn wait_until(&self, clock: Option<(&Clock, Instant)>) -> Option<Result<T, TaskError>>;
+    /// Takes the result if the job has ended within `timeout` of real time (`None`: waits
+    /// as long as it takes).
+    fn take_within(&self, timeout: Option<Duration>) -> Option<Result<T, TaskError>>;
     fn poll_result(&self, waker: &Waker) -> Poll<Result<T, TaskError>>;
     fn is_finished(&self) -> bool;
     fn cancel(&self) -> bool;
+    /// The job, for a waiting worker of its pool to run here, if it may and has not
+    /// started. Running it goes through the one move out of `Pending`, so a job claimed
+    /// and also taken from the queue still runs once.
+    fn claim(self: Arc<Self>) -> Option<Arc<dyn Runnable>>;
 }
 
 enum Stage<B, T> {
@@ -154,6 +163,8 @@ pub(crate) struct Cell<B, T> {
     id: AtomicU64,
     /// Set once the stage is `Finished`, so a waiter can spin on it without the lock.
     settled: AtomicBool,
+    /// A waiting worker of the job's pool may run it before its turn (see `help.rs`).
+    claimable: bool,
     state: Mutex<State<B, T>>,
     done: Condvar,
 }
@@ -165,6 +176,7 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
             signal,
             id: AtomicU64::new(0),
             settled: AtomicBool::new(false),
+            claimable: false,
             state: Mutex::new(State {
                 stage: Stage::Pending(body),
                 waker: None,
@@ -173,6 +185,13 @@ impl<B: Body<T>, T: Send + 'static> Cell<B, T> {
             }),
             done: Condvar::new(),
         }
+    }
+
+    /// Lets a waiting worker of the job's pool run it before its turn: for a job that waits
+    /// for nothing but a worker (no delay, deadline, rate limit or reruns).
+    pub(crate) fn claimable(mut self, yes: bool) -> Self {
+        self.claimable = yes;
+        self
     }
 
     /// Takes the body back out of a cell nobody else has seen (a rejected submission).
@@ -379,6 +398,21 @@ impl<B: Body<T>, T: Send + 'static> Completion<T> for Cell<B, T> {
         }
     }
 
+    fn take_within(&self, timeout: Option<Duration>) -> Option<Result<T, TaskError>> {
+        let Some(timeout) = timeout else {
+            return self.wait_until(None);
+        };
+        let mut state = self.state.lock();
+        if let Some(result) = Self::take_finished(&mut state) {
+            return Some(result);
+        }
+        if timeout.is_zero() {
+            return None;
+        }
+        self.done.wait_for(&mut state, timeout);
+        Self::take_finished(&mut state)
+    }
+
     fn poll_result(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
         let mut state = self.state.lock();
         if let Some(result) = Self::take_finished(&mut state) {
@@ -398,6 +432,11 @@ impl<B: Body<T>, T: Send + 'static> Completion<T> for Cell<B, T> {
     fn cancel(&self) -> bool {
         self.resolve_from_outside(TaskErrorKind::Cancelled, true)
             .is_some()
+    }
+
+    fn claim(self: Arc<Self>) -> Option<Arc<dyn Runnable>> {
+        let pending = self.claimable && matches!(self.state.lock().stage, Stage::Pending(_));
+        pending.then_some(self as Arc<dyn Runnable>)
     }
 }
 
@@ -420,11 +459,18 @@ pub struct Task<T> {
     cell: Arc<dyn Completion<T>>,
     clock: Clock,
     id: u64,
+    /// Which pool runs the job (see [`help::PoolKey`]).
+    pool: help::PoolKey,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(cell: Arc<dyn Completion<T>>, clock: Clock, id: u64) -> Self {
-        Self { cell, clock, id }
+    pub(crate) fn new(cell: Arc<dyn Completion<T>>, pool: &Arc<Shared>, id: u64) -> Self {
+        Self {
+            cell,
+            clock: pool.clock.clone(),
+            id,
+            pool: help::PoolKey::of(pool),
+        }
     }
 
     /// The job's id, unique within its pool, in submission order.
@@ -435,13 +481,23 @@ impl<T> Task<T> {
     /// Blocks until the job ends and returns its value, or a [`TaskError`] that says how it
     /// ended otherwise.
     ///
+    /// On a worker of the job's pool (a wait inside a job), the wait helps: the worker runs
+    /// the job itself if no worker has taken it yet (a plain job: no delay, deadline, rate
+    /// limit or retries), and otherwise runs the pool's other queued jobs while it waits. So
+    /// waiting on your own pool never deadlocks, even on one worker; see the README's
+    /// "Waiting inside the pool never deadlocks" for the cycles that remain the caller's.
+    ///
     /// # Errors
     ///
     /// The job panicked, was cancelled, or never ran because the pool shut down.
     pub fn wait(self) -> Result<T, TaskError> {
-        self.cell
-            .wait_until(None)
-            .expect("an untimed wait returns only with a result")
+        // A worker of the job's pool that waits for a job nobody took yet runs it itself:
+        // recursion through the pool then nests no deeper than the recursion.
+        if let Some(job) = help::worth_claiming(self.pool).and_then(|()| self.cell.clone().claim())
+        {
+            help::run_here(self.pool, job);
+        }
+        help::wait_helping(|timeout| self.cell.take_within(timeout))
     }
 
     /// Waits up to `timeout` (on the pool's clock). Returns `Ok` with the job's result if it

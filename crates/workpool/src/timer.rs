@@ -147,7 +147,7 @@ fn expire<'a>(
             .workers
             .threads
             .values_mut()
-            .find(|w| w.current.as_ref().is_some_and(|c| Weak::ptr_eq(c, &target)));
+            .find(|w| w.current.iter().any(|c| Weak::ptr_eq(c, &target)));
         if let Some(worker) = worker {
             if !worker.overdue {
                 worker.overdue = true;

@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use crate::clock::later;
 use crate::lifecycle::Phase;
-use crate::metrics::{Batch, Latencies};
+use crate::metrics::{Batch, Latencies, WorkerCounts};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Shared};
-use crate::sync::{fence, linger_until, spin_until, thread, Mutex, MutexGuard};
-use crate::task::{RunEnv, Step};
+use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
+use crate::task::{RunEnv, Runnable, Step};
 use crate::unwind;
-use crate::worker_hooks::Scope;
+use crate::worker_hooks::HookScope;
 use crate::worker_set::{Slot, WorkerThread};
 
 /// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
@@ -33,7 +33,7 @@ fn job_start(ended: Option<u64>, enqueued: u64, now: impl FnOnce() -> u64) -> u6
 }
 
 /// What a worker found when it looked for work.
-enum Next {
+pub(crate) enum Next {
     Run(Entry),
     /// A job from the fast lane, taken under the lock because the lanes are in use.
     Fast(FastEntry),
@@ -42,8 +42,10 @@ enum Next {
     Nothing,
 }
 
-/// What a worker keeps for itself.
-struct Local {
+/// What a worker keeps for itself. A worker that helps while it waits (`help.rs`) runs
+/// the jobs it helps with under a `Local` of their own, which shares the worker's id,
+/// slot, histograms and counts.
+pub(crate) struct Local {
     id: u64,
     worker_id: usize,
     slot: Slot,
@@ -54,6 +56,105 @@ struct Local {
     taken: VecDeque<FastEntry>,
     /// When the last group of prioritized jobs was taken, in ticks, and how many it held.
     last_take: Option<(u64, usize)>,
+}
+
+impl Local {
+    pub(crate) fn new(
+        id: u64,
+        slot: Slot,
+        latencies: Arc<Mutex<Latencies>>,
+        counts: Arc<WorkerCounts>,
+    ) -> Self {
+        Self {
+            id,
+            worker_id: usize::try_from(id).unwrap_or(usize::MAX),
+            slot,
+            latencies,
+            batch: Batch::new(counts),
+            taken: VecDeque::with_capacity(MAX_TAKE),
+            last_take: None,
+        }
+    }
+
+    /// The worker's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Another `Local` for the same worker, for the jobs it runs while it helps.
+    pub(crate) fn sibling(&self) -> Self {
+        Self::new(
+            self.id,
+            Arc::clone(&self.slot),
+            Arc::clone(&self.latencies),
+            self.batch.counts(),
+        )
+    }
+}
+
+/// Runs one queued job of `shared` on the calling worker, which waits for something inside
+/// a job of its own: `true` if it ran one (or found one cancelled), `false` if there was
+/// none it may take now.
+pub(crate) fn help_one(shared: &Arc<Shared>, local: &mut Local) -> bool {
+    if shared.fast.plain_only.load(Ordering::Acquire) {
+        // Counted before the pop, as in `run_fast_jobs` (fast/PROTOCOL.md, P4).
+        shared.fast.running.fetch_add(1, Ordering::SeqCst);
+        let taken = match shared.fast.stopped.load(Ordering::Acquire) {
+            true => None,
+            false => shared.fast.lanes.pop(),
+        };
+        let ran = taken.is_some();
+        if let Some(entry) = taken {
+            if shared.should_wake_producer() {
+                let _inner = shared.inner.lock();
+                shared.space_cv.notify_one();
+            }
+            let started = shared.latency_metrics.then(|| shared.ticks.now());
+            run_fast(shared, entry, local, started);
+        }
+        local.batch.publish(&local.latencies);
+        shared.end_running();
+        // While every job is plain, the scheduler holds none.
+        if ran || shared.fast.plain_only.load(Ordering::Acquire) {
+            return ran;
+        }
+    }
+    let mut inner = shared.inner.lock();
+    if inner.life.phase == Phase::Stopped {
+        return false;
+    }
+    let now = shared.clock.now();
+    match next_job(shared, &mut inner, now) {
+        Next::Run(entry) => {
+            drop(run_one(shared, inner, local, entry));
+            true
+        }
+        Next::Fast(entry) => {
+            shared.fast.running.fetch_add(1, Ordering::SeqCst);
+            drop(inner);
+            let started = shared.latency_metrics.then(|| shared.ticks.now());
+            run_fast(shared, entry, local, started);
+            local.batch.publish(&local.latencies);
+            shared.end_running();
+            true
+        }
+        Next::Throttled(_) | Next::Nothing => false,
+    }
+}
+
+/// Runs `job`, a job with a handle that a worker of its pool waits for, on that worker, as
+/// if it had taken it from the fast lanes: if a worker took it first, its run does nothing,
+/// and the queue's entry for it becomes a tombstone.
+pub(crate) fn run_claimed(shared: &Arc<Shared>, local: &mut Local, job: Arc<dyn Runnable>) {
+    shared.fast.running.fetch_add(1, Ordering::SeqCst);
+    let started = shared.latency_metrics.then(|| shared.ticks.now());
+    let entry = FastEntry {
+        work: Work::Handled(job),
+        enqueued: started.unwrap_or(0),
+    };
+    run_fast(shared, entry, local, started);
+    local.batch.publish(&local.latencies);
+    shared.end_running();
 }
 
 /// A worker's bookkeeping on its way out. The loop hands it the lock when it exits; if the
@@ -132,7 +233,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> 
         WorkerThread {
             handle: Some(handle),
             thread: None,
-            current: None,
+            current: Vec::new(),
             slot,
             overdue: false,
         },
@@ -142,7 +243,11 @@ pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> 
 
 /// Takes the next job the rate limits allow. A job over its key's limit moves to the
 /// delay queue until its key has a token, so it never blocks jobs behind it.
-fn next_job(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>, now: Instant) -> Next {
+pub(crate) fn next_job(
+    shared: &Arc<Shared>,
+    inner: &mut MutexGuard<'_, Inner>,
+    now: Instant,
+) -> Next {
     let mut fast_top = shared.fast.lanes.top();
     if shared.fast.is_paused() || (inner.sched.ready.is_empty() && fast_top.is_none()) {
         return Next::Nothing;
@@ -207,17 +312,11 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         latencies: None,
     };
     let (latencies, counts) = shared.metrics.register();
-    let mut local = Local {
-        id,
-        worker_id: usize::try_from(id).unwrap_or(usize::MAX),
-        slot,
-        latencies,
-        batch: Batch::new(counts),
-        taken: VecDeque::with_capacity(MAX_TAKE),
-        last_take: None,
-    };
+    let mut local = Local::new(id, slot, latencies, counts);
     exit.latencies = Some(Arc::clone(&local.latencies));
-    let mut hooks = Scope::new(shared, local.worker_id);
+    // Declared after `exit`, so this thread stops helping before its books are closed.
+    let _home = crate::help::Home::enter(shared, &local);
+    let mut hooks = HookScope::new(shared, local.worker_id);
     let mut inner = shared.inner.lock();
     if let Some(me) = inner.workers.threads.get_mut(&id) {
         me.thread = Some(thread::current().id());
@@ -263,7 +362,18 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
                 continue;
             }
             Next::Throttled(at) => Some(at),
-            Next::Nothing => None,
+            Next::Nothing => {
+                // Nothing queued: a job another worker's scope spawned, if there is one.
+                if let Some(job) = shared.steals.steal() {
+                    idle_since = None;
+                    spun = false;
+                    drop(inner);
+                    crate::help::run_local(shared, job);
+                    inner = shared.inner.lock();
+                    continue;
+                }
+                None
+            }
         };
         if inner.life.phase == Phase::Draining
             && inner.life.sealed
@@ -307,12 +417,12 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
         };
         inner.workers.idle += 1;
-        shared.fast.sleepers.enter();
-        // fast/PROTOCOL.md, P1: pairs with the producer's push and load in
-        // `wake_for_fast`: a producer either sees this worker asleep and wakes it, or its
-        // push is visible to the look below.
-        fence(Ordering::SeqCst);
-        if shared.fast.lanes.is_empty() || shared.fast.is_paused() {
+        // fast/PROTOCOL.md, P1: pairs with the producer's push and look in `wake_for_fast`:
+        // a producer either sees this worker asleep and wakes it, or its push is visible to
+        // the look made here. P7: the look at the deques comes after `may_park`'s fence,
+        // which pairs with the fence of a worker that pushed to its deque. P8: a paused
+        // pool's worker parks whatever is queued.
+        if (shared.fast.may_park() && !shared.steals.any()) || shared.fast.is_paused() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
@@ -333,13 +443,15 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
 /// budget runs out.
 fn spin_for_work(shared: &Shared, seen: usize) {
     spin_until(|| {
-        shared.fast.readied.load(Ordering::Acquire) != seen || shared.fast.lanes.has_ready()
+        shared.fast.readied.load(Ordering::Acquire) != seen
+            || shared.fast.lanes.has_ready()
+            || shared.steals.any()
     });
 }
 
 /// Runs one job with the lock released, then files what it asks for next. Takes and
 /// returns the lock.
-fn run_one<'a>(
+pub(crate) fn run_one<'a>(
     shared: &'a Arc<Shared>,
     mut inner: MutexGuard<'a, Inner>,
     local: &Local,
@@ -350,7 +462,7 @@ fn run_one<'a>(
     if let Some(me) = inner.workers.threads.get_mut(&id) {
         // Weak, so that the worker's own reference is the last one it lets go of, and it
         // lets go of it with the lock released (see below).
-        me.current = Some(Arc::downgrade(&entry.job));
+        me.current.push(Arc::downgrade(&entry.job));
     }
     // Producers blocked on a full queue are woken only once an eighth of it is free:
     // waking one per pop would cost a context switch per job, each refilling one slot.
@@ -391,8 +503,10 @@ fn run_one<'a>(
     let mut inner = shared.inner.lock();
     shared.fast.running.fetch_sub(1, Ordering::SeqCst);
     if let Some(me) = inner.workers.threads.get_mut(&id) {
-        me.current = None;
-        if me.overdue {
+        me.current.pop();
+        // Which of a helping worker's jobs overran is not kept: the flag holds until the
+        // outermost one ends.
+        if me.overdue && me.current.is_empty() {
             me.overdue = false;
             inner.workers.overdue -= 1;
         }
@@ -475,7 +589,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
                     break;
                 };
                 lingered = false;
-                // fast/PROTOCOL.md, P7: a pause that began before this take holds the job.
+                // fast/PROTOCOL.md, P8: a pause that began before this take holds the job.
                 crate::pause::hold(shared);
                 if shared.should_wake_producer() {
                     // A producer waiting for room waits under the lock: holding it for
@@ -535,7 +649,7 @@ fn take_size(shared: &Shared, local: &mut Local) -> usize {
 /// Runs one fast-lane job that started at `started` (in ticks), with no lock held;
 /// returns when it ended. Both are `None` when the pool does not time jobs. The caller
 /// counts the worker as running, and publishes its batch before it stops.
-fn run_fast(
+pub(crate) fn run_fast(
     shared: &Shared,
     entry: FastEntry,
     local: &mut Local,
@@ -560,7 +674,7 @@ fn run_fast(
             local.batch.count(panicked);
         }
         Work::Handled(job) => {
-            *local.slot.lock() = Some(Arc::clone(&job));
+            local.slot.lock().push(Arc::clone(&job));
             // fast/PROTOCOL.md, P6: pairs with `stop`, which sets the flag and then reads
             // the slots: either it sees this job in the slot and cancels it, or this sees
             // the flag.
@@ -576,7 +690,7 @@ fn run_fast(
                 // A plain job runs once: it never asks to run again.
                 let _ = job.run(&env, counters);
             }
-            local.slot.lock().take();
+            local.slot.lock().pop();
         }
     }
     let ended = started.map(|started| {

@@ -1,6 +1,7 @@
 //! Worker hooks: user code that runs on each worker thread as it starts
 //! ([`Builder::on_worker_start`]) and as it exits ([`Builder::on_worker_stop`]), and the
-//! [`Scope`] through which the worker loop runs them and the worker's state (`worker_state.rs`).
+//! [`HookScope`] through which the worker loop runs them and sets up the worker's state
+//! (`worker_state.rs`).
 //!
 //! Hooks run with the pool lock released, on a thread the pool still counts as its own, so a
 //! hook may call back into the pool: `stats()`, `submit`, even `shutdown` (which, from one of
@@ -136,14 +137,14 @@ impl Builder {
 ///
 /// Declared before the worker takes the pool lock, so that on any way out the lock is
 /// released before user code runs.
-pub(crate) struct Scope<'a> {
+pub(crate) struct HookScope<'a> {
     shared: &'a Arc<Shared>,
     worker_id: usize,
     /// Opened and not closed yet: the stop hook is still to run.
     open: bool,
 }
 
-impl<'a> Scope<'a> {
+impl<'a> HookScope<'a> {
     pub(crate) fn new(shared: &'a Arc<Shared>, worker_id: usize) -> Self {
         Self {
             shared,
@@ -208,7 +209,7 @@ impl<'a> Scope<'a> {
     }
 }
 
-impl Drop for Scope<'_> {
+impl Drop for HookScope<'_> {
     fn drop(&mut self) {
         if self.open {
             self.close();

@@ -16,16 +16,18 @@ pub(crate) struct ThreadConfig {
     pub(crate) stack_size: Option<usize>,
 }
 
-/// A worker's fast-lane job, for a shutdown to cancel.
-pub(crate) type Slot = Arc<Mutex<Option<Arc<dyn Runnable>>>>;
+/// A worker's fast-lane jobs with handles, for a shutdown to cancel: the one it runs, and
+/// under it those it ran while it helped (see `help.rs`), innermost last.
+pub(crate) type Slot = Arc<Mutex<Vec<Arc<dyn Runnable>>>>;
 
 /// A worker thread's bookkeeping.
 pub(crate) struct WorkerThread {
     pub(crate) handle: Option<thread::JoinHandle<()>>,
     pub(crate) thread: Option<thread::ThreadId>,
-    /// The scheduled job it is running, so a shutdown can cancel it and the timer can find
-    /// its worker when its deadline passes.
-    pub(crate) current: Option<Weak<dyn Runnable>>,
+    /// The scheduled jobs it is running (one, or more while it helps: innermost last), so a
+    /// shutdown can cancel them and the timer can find a job's worker when its deadline
+    /// passes.
+    pub(crate) current: Vec<Weak<dyn Runnable>>,
     /// The fast-lane job with a handle it is running, so a shutdown can cancel it. Set by
     /// the worker without the pool lock.
     pub(crate) slot: Slot,

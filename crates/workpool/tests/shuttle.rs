@@ -548,3 +548,79 @@ fn hooks_run_once_per_worker_and_states_drop_once_whatever_races_shutdown() {
         ITERATIONS,
     );
 }
+
+/// A job that waits on a job it queued to its own one-worker pool, racing a shutdown: the
+/// waiting worker runs the inner job itself, or the shutdown resolves it; either way the
+/// outer job ends, and every job is counted once.
+fn nested_wait_races(stop: fn(&Pool) -> ShutdownReport) {
+    let pool = Pool::new(1);
+    let inner_pool = pool.clone();
+    let outer = pool
+        .submit(move || match inner_pool.submit(|| 21) {
+            Ok(inner) => inner.wait().map(|v| v * 2).ok(),
+            Err(_) => None,
+        })
+        .unwrap();
+    let stopper = {
+        let pool = pool.clone();
+        thread::spawn(move || stop(&pool))
+    };
+    let result = outer.wait();
+    let first = stopper.join().unwrap();
+    let settled = pool.shutdown();
+    assert_eq!(first.submitted, settled.submitted);
+    if let Ok(Some(v)) = result {
+        assert_eq!(v, 42);
+    }
+    let ended = settled.completed
+        + settled.failed
+        + settled.cancelled
+        + settled.timed_out
+        + settled.never_started;
+    assert_eq!(ended, settled.submitted, "{settled:?}");
+}
+
+#[test]
+fn a_nested_wait_racing_shutdown_now_ends_and_counts_every_job() {
+    shuttle::check_random(|| nested_wait_races(|p| p.shutdown_now()), ITERATIONS);
+}
+
+#[test]
+fn a_nested_wait_racing_a_graceful_shutdown_ends_and_counts_every_job() {
+    shuttle::check_random(|| nested_wait_races(|p| p.shutdown()), ITERATIONS);
+}
+
+/// `join` inside a job of a two-worker pool, its second half stolen or taken back, racing
+/// shutdown_now: both halves run exactly once whatever happens to the pool.
+#[test]
+fn join_racing_shutdown_now_runs_both_halves_once() {
+    shuttle::check_random(
+        || {
+            let pool = Pool::new(2);
+            let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let task = {
+                let (p, runs) = (pool.clone(), Arc::clone(&runs));
+                pool.submit(move || {
+                    let count = || runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    p.join(count, count)
+                })
+                .unwrap()
+            };
+            let stopper = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.shutdown_now())
+            };
+            let ran = task.wait().is_ok();
+            stopper.join().unwrap();
+            pool.shutdown();
+            let runs = runs.load(std::sync::atomic::Ordering::SeqCst);
+            // The job ran to its end (and so both halves did), or never started (and
+            // neither did); a job whose handle says it finished ran both.
+            assert!(runs == 0 || runs == 2, "halves run: {runs}");
+            if ran {
+                assert_eq!(runs, 2);
+            }
+        },
+        ITERATIONS,
+    );
+}

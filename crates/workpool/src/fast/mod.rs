@@ -5,7 +5,7 @@
 //! gate ([`intake`]), and the flags and counters producers and workers read without the lock.
 //! Why no worker sleeps while a job waits, and no producer sleeps while there is room, is
 //! argued once, in `PROTOCOL.md` beside this file; each sequentially consistent access or
-//! fence in the code names the paragraph (P1 to P6) it implements.
+//! fence in the code names the paragraph (P1 to P8) it implements.
 
 pub(crate) mod intake;
 
@@ -14,8 +14,18 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 use crate::queue::FastLanes;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar};
+use crate::sync::{AtomicBool, AtomicU64, Condvar};
 use intake::Intake;
+
+// In the loom build (`--cfg workpool_loom`), the fast path's `usize` atomics (the park/wake
+// counters among them) and its fence are loom's, for the models in `loom_model`.
+#[cfg(workpool_loom)]
+use crate::sync::loom::{fence, AtomicUsize};
+#[cfg(not(workpool_loom))]
+use crate::sync::{fence, AtomicUsize};
+
+#[cfg(all(test, workpool_loom))]
+mod loom_model;
 
 /// A count of threads waiting for something another thread brings about without the pool
 /// lock. The other thread takes the lock to wake them only if it sees a waiter (P3, P4).
@@ -59,11 +69,11 @@ pub(crate) struct FastPath {
     pub(crate) plain_only: AtomicBool,
     /// Set once a shutdown hands back the queue, so workers stop taking fast-lane jobs (P6).
     pub(crate) stopped: AtomicBool,
-    /// Set while the pool is paused (`pause.rs`), so workers take no job (P7). Written only
+    /// Set while the pool is paused (`pause.rs`), so workers take no job (P8). Written only
     /// under the pool lock; workers read it without the lock before and after each take.
     pub(crate) paused: AtomicBool,
     /// A worker that took a job just as the pool paused waits here, under the pool lock,
-    /// with the job unstarted, until a resume or a shutdown (P7).
+    /// with the job unstarted, until a resume or a shutdown (P8).
     pub(crate) gate: Condvar,
     /// Bumped whenever a job enters the scheduler's ready lanes, so spinning workers notice
     /// without the lock (they watch the fast lanes themselves).
@@ -106,6 +116,29 @@ impl FastPath {
         }
     }
 
+    /// The worker's half of P1 (fast/PROTOCOL.md), for a worker about to park on `work_cv`
+    /// while holding the pool lock: counts it among the sleepers, then makes the exact look
+    /// at the lanes. `true` if it may park: the lanes are empty, and a producer that queues
+    /// a job from now on sees the sleeper and takes the lock to wake it. The caller waits
+    /// without releasing the lock first, and calls `sleepers.leave()` once it no longer waits
+    /// (at once, if this returns `false`).
+    pub(crate) fn may_park(&self) -> bool {
+        self.sleepers.enter();
+        // P1: with this fence between the count and the look, the look's own loads need no
+        // ordering of their own (they are sequentially consistent anyway). P7: the caller's
+        // look at the work-stealing deques after this returns rests on this fence.
+        fence(Ordering::SeqCst);
+        self.lanes.is_empty()
+    }
+
+    /// The worker's half of P3, after it took a fast-lane job: `true` if producers wait for
+    /// room and the lanes have drained to `low_water`, so the caller wakes one. The take was
+    /// a sequentially consistent update of the queue, so a producer that counted itself a
+    /// waiter after it sees the room in its own look.
+    pub(crate) fn should_wake_producer(&self, low_water: usize) -> bool {
+        self.space_waiters.any() && self.lanes.len() <= low_water
+    }
+
     /// `true` while workers may take jobs from the lanes without the pool lock: every job so
     /// far was plain, no shutdown has handed back the queue, and the pool is not paused.
     pub(crate) fn takes_jobs(&self) -> bool {
@@ -115,7 +148,7 @@ impl FastPath {
     }
 
     /// `true` while the pool is paused. Exact under the pool lock, which every write holds;
-    /// without it, a worker that took a job reads it afterwards (P7).
+    /// without it, a worker that took a job reads it afterwards (P8).
     pub(crate) fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Acquire)
     }

@@ -7,7 +7,8 @@
 //! - [`light`]: small `execute` closures stored in the ring's places rather than boxed,
 //!   through the `smallbox!` macro. It saves an allocation and a free per job.
 //!
-//! `lib.rs` denies unsafe code everywhere else. `scripts/sanitize.sh` runs the tests under
+//! `lib.rs` denies unsafe code everywhere else, but for one lifetime erasure each in
+//! `compose/scope.rs` and `compose/join.rs`, which let scoped jobs borrow from their caller. `scripts/sanitize.sh` runs the tests under
 //! ThreadSanitizer and AddressSanitizer; run it after changing anything here.
 
 pub(crate) mod light;

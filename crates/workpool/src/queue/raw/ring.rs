@@ -31,7 +31,9 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 #[cfg(workpool_loom)]
-use loom::{cell::UnsafeCell, sync::atomic::AtomicUsize};
+use crate::sync::loom::AtomicUsize;
+#[cfg(workpool_loom)]
+use loom::cell::UnsafeCell;
 
 #[cfg(not(workpool_loom))]
 use crate::sync::AtomicUsize;

@@ -1,0 +1,98 @@
+//! Work stealing for the jobs a scope or a `join` spawns on a worker.
+//!
+//! Such a job goes to the spawning worker's own deque instead of the pool's queue: the
+//! worker takes its newest job back first when it waits (its cache still holds what the
+//! job touches, and recursion nests no deeper than it recurses), and idle workers steal the
+//! oldest before they park. The deques are `crossbeam-deque`'s.
+//!
+//! Jobs in a deque are not the pool's queued jobs: they take no place in the bounded queue
+//! and are not counted in [`Stats`](crate::Stats). Their owner is always inside a job that
+//! waits for them, so the pool is never idle while one is left.
+//!
+//! Parking (fast/PROTOCOL.md, P7): a worker counts itself a sleeper, fences, and parks only
+//! if [`Steals::any`] finds every deque empty; a spawner fences after its push before it
+//! looks for sleepers. So either the worker sees the job, or the spawner sees the sleeper
+//! and wakes it. No counter is shared: two workers that push and pop their own deques in a
+//! tight recursion touch no common cache line.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_deque::{Steal, Stealer};
+
+use crate::sync::{fence, Mutex};
+
+/// A job in a worker's deque.
+pub(crate) trait LocalJob: Send + Sync {
+    /// Runs the job; it catches its own panics. A job whose owner already ran it does
+    /// nothing.
+    fn run(self: Arc<Self>);
+}
+
+/// The deque's item: shared, so that its owner keeps a handle to what it pushed.
+pub(crate) type Boxed = Arc<dyn LocalJob>;
+
+/// Every live worker's stealer, with the worker's id.
+type Stealers = Arc<Vec<(u64, Stealer<Boxed>)>>;
+
+/// The pool's view of its workers' deques.
+#[derive(Default)]
+pub(crate) struct Steals {
+    /// Every live worker's stealer, by worker id; replaced whole when a worker comes or
+    /// goes, so a thief looks at a snapshot without holding the lock.
+    stealers: Mutex<Stealers>,
+}
+
+impl fmt::Debug for Steals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Steals")
+            .field("workers", &self.stealers.lock().len())
+            .finish()
+    }
+}
+
+impl Steals {
+    pub(crate) fn register(&self, id: u64, stealer: Stealer<Boxed>) {
+        let mut stealers = self.stealers.lock();
+        let mut next: Vec<_> = stealers.iter().cloned().collect();
+        next.push((id, stealer));
+        *stealers = Arc::new(next);
+    }
+
+    pub(crate) fn deregister(&self, id: u64) {
+        let mut stealers = self.stealers.lock();
+        let next: Vec<_> = stealers.iter().filter(|(w, _)| *w != id).cloned().collect();
+        *stealers = Arc::new(next);
+    }
+
+    /// After a push to a deque (P7): orders the push before the spawner's look for
+    /// sleepers.
+    pub(crate) fn pushed(&self) {
+        fence(Ordering::SeqCst);
+    }
+
+    /// `true` if some deque holds a job (P7: the look a worker makes, after its fence,
+    /// before it parks).
+    pub(crate) fn any(&self) -> bool {
+        let stealers = Arc::clone(&self.stealers.lock());
+        stealers.iter().any(|(_, stealer)| !stealer.is_empty())
+    }
+
+    /// Steals the oldest job of some worker's deque, if any holds one.
+    pub(crate) fn steal(&self) -> Option<Boxed> {
+        let stealers = Arc::clone(&self.stealers.lock());
+        for (_, stealer) in stealers.iter() {
+            loop {
+                match stealer.steal() {
+                    Steal::Success(job) => {
+                        return Some(job);
+                    }
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+        None
+    }
+}
