@@ -109,12 +109,14 @@ impl PoolKey {
     }
 }
 
-/// `Some` if the calling thread is a worker of `pool` that may run one more job here.
+/// `Some` if the calling thread is a worker of `pool` that may run one more job here: not
+/// while the pool is paused (fast/PROTOCOL.md, P8).
 pub(crate) fn worth_claiming(pool: PoolKey) -> Option<()> {
     HOME.with(|h| {
         h.borrow()
             .as_ref()
             .filter(|home| PoolKey::of(&home.shared) == pool && home.depth.get() < MAX_DEPTH)
+            .filter(|home| !home.shared.fast.is_paused())
             .map(|_| ())
     })
 }
@@ -200,7 +202,11 @@ fn help_here() -> bool {
     if home.nested(worker::help_one) {
         return true;
     }
-    match home.shared.steals.steal() {
+    // A paused pool's workers steal nothing (fast/PROTOCOL.md, P8).
+    match (!home.shared.fast.is_paused())
+        .then(|| home.shared.steals.steal())
+        .flatten()
+    {
         Some(job) => {
             home.nested(|shared, _| run_local(shared, job));
             true

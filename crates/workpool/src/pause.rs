@@ -33,7 +33,10 @@ impl Pool {
     /// A job submitted after `pause` returns does not start before `resume`. A worker that
     /// took a job in the instant the pause began holds it, unstarted (counted busy in the
     /// stats), until then; a worker that had taken several short prioritized jobs together
-    /// (see [priorities](Pool#priorities)) runs them.
+    /// (see [priorities](Pool#priorities)) runs them. A running job that waits on its own
+    /// pool ([`Task::wait`](crate::Task::wait), [`join`](Pool::join), [`scope`](Pool::scope))
+    /// has its worker run nothing while paused: neither the job it waits for nor another
+    /// worker's; the halves of its own `join` and scope run, as part of the job.
     ///
     /// Pausing a paused pool does nothing; pausing a pool that has begun shutting down does
     /// nothing either. A shutdown ends the pause: [`shutdown`](Pool::shutdown) and

@@ -99,12 +99,14 @@ pub(crate) fn help_one(shared: &Arc<Shared>, local: &mut Local) -> bool {
     if shared.fast.plain_only.load(Ordering::Acquire) {
         // Counted before the pop, as in `run_fast_jobs` (fast/PROTOCOL.md, P4).
         shared.fast.running.fetch_add(1, Ordering::SeqCst);
-        let taken = match shared.fast.stopped.load(Ordering::Acquire) {
+        let taken = match shared.fast.stopped.load(Ordering::Acquire) || shared.fast.is_paused() {
             true => None,
             false => shared.fast.lanes.pop(),
         };
         let ran = taken.is_some();
         if let Some(entry) = taken {
+            // fast/PROTOCOL.md, P8: a pause that began before this take holds the job.
+            crate::pause::hold(shared);
             if shared.should_wake_producer() {
                 let _inner = shared.inner.lock();
                 shared.space_cv.notify_one();
@@ -364,7 +366,10 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             Next::Throttled(at) => Some(at),
             Next::Nothing => {
                 // Nothing queued: a job another worker's scope spawned, if there is one.
-                if let Some(job) = shared.steals.steal() {
+                if let Some(job) = (!shared.fast.is_paused())
+                    .then(|| shared.steals.steal())
+                    .flatten()
+                {
                     idle_since = None;
                     spun = false;
                     drop(inner);

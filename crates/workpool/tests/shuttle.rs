@@ -488,6 +488,63 @@ fn a_paused_pool_shut_down_now_runs_nothing_submitted_after_the_pause() {
 }
 
 #[test]
+fn a_waiting_worker_of_a_paused_pool_runs_no_queued_job_and_steals_nothing() {
+    // A job running as the pool pauses queues an inner job, forks with `join`, then waits on
+    // the inner job. Until the resume, the inner job must not run: not claimed by the waiting
+    // worker, not helped with, not taken by the other worker. Both halves of the join run on
+    // the forking worker: the other one, paused, steals nothing.
+    use shuttle::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    check_pct(
+        || {
+            let pool = Pool::new(2);
+            let (go, joined, inner_runs) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicUsize::new(0)),
+            );
+            let outer = {
+                let (p, go, joined, inner_runs) = (
+                    pool.clone(),
+                    Arc::clone(&go),
+                    Arc::clone(&joined),
+                    Arc::clone(&inner_runs),
+                );
+                pool.submit(move || {
+                    while !go.load(SeqCst) {
+                        thread::yield_now();
+                    }
+                    let inner = p
+                        .submit(move || {
+                            inner_runs.fetch_add(1, SeqCst);
+                        })
+                        .unwrap();
+                    let me = thread::current().id();
+                    let halves = p.join(|| thread::current().id(), || thread::current().id());
+                    joined.store(true, SeqCst);
+                    inner.wait().unwrap();
+                    (me, halves)
+                })
+                .unwrap()
+            };
+            pool.pause();
+            go.store(true, SeqCst);
+            while !joined.load(SeqCst) {
+                thread::yield_now();
+            }
+            thread::yield_now();
+            assert_eq!(inner_runs.load(SeqCst), 0, "a job queued while paused ran");
+            pool.resume();
+            let (me, (a, b)) = outer.wait().unwrap();
+            assert_eq!((a, b), (me, me), "a paused worker stole half of a join");
+            assert_eq!(inner_runs.load(SeqCst), 1);
+            assert_eq!(pool.shutdown().completed, 2);
+        },
+        ITERATIONS,
+    );
+}
+
+#[test]
 fn hooks_run_once_per_worker_and_states_drop_once_whatever_races_shutdown() {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
