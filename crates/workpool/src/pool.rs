@@ -408,7 +408,7 @@ impl Pool {
     {
         // A plain job may run on a worker of this pool that waits for it (see `help.rs`):
         // nothing but its turn in the queue holds it back.
-        let claimable = placement.is_plain() && !self.shared.rate_limited;
+        let claimable = placement.is_plain() && !self.shared.rate_limited && body.claimable();
         let cell = Arc::new(Cell::new(body, signal).claimable(claimable));
         let runnable: Arc<dyn Runnable> = cell.clone();
         match self.shared.push(runnable, placement, wait) {

@@ -58,6 +58,12 @@ pub(crate) trait Body<T>: Send + 'static {
     /// Runs the job once. Panics are caught by the caller and given to `panicked`.
     fn call(&mut self, env: &RunEnv<'_>) -> Step<Result<T, TaskError>>;
 
+    /// `false` if a worker that waits for the job must not run it in its own stead, even
+    /// when it is plain (see `help.rs`).
+    fn claimable(&self) -> bool {
+        true
+    }
+
     /// The run panicked with `error`.
     fn panicked(&mut self, error: TaskError, _env: &RunEnv<'_>) -> Step<Result<T, TaskError>> {
         Step::Done(Err(error))

@@ -12,6 +12,9 @@
 //! - a job that panics may have left the state half-changed: it is dropped, and the next job
 //!   that asks builds a new one;
 //! - it is dropped on its worker's thread as the worker exits, before the stop hook runs;
+//! - a job that runs while another job of the same worker has the state (the worker runs it
+//!   while that job waits on its own pool, `help.rs`) gets a state built for it alone, dropped
+//!   when it ends: two jobs never share one;
 //! - a job for a state type the pool does not have is handed back at submission
 //!   ([`SubmitError::WrongState`]): nothing is queued.
 
@@ -51,7 +54,7 @@ struct Slot {
     /// `None` until a job asks for it, and after a job or the constructor panicked.
     value: Option<Box<dyn Any>>,
     /// A job has the state (or its constructor runs): a job that asks meanwhile, on this
-    /// thread (one run by a job that waits), cannot have it too.
+    /// thread (one the worker runs while that job waits), cannot have it too.
     lent: bool,
 }
 
@@ -86,8 +89,13 @@ pub(crate) fn uninstall() {
 
 /// What a job found in its worker's slot.
 enum Lent {
-    Built(Box<dyn Any>),
+    /// The worker's state, lent to this job.
+    Own(Box<dyn Any>),
+    /// No state yet: the job builds the worker's.
     Unbuilt(Build),
+    /// The state is lent to a job that waits, on this thread, for this one (the worker runs
+    /// this job while it waits, see `help.rs`): this job builds one of its own.
+    Nested(Build),
     Unavailable(&'static str),
 }
 
@@ -98,11 +106,11 @@ fn borrow(pool: usize) -> Lent {
             return Lent::Unavailable("this thread is not a worker of the job's pool");
         };
         if slot.lent {
-            return Lent::Unavailable("the worker's state is lent to another job on this thread");
+            return Lent::Nested(Arc::clone(&slot.build));
         }
         slot.lent = true;
         match slot.value.take() {
-            Some(value) => Lent::Built(value),
+            Some(value) => Lent::Own(value),
             None => Lent::Unbuilt(Arc::clone(&slot.build)),
         }
     })
@@ -124,31 +132,38 @@ fn give_back(value: Option<Box<dyn Any>>) {
 /// Runs `f` with this worker's state of pool `pool`, building the state first if the worker
 /// has none. The job's outcome as its handle will tell it.
 fn with_state<S: 'static, T>(pool: usize, f: impl FnOnce(&mut S) -> T) -> Result<T, TaskError> {
-    let mut value = match borrow(pool) {
-        Lent::Built(value) => value,
-        Lent::Unbuilt(build) => match unwind::catch(|| build()) {
-            Ok(value) => value,
-            Err(payload) => {
-                give_back(None);
-                let error = TaskError::state_panicked(&*payload);
-                unwind::forget_payload(payload);
-                return Err(error);
-            }
-        },
+    let (build, own) = match borrow(pool) {
+        Lent::Own(value) => (Ok(value), true),
+        Lent::Unbuilt(build) => (unwind::catch(|| build()), true),
+        Lent::Nested(build) => (unwind::catch(|| build()), false),
         Lent::Unavailable(why) => return Err(TaskError::failed_with_message(why.to_owned(), 0)),
     };
+    // Only the worker's own state goes back to its slot; a nested job's is dropped after it.
+    let keep = |value: Option<Box<dyn Any>>| match own {
+        true => give_back(value),
+        false => unwind::drop_quietly(value),
+    };
+    let mut value = match build {
+        Ok(value) => value,
+        Err(payload) => {
+            keep(None);
+            let error = TaskError::state_panicked(&*payload);
+            unwind::forget_payload(payload);
+            return Err(error);
+        }
+    };
     let Some(state) = value.downcast_mut::<S>() else {
-        give_back(Some(value));
+        keep(Some(value));
         let why = "the worker's state is not of the type the job takes";
         return Err(TaskError::failed_with_message(why.to_owned(), 0));
     };
     match unwind::catch(|| f(state)) {
         Ok(out) => {
-            give_back(Some(value));
+            keep(Some(value));
             Ok(out)
         }
         Err(payload) => {
-            give_back(None);
+            keep(None);
             unwind::drop_quietly(value);
             let error = TaskError::panicked(&*payload);
             unwind::forget_payload(payload);
@@ -178,6 +193,12 @@ where
         let f = self.f.take().expect("a cell runs its body at most once");
         Step::Done(with_state(self.pool, f))
     }
+
+    /// A worker that waits for this job does not run it in its own stead: the waiting job
+    /// may hold the worker's state, and another worker has a state of its own to lend.
+    fn claimable(&self) -> bool {
+        false
+    }
 }
 
 impl Builder {
@@ -196,6 +217,10 @@ impl Builder {
     /// - If a job panics, the state it had may be half-changed: it is dropped, and the next
     ///   job that asks gets a new one.
     /// - A state whose destructor panics is dropped all the same; the panic is ignored.
+    /// - Two jobs never share a state. A job that has the state and waits on another state
+    ///   job of its own pool may see its worker run that job while it waits (see
+    ///   [`Task::wait`](crate::Task::wait)): that job gets a state built for it alone, dropped
+    ///   when it ends. The worker's own state stays with the waiting job.
     ///
     /// # Examples
     ///

@@ -664,3 +664,42 @@ fn state_jobs_are_accounted_for_under_shutdown_now() {
     );
     assert_eq!(conns.opened(), 0);
 }
+
+#[test]
+fn a_state_job_waiting_on_a_state_job_of_its_own_pool_lends_it_a_state_of_its_own() {
+    // One worker: the outer job holds the worker's connection and waits on an inner job,
+    // which that same worker runs while it waits (help while waiting). The inner job cannot
+    // have the connection the outer one holds: it gets one of its own, closed when it ends.
+    let conns = Connections::new();
+    let pool = conns.pool(1).build().unwrap();
+    let inner_pool = pool.clone();
+    let outer = pool
+        .submit_with_state(move |conn: &mut Conn| {
+            conn.queries += 1;
+            let inner = inner_pool
+                .submit_with_state(|inner: &mut Conn| {
+                    inner.queries += 1;
+                    (inner.id, inner.queries)
+                })
+                .unwrap();
+            let inner = inner.wait().unwrap();
+            conn.queries += 1;
+            (conn.id, conn.queries, inner)
+        })
+        .unwrap();
+    let (outer_id, outer_queries, (inner_id, inner_queries)) = outer.wait().unwrap();
+    assert_ne!(outer_id, inner_id, "two jobs never share a state");
+    assert_eq!((outer_queries, inner_queries), (2, 1));
+    let closed = conns.closed();
+    assert_eq!(
+        closed.len(),
+        1,
+        "the inner job's state was closed when it ended"
+    );
+    assert_eq!(closed[0].0, inner_id);
+    // The worker kept its own state for its next job.
+    let next = pool.submit_with_state(|conn: &mut Conn| conn.id).unwrap();
+    assert_eq!(next.wait().unwrap(), outer_id);
+    pool.shutdown();
+    assert_eq!((conns.opened(), conns.closed().len()), (2, 2));
+}
