@@ -187,13 +187,7 @@ fn nested_run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
             "job {id}'s closure dropped {drops} times"
         );
     }
-    let ended = settled.completed
-        + settled.failed
-        + settled.cancelled
-        + settled.timed_out
-        + settled.never_started;
-    assert_eq!(ended, settled.submitted, "{settled:?}");
-    assert_eq!((settled.still_running, settled.still_queued), (0, 0));
+    common::assert_settled(&settled);
 }
 
 #[test]
