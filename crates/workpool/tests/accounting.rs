@@ -123,3 +123,84 @@ fn accepted_jobs_run_exactly_once_when_producers_finish_first() {
     assert_eq!(report.never_started, 0);
     audit.verify(JOBS, &ledger, &report);
 }
+
+/// Jobs that queue jobs to their own pool and wait on them (the waiting worker runs them
+/// itself if no other worker took them), racing each shutdown mode: every job still runs at
+/// most once, every closure is dropped exactly once, and the report balances.
+fn nested_run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
+    const OUTER: usize = 600;
+    const INNER: usize = 2;
+    let ledger = Ledger::new(OUTER * (1 + INNER));
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(3)
+        .keep_alive(Duration::from_millis(1))
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            thread::spawn(move || {
+                for i in (p..OUTER).step_by(2) {
+                    let payload = Payload::new(i, &ledger);
+                    let (inner_pool, inner_ledger) = (pool.clone(), Arc::clone(&ledger));
+                    let outer = move || {
+                        payload.ran();
+                        let tasks: Vec<_> = (0..INNER)
+                            .filter_map(|k| {
+                                let inner = Payload::new(OUTER + i * INNER + k, &inner_ledger);
+                                inner_pool
+                                    .try_submit(move || inner.ran())
+                                    .map_err(|e| drop(e.into_inner()))
+                                    .ok()
+                            })
+                            .collect();
+                        for task in tasks {
+                            let _ = task.wait();
+                        }
+                    };
+                    if let Err(e) = pool.submit(outer) {
+                        drop(e.into_inner());
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("a third of the outer jobs were submitted", || {
+        pool.stats().submitted as usize >= OUTER / 3
+    });
+    let first = shutdown(&pool);
+    for p in producers {
+        p.join().unwrap();
+    }
+    let settled = pool.shutdown();
+    assert_eq!(first.submitted, settled.submitted);
+    for id in 0..OUTER * (1 + INNER) {
+        let (runs, drops) = (ledger.runs(id), ledger.drops(id));
+        assert!(runs <= 1, "job {id} ran {runs} times");
+        // An inner job's closure exists only if its outer job ran.
+        let made = id < OUTER || ledger.runs((id - OUTER) / INNER) == 1;
+        assert_eq!(
+            drops,
+            u32::from(made),
+            "job {id}'s closure dropped {drops} times"
+        );
+    }
+    common::assert_settled(&settled);
+}
+
+#[test]
+fn nested_waits_run_every_job_at_most_once_under_graceful_shutdown() {
+    nested_run(|pool| pool.shutdown());
+}
+
+#[test]
+fn nested_waits_run_every_job_at_most_once_under_shutdown_now() {
+    nested_run(|pool| pool.shutdown_now());
+}
+
+#[test]
+fn nested_waits_run_every_job_at_most_once_under_shutdown_timeout() {
+    nested_run(|pool| pool.shutdown_timeout(Duration::from_micros(200)));
+}

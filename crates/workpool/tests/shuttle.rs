@@ -629,12 +629,7 @@ fn nested_wait_races(stop: fn(&Pool) -> ShutdownReport) {
     if let Ok(Some(v)) = result {
         assert_eq!(v, 42);
     }
-    let ended = settled.completed
-        + settled.failed
-        + settled.cancelled
-        + settled.timed_out
-        + settled.never_started;
-    assert_eq!(ended, settled.submitted, "{settled:?}");
+    common::assert_settled(&settled);
 }
 
 #[test]

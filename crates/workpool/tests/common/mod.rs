@@ -197,6 +197,22 @@ pub fn quiet_panics() {
     });
 }
 
+/// Checks the report of a shutdown that waited for every worker: every accepted job ended
+/// in exactly one of the report's outcomes, and none is still running or queued.
+pub fn assert_settled(report: &workpool::ShutdownReport) {
+    let ended = report.completed
+        + report.failed
+        + report.cancelled
+        + report.timed_out
+        + report.never_started;
+    assert_eq!(ended, report.submitted, "{report:?}");
+    assert_eq!(
+        (report.still_running, report.still_queued),
+        (0, 0),
+        "{report:?}"
+    );
+}
+
 /// What happened to every job a test tried to submit, checked against the pool's report.
 #[derive(Default)]
 pub struct Audit {
