@@ -15,8 +15,8 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::{eventually, hold, quiet_panics, Audit, Gate, Ledger, Payload};
-use workpool::{Job, JobContext, ManualClock, Pool, Priority, ShutdownReport, Task};
+use common::{eventually, hold, manual_pool, quiet_panics, Audit, Gate, Ledger, Payload};
+use workpool::{Job, JobContext, Pool, Priority, ShutdownReport, Task};
 
 /// Holds each of the pool's `workers` with a job at a gate; the gates open when the guard
 /// drops.
@@ -305,12 +305,7 @@ fn wait_idle_on_a_paused_pool_waits_for_resume() {
 
 #[test]
 fn delayed_jobs_coming_due_while_paused_stay_queued() {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (pool, clock) = manual_pool(1);
     let gate = hold(&pool);
     pool.pause();
     let job = Job::new(|_: &JobContext| Ok::<_, ()>("ran")).delay(Duration::from_secs(1));
@@ -330,12 +325,7 @@ fn delayed_jobs_coming_due_while_paused_stay_queued() {
 
 #[test]
 fn a_queued_job_past_its_deadline_times_out_while_paused() {
-    let clock = ManualClock::new();
-    let pool = Pool::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (pool, clock) = manual_pool(1);
     pool.pause();
     let job = Job::new(|_: &JobContext| Ok::<_, ()>(())).timeout(Duration::from_secs(1));
     let task = pool.spawn(job).unwrap();
