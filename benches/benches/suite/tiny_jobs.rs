@@ -74,8 +74,7 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
                     producers,
                     bytes,
                 };
-                if let Some(summary) = with_subject(kind, Setup::workers(settings.workers), visit)
-                {
+                if let Some(summary) = with_subject(kind, Setup::workers(settings.workers), visit) {
                     cell.push((kind, summary));
                 }
             }
