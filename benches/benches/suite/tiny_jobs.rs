@@ -14,7 +14,7 @@
 //!
 //! One batch is 200,000 jobs (50,000 in quick mode) split evenly over the producers, with
 //! shorter criterion times than the other workloads: 96 cells at the suite's usual 4 s or
-//! more each would take over 7 minutes; at these settings the grid takes about 3.5. The
+//! more each would take over 7 minutes; at these settings the grid took 4.5 on 2 cores. The
 //! batch ends when the producer side sees the latch open; its time divided by the job
 //! count is the per-job overhead of submit, hand-off, run and completion.
 //!
