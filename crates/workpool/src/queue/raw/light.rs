@@ -14,6 +14,9 @@ use std::any::Any;
 use smallbox::space::S2;
 use smallbox::{smallbox, SmallBox};
 
+#[cfg(not(any(workpool_shuttle, workpool_loom)))]
+use super::recycle::Recycled;
+
 /// A closure that runs once through a reference: `Option<F>`, taken by the first call.
 trait CallOnce: Send {
     fn run(&mut self);
@@ -32,7 +35,29 @@ impl<F: FnOnce() + Send + 'static> CallOnce for Option<F> {
     }
 }
 
-/// A job with no handle: a closure run once, inline when it is at most 16 bytes.
+/// The bytes a closure may take in the slot (with its `Option`), smallbox's `S2`.
+#[cfg(not(any(workpool_shuttle, workpool_loom)))]
+const INLINE: usize = 16;
+
+/// A closure in a recycled block, run once: the block goes back before the closure runs.
+#[cfg(not(any(workpool_shuttle, workpool_loom)))]
+struct Pooled<F>(Option<Recycled<F>>);
+
+#[cfg(not(any(workpool_shuttle, workpool_loom)))]
+impl<F: FnOnce() + Send + 'static> CallOnce for Pooled<F> {
+    fn run(&mut self) {
+        if let Some(job) = self.0.take() {
+            (job.into_inner())();
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A job with no handle: a closure run once, inline when it is at most 16 bytes, in a
+/// recycled block up to 512 bytes, boxed beyond.
 pub(crate) struct LightJob(SmallBox<dyn CallOnce, S2>);
 
 impl LightJob {
@@ -42,6 +67,20 @@ impl LightJob {
     where
         F: FnOnce() + Send + 'static,
     {
+        // A closure too large for the slot goes into a recycled block (see `recycle`), whose
+        // pointer the slot holds; one too large for the blocks is boxed by `smallbox!`.
+        #[cfg(not(any(workpool_shuttle, workpool_loom)))]
+        let job = match std::mem::size_of::<Option<F>>() > INLINE {
+            true => match Recycled::new(job) {
+                Ok(recycled) => {
+                    let pooled = Pooled(Some(recycled));
+                    // SAFETY: as below.
+                    return Self(smallbox!(pooled));
+                }
+                Err(job) => job,
+            },
+            false => job,
+        };
         let once: Option<F> = Some(job);
         // SAFETY: inside the macro; it stores `once` with the metadata of a pointer to it,
         // which is `once`'s own, so the trait object it builds describes the value it holds.
@@ -57,7 +96,12 @@ impl LightJob {
     /// The closure back, if it is an `F` that has not run: how a job the pool refuses after
     /// wrapping it returns to its caller.
     pub(crate) fn take<F: FnOnce() + Send + 'static>(mut self) -> Option<F> {
-        self.0.as_any().downcast_mut::<Option<F>>()?.take()
+        let any = self.0.as_any();
+        #[cfg(not(any(workpool_shuttle, workpool_loom)))]
+        if let Some(pooled) = any.downcast_mut::<Pooled<F>>() {
+            return pooled.0.take().map(Recycled::into_inner);
+        }
+        any.downcast_mut::<Option<F>>()?.take()
     }
 
     /// `true` if the closure did not fit inline and lives on the heap.
@@ -75,7 +119,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn small_closures_are_inline_and_large_ones_boxed() {
+    fn small_closures_are_inline_larger_ones_recycled_and_huge_ones_boxed() {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let counter: &'static AtomicUsize = &RUNS;
         let mut small = LightJob::new(move || {
@@ -89,13 +133,32 @@ mod tests {
                 Ordering::Relaxed,
             );
         });
-        assert!(large.is_boxed());
-        small.run();
-        large.run();
-        // A second call is a no-op: the closure ran once.
-        small.run();
-        large.run();
-        assert_eq!(RUNS.load(Ordering::Relaxed), 1 + 56);
+        // Its slot holds the recycled block's pointer.
+        assert!(!large.is_boxed());
+        let huge = [1u64; 100];
+        let mut boxed = LightJob::new(move || {
+            counter.fetch_add(
+                usize::try_from(huge.iter().sum::<u64>()).unwrap(),
+                Ordering::Relaxed,
+            );
+        });
+        assert!(boxed.is_boxed());
+        for _ in 0..2 {
+            // A second call is a no-op: the closure ran once.
+            small.run();
+            large.run();
+            boxed.run();
+        }
+        assert_eq!(RUNS.load(Ordering::Relaxed), 1 + 56 + 100);
+    }
+
+    #[test]
+    fn a_refused_large_job_gives_its_closure_back() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let words = [3u64; 6];
+        let back = wrapped_and_taken_back(move || tx.send(words.iter().sum::<u64>()).unwrap());
+        back.expect("the closure comes back")();
+        assert_eq!(rx.recv(), Ok(18));
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //!   are in `benches/RESULTS.md`, "Design measurements").
 //! - [`light`]: small `execute` closures stored in the ring's places rather than boxed,
 //!   through the `smallbox!` macro. It saves an allocation and a free per job.
+//! - [`recycle`]: larger `execute` closures in heap blocks that workers give back for
+//!   producers to reuse, so a steady stream of them does not go through the global
+//!   allocator across threads.
 //!
 //! `lib.rs` denies unsafe code everywhere else, but for one lifetime erasure each in
 //! `compose/scope.rs` and `compose/join.rs`, which let scoped jobs borrow from their caller. `scripts/sanitize.sh` runs the tests under
 //! ThreadSanitizer and AddressSanitizer; run it after changing anything here.
 
 pub(crate) mod light;
+#[cfg(not(any(workpool_shuttle, workpool_loom)))]
+mod recycle;
 pub(crate) mod ring;
