@@ -2,7 +2,7 @@
 //! starting jobs meanwhile.
 //!
 //! The flag (`FastPath::paused`) is written only under the pool lock, so whatever decides
-//! under the lock (the scheduler's path in `worker.rs`, `wake_or_start_worker`, a worker about
+//! under the lock (the scheduler's path in `worker/`, `wake_or_start_worker`, a worker about
 //! to park) sees it exactly. Workers on the fast path read it without the lock before each
 //! take, and again after it: a job pushed after `pause` returned is taken only after that
 //! push, so the second look sees the pause, and the worker holds the job, unstarted, at the

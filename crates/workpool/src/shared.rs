@@ -1,7 +1,7 @@
 //! The state every pool handle and worker shares: the queue, the worker bookkeeping, and the
 //! placement, sizing and shutdown logic that acts on them.
 //!
-//! Data flows one way: submit → placement (here) → queue → worker (`worker.rs`) → outcome.
+//! Data flows one way: submit → placement (here) → queue → worker (`worker/`) → outcome.
 //! One mutex guards the scheduler (priority lanes, delay queue, deadlines, worker counts);
 //! no lock is held while a job runs. Plain jobs on a fixed-size pool with no rate limit skip
 //! it: they go through the fast lanes (`queue/fast.rs`), which producers push to and workers

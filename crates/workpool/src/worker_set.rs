@@ -1,6 +1,6 @@
 //! The worker set: the pool's threads, its sizing bounds and keep-alive, and the counts that
 //! decide whether a queued job wakes a parked worker, starts a new one, or neither. Guarded
-//! by the pool lock; the worker loop itself is in `worker.rs`.
+//! by the pool lock; the worker loop itself is in `worker/`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};

@@ -1,24 +1,21 @@
-//! The worker loop: take a job (past the rate limits), run it with no lock held, record it,
-//! re-arm it if it asks to run again, and park (or retire after keep-alive) when there is
-//! nothing to take. While every job is plain, workers drain the fast lane without the pool
-//! lock (`drain_fast`) and take the lock only to look for other work or to park.
+//! Taking and running jobs: what a worker takes next (`next_job`, past the rate limits and
+//! the pause), running a scheduled job (`run_one`) or fast-lane jobs without the pool lock
+//! (`drain_fast`, `run_fast`), and the same for a worker that helps while it waits
+//! (`help_one`, `run_claimed`; see `help.rs`).
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::clock::later;
 use crate::lifecycle::Phase;
 use crate::metrics::{Batch, Latencies, WorkerCounts};
 use crate::queue::{Entry, FastEntry, Work};
 use crate::shared::{Inner, Shared};
-use crate::sync::{linger_until, spin_until, thread, Mutex, MutexGuard};
+use crate::sync::{linger_until, spin_until, Mutex, MutexGuard};
 use crate::task::{RunEnv, Runnable, Step};
 use crate::unwind;
-use crate::worker_hooks::HookScope;
-use crate::worker_set::{Slot, WorkerThread};
+use crate::worker_set::Slot;
 
 /// When a fast-lane job queued at `enqueued` starts, given when the worker's last job ended
 /// (`None` for its first job since it took the lock-free path). Back to back, one job's end
@@ -47,11 +44,11 @@ pub(crate) enum Next {
 /// slot, histograms and counts.
 pub(crate) struct Local {
     id: u64,
-    worker_id: usize,
+    pub(super) worker_id: usize,
     slot: Slot,
-    latencies: Arc<Mutex<Latencies>>,
+    pub(super) latencies: Arc<Mutex<Latencies>>,
     /// Fast-lane jobs counted and timed but not yet published.
-    batch: Batch,
+    pub(super) batch: Batch,
     /// Prioritized fast-lane jobs taken together and not run yet (see `take_size`).
     taken: VecDeque<FastEntry>,
     /// When the last group of prioritized jobs was taken, in ticks, and how many it held.
@@ -159,89 +156,10 @@ pub(crate) fn run_claimed(shared: &Arc<Shared>, local: &mut Local, job: Arc<dyn 
     shared.end_running();
 }
 
-/// A worker's bookkeeping on its way out. The loop hands it the lock when it exits; if the
-/// worker unwinds instead, `Drop` takes the lock and does the same, so that a dead worker
-/// never stays counted and makes every shutdown wait for it.
-struct WorkerExit<'a> {
-    shared: &'a Shared,
-    id: u64,
-    done: bool,
-    latencies: Option<Arc<Mutex<Latencies>>>,
-}
-
-impl WorkerExit<'_> {
-    /// Removes the worker from the pool's books. A worker that exits because of a shutdown
-    /// leaves its handle for the shutdown to join; a retiring one detaches.
-    fn finish(&mut self, mut inner: MutexGuard<'_, Inner>, by_shutdown: bool) {
-        self.done = true;
-        let shared = self.shared;
-        inner.workers.alive -= 1;
-        let me = inner.workers.threads.remove(&self.id);
-        if me.as_ref().is_some_and(|m| m.overdue) {
-            inner.workers.overdue -= 1;
-        }
-        if by_shutdown {
-            if let Some(handle) = me.and_then(|m| m.handle) {
-                inner.workers.exited.push(handle);
-            }
-        }
-        drop(inner);
-        if let Some(latencies) = &self.latencies {
-            shared.metrics.retire(latencies);
-        }
-        shared.event_cv.notify_all();
-        shared.timer_cv.notify_all();
-        // A worker leaving a drain may have run its last job: the parked ones must look
-        // again, or a graceful shutdown waits on a worker that waits for nothing.
-        shared.work_cv.notify_all();
-    }
-}
-
-impl Drop for WorkerExit<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let inner = self.shared.inner.lock();
-        // An unwinding worker is joined by a shutdown if one has begun.
-        let by_shutdown = inner.life.phase != Phase::Open;
-        self.finish(inner, by_shutdown);
-    }
-}
-
-/// How often a parked worker looks at a draining pool on its own.
-const DRAIN_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// The most prioritized jobs a worker takes under one lock of the priority lanes.
 const MAX_TAKE: usize = 8;
 /// Jobs that take less than this on average are taken [`MAX_TAKE`] at a time.
 const SHORT_JOB_NANOS: u64 = 5_000;
-
-/// Starts one worker. Called with the pool lock held, so the new thread's bookkeeping is
-/// in place before it can look at the queue.
-pub(crate) fn spawn(shared: &Arc<Shared>, inner: &mut MutexGuard<'_, Inner>) -> io::Result<()> {
-    let id = inner.workers.next_id;
-    inner.workers.next_id += 1;
-    let name = format!("{}-{id}", shared.threads.name);
-    let shared = Arc::clone(shared);
-    let slot = Slot::default();
-    let worker_slot = Arc::clone(&slot);
-    let handle = thread::spawn(name, shared.threads.stack_size, move || {
-        worker_main(shared, id, worker_slot)
-    })?;
-    inner.workers.alive += 1;
-    inner.workers.threads.insert(
-        id,
-        WorkerThread {
-            handle: Some(handle),
-            thread: None,
-            current: Vec::new(),
-            slot,
-            overdue: false,
-        },
-    );
-    Ok(())
-}
 
 /// Takes the next job the rate limits allow. A job over its key's limit moves to the
 /// delay queue until its key has a token, so it never blocks jobs behind it.
@@ -301,157 +219,6 @@ pub(crate) fn next_job(
         }
         return Next::Run(entry);
     }
-}
-
-fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
-    let shared = &shared;
-    // Declared before the lock guard, so that on any way out, unwinding included, the
-    // lock is released first and the bookkeeping below runs after it.
-    let mut exit = WorkerExit {
-        shared,
-        id,
-        done: false,
-        latencies: None,
-    };
-    let (latencies, counts) = shared.metrics.register();
-    let mut local = Local::new(id, slot, latencies, counts);
-    exit.latencies = Some(Arc::clone(&local.latencies));
-    // Declared after `exit`, so this thread stops helping before its books are closed.
-    let _home = crate::help::Home::enter(shared, &local);
-    let mut hooks = HookScope::new(shared, local.worker_id);
-    let mut inner = shared.inner.lock();
-    if let Some(me) = inner.workers.threads.get_mut(&id) {
-        me.thread = Some(thread::current().id());
-    }
-    inner = hooks.start(inner);
-    // When this worker last became idle; keep-alive counts from here, not from each
-    // (possibly spurious) wake-up.
-    let mut idle_since: Option<Instant> = None;
-    let mut spun = false;
-    let by_shutdown = loop {
-        if inner.life.phase == Phase::Stopped {
-            break true;
-        }
-        if inner.workers.alive > inner.workers.effective_max() {
-            break false;
-        }
-        if shared.fast.takes_jobs() && !shared.fast.lanes.is_empty() {
-            // The common case: plain jobs, taken and run without the pool lock.
-            drop(inner);
-            spun = drain_fast(shared, &mut local);
-            idle_since = None;
-            inner = shared.inner.lock();
-            continue;
-        }
-        let now = shared.clock.now();
-        let throttled_until = match next_job(shared, &mut inner, now) {
-            Next::Run(entry) => {
-                idle_since = None;
-                spun = false;
-                inner = run_one(shared, inner, &local, entry);
-                continue;
-            }
-            Next::Fast(entry) => {
-                idle_since = None;
-                spun = false;
-                shared.fast.running.fetch_add(1, Ordering::SeqCst);
-                drop(inner);
-                let started = shared.latency_metrics.then(|| shared.ticks.now());
-                run_fast(shared, entry, &mut local, started);
-                local.batch.publish(&local.latencies);
-                shared.end_running();
-                inner = shared.inner.lock();
-                continue;
-            }
-            Next::Throttled(at) => Some(at),
-            Next::Nothing => {
-                // Nothing queued: a job another worker's scope spawned, if there is one.
-                if let Some(job) = (!shared.fast.is_paused())
-                    .then(|| shared.steals.steal())
-                    .flatten()
-                {
-                    idle_since = None;
-                    spun = false;
-                    drop(inner);
-                    crate::help::run_local(shared, job);
-                    inner = shared.inner.lock();
-                    continue;
-                }
-                None
-            }
-        };
-        if inner.life.phase == Phase::Draining
-            && inner.life.sealed
-            && inner.sched.ready.is_empty()
-            && inner.sched.delayed.is_empty()
-            && shared.fast.lanes.is_empty()
-        {
-            break true;
-        }
-        let since = *idle_since.get_or_insert(now);
-        let retire_at = later(since, inner.workers.keep_alive);
-        let above_min = inner.workers.alive > inner.workers.min;
-        if above_min && now >= retire_at && throttled_until.is_none() {
-            break false;
-        }
-        if !spun && throttled_until.is_none() && inner.life.phase == Phase::Open {
-            // Once per idle spell: spin, then look at everything again (the phase may
-            // have changed while the lock was released), and park only after that.
-            spun = true;
-            let seen = shared.fast.readied.load(Ordering::Acquire);
-            inner.workers.spinning += 1;
-            drop(inner);
-            spin_for_work(shared, seen);
-            inner = shared.inner.lock();
-            inner.workers.spinning -= 1;
-            continue;
-        }
-        let wake_at = match (throttled_until, above_min) {
-            // A throttled worker does not retire (jobs are ready), so a retire time
-            // already past must not make its wait return at once: it would spin with
-            // the lock held until the token came.
-            (Some(at), true) if retire_at > now => Some(at.min(retire_at)),
-            (Some(at), _) => Some(at),
-            (None, true) => Some(retire_at),
-            (None, false) => None,
-        };
-        // While draining, look again now and then as well: the drain's end is announced
-        // to parked workers, and this bounds the cost of any announcement missed.
-        let wake_at = match inner.life.phase {
-            Phase::Open => wake_at,
-            _ => Some(wake_at.map_or(later(now, DRAIN_LOOK), |at| at.min(later(now, DRAIN_LOOK)))),
-        };
-        inner.workers.idle += 1;
-        // fast/PROTOCOL.md, P1: pairs with the producer's push and look in `wake_for_fast`:
-        // a producer either sees this worker asleep and wakes it, or its push is visible to
-        // the look made here. P7: the look at the deques comes after `may_park`'s fence,
-        // which pairs with the fence of a worker that pushed to its deque. P8: a paused
-        // pool's worker parks whatever is queued.
-        if (shared.fast.may_park() && !shared.steals.any()) || shared.fast.is_paused() {
-            match wake_at {
-                Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
-                None => shared.work_cv.wait(&mut inner),
-            }
-        }
-        shared.fast.sleepers.leave();
-        inner.workers.idle -= 1;
-        inner.workers.wakeups = inner.workers.wakeups.saturating_sub(1);
-        spun = false;
-    };
-
-    // Under the same hold of the lock that decided to exit: a worker that has left the
-    // loop must not be counted as one that could still take a job.
-    exit.finish(hooks.stop(inner), by_shutdown);
-}
-
-/// Spins until a job is readied after `seen` or enters the fast lane, or the spin
-/// budget runs out.
-fn spin_for_work(shared: &Shared, seen: usize) {
-    spin_until(|| {
-        shared.fast.readied.load(Ordering::Acquire) != seen
-            || shared.fast.lanes.has_ready()
-            || shared.steals.any()
-    });
 }
 
 /// Runs one job with the lock released, then files what it asks for next. Takes and
@@ -544,7 +311,7 @@ pub(crate) fn run_one<'a>(
 /// Takes and runs fast-lane jobs without the pool lock until the lanes stay empty for a
 /// spin, the pool needs its scheduler, or a shutdown hands the queue back. Returns `true`
 /// if it spun in vain: the caller may park without spinning again.
-fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
+pub(super) fn drain_fast(shared: &Shared, local: &mut Local) -> bool {
     let in_use = || shared.fast.takes_jobs();
     loop {
         run_fast_jobs(shared, local);
