@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crossbeam_deque::{Steal, Stealer};
 
-use crate::sync::{fence, Mutex};
+use crate::sync::{fence, AtomicBool, Mutex};
 
 /// A job in a worker's deque.
 pub(crate) trait LocalJob: Send + Sync {
@@ -42,6 +42,9 @@ pub(crate) struct Steals {
     /// Every live worker's stealer, by worker id; replaced whole when a worker comes or
     /// goes, so a thief looks at a snapshot without holding the lock.
     stealers: Mutex<Stealers>,
+    /// Set by the first push to any deque: until then, a pool that never runs a scope or a
+    /// join on a worker pays nothing for stealing (no lock on the idle path).
+    used: AtomicBool,
 }
 
 impl fmt::Debug for Steals {
@@ -69,18 +72,28 @@ impl Steals {
     /// After a push to a deque (P7): orders the push before the spawner's look for
     /// sleepers.
     pub(crate) fn pushed(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            // Before the fence, so a worker whose fence comes later sees it (P7).
+            self.used.store(true, Ordering::Relaxed);
+        }
         fence(Ordering::SeqCst);
     }
 
     /// `true` if some deque holds a job (P7: the look a worker makes, after its fence,
     /// before it parks).
     pub(crate) fn any(&self) -> bool {
+        if !self.used.load(Ordering::Relaxed) {
+            return false;
+        }
         let stealers = Arc::clone(&self.stealers.lock());
         stealers.iter().any(|(_, stealer)| !stealer.is_empty())
     }
 
     /// Steals the oldest job of some worker's deque, if any holds one.
     pub(crate) fn steal(&self) -> Option<Boxed> {
+        if !self.used.load(Ordering::Relaxed) {
+            return None;
+        }
         let stealers = Arc::clone(&self.stealers.lock());
         for (_, stealer) in stealers.iter() {
             loop {

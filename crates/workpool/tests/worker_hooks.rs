@@ -12,7 +12,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
+
+// parking_lot's lock, not std's: ThreadSanitizer sees it (std is not instrumented), so this
+// file runs under TSan too.
+use parking_lot::Mutex;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -28,11 +32,11 @@ struct Log {
 
 impl Log {
     fn started(&self) -> Vec<(usize, ThreadId)> {
-        self.started.lock().unwrap().clone()
+        self.started.lock().clone()
     }
 
     fn stopped(&self) -> Vec<(usize, ThreadId)> {
-        self.stopped.lock().unwrap().clone()
+        self.stopped.lock().clone()
     }
 }
 
@@ -46,18 +50,10 @@ fn logged(builder: workpool::Builder, log: &Arc<Log>) -> workpool::Builder {
     builder
         .on_worker_start(move |id| {
             HOOKED.with(|h| h.set(true));
-            on_start
-                .started
-                .lock()
-                .unwrap()
-                .push((id, thread::current().id()));
+            on_start.started.lock().push((id, thread::current().id()));
         })
         .on_worker_stop(move |id| {
-            on_stop
-                .stopped
-                .lock()
-                .unwrap()
-                .push((id, thread::current().id()));
+            on_stop.stopped.lock().push((id, thread::current().id()));
         })
 }
 
@@ -130,7 +126,7 @@ fn the_stop_hook_runs_when_an_idle_worker_retires() {
         .max_workers(2)
         .keep_alive(Duration::from_secs(10))
         .clock(clock.clone())
-        .on_worker_stop(move |id| tx.lock().unwrap().send(id).unwrap())
+        .on_worker_stop(move |id| tx.lock().send(id).unwrap())
         .build()
         .unwrap();
     pool.submit(|| ()).unwrap().wait().unwrap();
@@ -213,31 +209,23 @@ fn hooks_may_call_back_into_their_pool() {
         .min_workers(0)
         .max_workers(1)
         .on_worker_start(move |_| {
-            let pool = in_start.lock().unwrap().clone();
+            let pool = in_start.lock().clone();
             if let Some(pool) = pool {
                 let workers = pool.stats().workers;
                 pool.execute(|| ()).unwrap();
-                start_tx
-                    .lock()
-                    .unwrap()
-                    .send(("start", workers as u64))
-                    .unwrap();
+                start_tx.lock().send(("start", workers as u64)).unwrap();
             }
         })
         .on_worker_stop(move |_| {
-            let pool = in_stop.lock().unwrap().take();
+            let pool = in_stop.lock().take();
             if let Some(pool) = pool {
                 let report = pool.shutdown();
-                stop_tx
-                    .lock()
-                    .unwrap()
-                    .send(("stop", report.submitted))
-                    .unwrap();
+                stop_tx.lock().send(("stop", report.submitted)).unwrap();
             }
         })
         .build()
         .unwrap();
-    *cell.lock().unwrap() = Some(pool.clone());
+    *cell.lock() = Some(pool.clone());
     // The first job starts the only worker; its start hook queues a second job.
     pool.submit(|| ()).unwrap().wait().unwrap();
     assert_eq!(
@@ -265,7 +253,7 @@ fn a_stop_hook_that_blocks_holds_shutdown_but_not_past_shutdown_timeout() {
         .workers(1)
         .clock(clock.clone())
         .on_worker_stop(move |_| {
-            let (in_hook_tx, release) = &*hook_channels.lock().unwrap();
+            let (in_hook_tx, release) = &*hook_channels.lock();
             in_hook_tx.send(()).unwrap();
             release.recv().unwrap();
         })
@@ -308,7 +296,7 @@ fn a_job_queued_while_the_only_worker_runs_its_stop_hook_still_runs() {
         .clock(clock.clone())
         .on_worker_stop(move |_| {
             // Only the first worker's stop hook waits.
-            if let Some((in_hook_tx, release)) = hook_channels.lock().unwrap().take() {
+            if let Some((in_hook_tx, release)) = hook_channels.lock().take() {
                 in_hook_tx.send(()).unwrap();
                 release.recv().unwrap();
             }
@@ -342,7 +330,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         let closed_on = thread::current().id();
         let entry = (self.id, self.opened_on, closed_on);
-        self.closed.lock().unwrap().push(entry);
+        self.closed.lock().push(entry);
     }
 }
 
@@ -375,7 +363,7 @@ impl Connections {
     }
 
     fn closed(&self) -> Vec<(usize, ThreadId, ThreadId)> {
-        self.closed.lock().unwrap().clone()
+        self.closed.lock().clone()
     }
 }
 
@@ -468,7 +456,7 @@ fn worker_state_is_dropped_when_a_worker_retires_and_before_its_stop_hook() {
         .keep_alive(Duration::from_secs(5))
         .clock(clock.clone())
         .worker_state(move || Counted(Arc::clone(&in_state)))
-        .on_worker_stop(move |_| tx.lock().unwrap().send(in_hook.load(SeqCst)).unwrap())
+        .on_worker_stop(move |_| tx.lock().send(in_hook.load(SeqCst)).unwrap())
         .build()
         .unwrap();
     pool.submit_with_state(|_: &mut Counted| ())
