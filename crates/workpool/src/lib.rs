@@ -65,6 +65,7 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod clock;
+mod compose;
 mod context;
 mod error;
 mod fast;
@@ -88,6 +89,7 @@ mod worker_set;
 
 pub use crate::{
     clock::{Clock, ManualClock},
+    compose::{Map, MapUnordered, DEFAULT_MAX_CHUNK},
     context::JobContext,
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,

@@ -506,11 +506,16 @@ impl Pool {
     }
 }
 
-#[cfg(test)]
 impl Pool {
-    /// The state behind the handle, for the crate's own tests.
+    /// The state behind the handle: for the crate's own tests, and for the composition API
+    /// (`compose/`), whose waits go through `help::block_on` with it.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The current upper bound on workers, which sizes the composition API's windows.
+    pub(crate) fn max_workers(&self) -> usize {
+        self.shared.inner.lock().workers.max
     }
 }
 
