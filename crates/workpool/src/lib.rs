@@ -89,7 +89,7 @@ mod worker_set;
 
 pub use crate::{
     clock::{Clock, ManualClock},
-    compose::{Map, MapUnordered, DEFAULT_MAX_CHUNK},
+    compose::{Map, MapUnordered, TaskSet, DEFAULT_MAX_CHUNK},
     context::JobContext,
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
