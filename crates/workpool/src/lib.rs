@@ -89,7 +89,10 @@ mod worker_set;
 
 pub use crate::{
     clock::{Clock, ManualClock},
-    compose::{Map, MapUnordered, TaskSet, DEFAULT_MAX_CHUNK},
+    compose::{
+        Map, MapUnordered, Pipeline, PipelineCanceller, PipelineError, PipelineRun, PipelineStats,
+        StageStats, TaskSet, DEFAULT_MAX_CHUNK,
+    },
     context::JobContext,
     error::{
         BuildError, SubmitError, SubmitTimeoutError, TaskError, TaskErrorKind, TrySubmitError,
