@@ -205,6 +205,7 @@ impl<T> Iterator for Map<T> {
 impl<T> Iterator for MapUnordered<T> {
     type Item = Result<T, TaskError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.engine.next_completed()
     }
@@ -318,6 +319,18 @@ impl<T> Flight<T> {
             return Some(result);
         }
         self.take_after_end()
+    }
+
+    /// The next result if it is known to be published and is not the chunk's last (whose
+    /// taking retires the chunk): the iterator's fast path, with no atomic access.
+    #[inline]
+    fn take_seen(&mut self) -> Option<Results<T>> {
+        if self.given + 1 >= self.len() {
+            return None;
+        }
+        let result = self.reader.pop_seen()?;
+        self.given += 1;
+        Some(result)
     }
 
     /// Past the published results: once the job is over, the items it never ran (the pool
@@ -501,7 +514,17 @@ impl<T> Engine<T> {
         }
     }
 
+    #[inline]
     fn next_in_order(&mut self) -> Option<Results<T>> {
+        if let Some(result) = self.flights.front_mut().and_then(Flight::take_seen) {
+            self.pending -= 1;
+            return Some(result);
+        }
+        self.next_in_order_slow()
+    }
+
+    #[inline(never)]
+    fn next_in_order_slow(&mut self) -> Option<Results<T>> {
         loop {
             self.refill();
             let head = self.flights.front_mut()?;
@@ -509,6 +532,9 @@ impl<T> Engine<T> {
                 if head.is_spent() {
                     let spent = self.flights.pop_front().expect("the head is there");
                     self.retire(spent);
+                    // A place in the window is free: fill it now, so that the workers
+                    // have it while the caller takes the results already there.
+                    self.refill();
                 }
                 self.pending -= 1;
                 return Some(result);
@@ -517,7 +543,19 @@ impl<T> Engine<T> {
         }
     }
 
+    #[inline]
     fn next_completed(&mut self) -> Option<Results<T>> {
+        if let Some(flight) = self.flights.get_mut(self.cursor) {
+            if let Some(result) = flight.take_seen() {
+                self.pending -= 1;
+                return Some(result);
+            }
+        }
+        self.next_completed_slow()
+    }
+
+    #[inline(never)]
+    fn next_completed_slow(&mut self) -> Option<Results<T>> {
         loop {
             self.refill();
             let n = self.flights.len();
@@ -533,6 +571,7 @@ impl<T> Engine<T> {
                 if self.flights[i].is_spent() {
                     let spent = self.flights.swap_remove_back(i).expect("index in range");
                     self.retire(spent);
+                    self.refill();
                 }
                 self.pending -= 1;
                 return Some(result);

@@ -23,14 +23,18 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::AtomicUsize;
 use crate::unwind;
 
 struct Inner<T, H> {
     header: H,
     cells: Box<[UnsafeCell<MaybeUninit<T>>]>,
-    /// Cells below this hold written values. Stored by the writer only, with release.
-    written: AtomicUsize,
+    /// Cells below this hold written values. Stored by the writer only, with release, once
+    /// per item; on a line of its own, so that the reader's looks at it do not slow the
+    /// writer's reads of the header.
+    written: CachePadded<AtomicUsize>,
     /// Cells below this were moved out by the reader. Stored by the reader only, as it drops.
     taken: AtomicUsize,
 }
@@ -67,7 +71,7 @@ pub(crate) fn slots<T, H>(len: usize, header: H) -> (Writer<T, H>, Reader<T, H>)
     let inner = Arc::new(Inner {
         header,
         cells,
-        written: AtomicUsize::new(0),
+        written: CachePadded::new(AtomicUsize::new(0)),
         taken: AtomicUsize::new(0),
     });
     let writer = Writer {
@@ -135,6 +139,20 @@ impl<T, H> Reader<T, H> {
         // SAFETY: `taken < seen`, a count of cells the writer wrote before its release store
         // of it, which the acquire load above synchronizes with; the writer never touches
         // them again, and this reader takes each cell once (`taken` only grows).
+        let value = unsafe { (*cell.get()).assume_init_read() };
+        self.taken += 1;
+        Some(value)
+    }
+
+    /// Like [`pop`](Reader::pop), but only among the values the last look at the writer's
+    /// count saw: no atomic access, for the iterator's fast path.
+    #[inline]
+    pub(crate) fn pop_seen(&mut self) -> Option<T> {
+        if self.taken == self.seen {
+            return None;
+        }
+        let cell = &self.inner.cells[self.taken];
+        // SAFETY: as in `pop`: `taken < seen`, a count loaded with acquire ordering.
         let value = unsafe { (*cell.get()).assume_init_read() };
         self.taken += 1;
         Some(value)
