@@ -8,8 +8,8 @@
 //! bounds are in `flow.rs`). A stage job never blocks on another pool's full queue: it leaves
 //! the item in its buffer, and the next job to end, or the iterator, queues it.
 
-mod relay;
 mod flow;
+mod relay;
 
 use std::any::Any;
 use std::error::Error;
@@ -23,8 +23,8 @@ use crate::error::{TaskError, TaskErrorKind};
 use crate::help;
 use crate::pool::Pool;
 
-use self::relay::Core;
 use self::flow::StageLimits;
+use self::relay::Core;
 
 /// A value between stages; each stage's own types are checked when the pipeline is built.
 type Value = Box<dyn Any + Send>;
