@@ -21,6 +21,7 @@ mod blocking;
 mod counting_alloc;
 mod cpu_bound;
 mod feature_cost;
+mod map_collect;
 mod memory;
 mod start_latency;
 mod tiny_jobs;
@@ -65,6 +66,9 @@ fn main() {
     report
         .sections
         .push(feature_cost::run(&mut criterion, &settings));
+    report
+        .sections
+        .push(map_collect::run(&mut criterion, &settings));
 
     criterion.final_summary();
     report.elapsed = Some(started.elapsed());
