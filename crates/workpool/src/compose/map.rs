@@ -59,6 +59,8 @@ impl Pool {
     /// after its current item. The pool's [`Stats`](crate::Stats) count jobs (chunks), not
     /// items.
     ///
+    /// The input is pulled on the calling thread, so it need not be `Send` (and the
+    /// iterator returned is not, since it owns the input). It holds a handle of the pool.
     /// Waiting for a result goes through the pool's waiting path: on one of the pool's own
     /// workers it helps run the pool's queued jobs.
     ///

@@ -239,7 +239,8 @@ fn downcast<T: 'static>(value: Value) -> T {
 ///
 /// `next` blocks until a result is ready (in source order, or as items finish, as the
 /// pipeline was built); on one of a stage pool's own workers, the wait helps run that pool's
-/// queued jobs.
+/// queued jobs. It owns the source, which it pulls on its own thread, so it is not `Send`;
+/// use a [`PipelineCanceller`] to stop it from elsewhere.
 ///
 /// # Cancellation
 ///
