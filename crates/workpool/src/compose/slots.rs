@@ -15,18 +15,50 @@
 //! after the write; the [`Reader`] alone reads cells, each once, in index order, and only
 //! below the `written` it loaded with acquire ordering. Cells below `taken` have been moved
 //! out; cells from `taken` to `written` hold values that whoever drops the slots last drops.
-//! `scripts/sanitize.sh` runs the `map` tests under ThreadSanitizer and AddressSanitizer.
+//! A loom model (`loom_model` below, built with `--cfg workpool_loom`) checks every
+//! interleaving of a writer and a reader under loom's weak memory model; `scripts/test.sh`
+//! runs it, and `scripts/sanitize.sh` runs the `map` tests under ThreadSanitizer and
+//! AddressSanitizer.
 #![allow(unsafe_code)]
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::AtomicUsize;
 use crate::unwind;
+
+#[cfg(workpool_loom)]
+use loom::{cell::UnsafeCell, sync::atomic::AtomicUsize};
+
+#[cfg(not(workpool_loom))]
+use crate::sync::AtomicUsize;
+#[cfg(not(workpool_loom))]
+use std_cell::UnsafeCell;
+
+/// `std`'s `UnsafeCell` with loom's interface (`with`, `with_mut`), so that the same code runs
+/// under the loom model, whose cell checks every access against the model's memory order.
+#[cfg(not(workpool_loom))]
+mod std_cell {
+    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(super) fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline]
+        pub(super) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline]
+        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
 
 struct Inner<T, H> {
     header: H,
@@ -52,10 +84,10 @@ impl<T, H> Drop for Inner<T, H> {
         // Both sides are gone: the last `Arc` drop orders their stores before this.
         let taken = self.taken.load(Ordering::Relaxed);
         let written = self.written.load(Ordering::Relaxed);
-        for cell in &mut self.cells[taken..written] {
+        for cell in &self.cells[taken..written] {
             // SAFETY: cells from `taken` to `written` were written and never moved out, and
             // nothing else can reach them now. The value is moved out once, then dropped.
-            let value = unsafe { cell.get_mut().assume_init_read() };
+            let value = cell.with_mut(|cell| unsafe { (*cell).assume_init_read() });
             // A result dropped here nobody took (the iterator was dropped): its destructor
             // is user code and may panic, on a worker.
             unwind::drop_quietly(value);
@@ -103,7 +135,7 @@ impl<T, H> Writer<T, H> {
         // SAFETY: this is the only writer, it writes each cell once (`next` only grows), and
         // the reader reads no cell at or above `written`, which is `next` until the store
         // below: nobody else reaches this cell now.
-        unsafe { (*cell.get()).write(value) };
+        cell.with_mut(|cell| unsafe { (*cell).write(value) });
         self.next += 1;
         // Publishes the write: a reader that loads the new count with acquire sees the value.
         self.inner.written.store(self.next, Ordering::Release);
@@ -139,7 +171,7 @@ impl<T, H> Reader<T, H> {
         // SAFETY: `taken < seen`, a count of cells the writer wrote before its release store
         // of it, which the acquire load above synchronizes with; the writer never touches
         // them again, and this reader takes each cell once (`taken` only grows).
-        let value = unsafe { (*cell.get()).assume_init_read() };
+        let value = cell.with(|cell| unsafe { (*cell).assume_init_read() });
         self.taken += 1;
         Some(value)
     }
@@ -153,7 +185,7 @@ impl<T, H> Reader<T, H> {
         }
         let cell = &self.inner.cells[self.taken];
         // SAFETY: as in `pop`: `taken < seen`, a count loaded with acquire ordering.
-        let value = unsafe { (*cell.get()).assume_init_read() };
+        let value = cell.with(|cell| unsafe { (*cell).assume_init_read() });
         self.taken += 1;
         Some(value)
     }
@@ -241,5 +273,55 @@ mod tests {
             3,
             "the two untaken values, once each"
         );
+    }
+}
+
+/// The loom model: a writer publishing three values while the reader takes what it sees,
+/// every interleaving (up to loom's preemption bound) under its weak memory model. Each
+/// value is taken once, in order, never before its write is visible, and the values nobody
+/// took are dropped once. Weakening the release store in `push` to `Relaxed` makes loom
+/// report the read of an unwritten cell.
+#[cfg(all(test, workpool_loom))]
+mod loom_model {
+    use super::slots;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use loom::thread;
+    use std::sync::Arc;
+
+    struct Counted(u32, Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_value_is_read_only_after_its_write_and_every_value_drops_once() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (mut writer, mut reader) = slots::<Counted, ()>(3, ());
+            let writer = {
+                let drops = Arc::clone(&drops);
+                thread::spawn(move || {
+                    for i in 0..3 {
+                        writer.push(Counted(i, Arc::clone(&drops)));
+                    }
+                })
+            };
+            // Two looks while the writer may be anywhere, then the rest is left unread.
+            let mut taken = Vec::new();
+            for _ in 0..2 {
+                if let Some(value) = reader.pop() {
+                    taken.push(value.0);
+                }
+            }
+            writer.join().unwrap();
+            assert!(taken.iter().copied().eq(0..taken.len() as u32), "{taken:?}");
+            drop(reader);
+            assert_eq!(drops.load(SeqCst), 3);
+        });
     }
 }
