@@ -1,4 +1,4 @@
-//! Workload 8: fork-join, side by side with rayon (issue #17's bars). Two cases on one
+//! Workload 9: fork-join, side by side with rayon (issue #17's bars). Two cases on one
 //! worker per core:
 //!
 //! - recursive `join`: fib(32) with a sequential cut-off at 12, started inside the pool
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use workpool_benches::{bench, Section, Settings, Summary, TimingRow};
 
-const TITLE: &str = "8. Fork-join: recursive join and scope, against rayon";
+const TITLE: &str = "9. Fork-join: recursive join and scope, against rayon";
 const CUT_OFF: u64 = 12;
 const CHUNK: usize = 1024;
 

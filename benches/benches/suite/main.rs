@@ -22,6 +22,7 @@ mod counting_alloc;
 mod cpu_bound;
 mod feature_cost;
 mod fork_join;
+mod map_collect;
 mod memory;
 mod start_latency;
 mod tiny_jobs;
@@ -69,6 +70,9 @@ fn main() {
     report
         .sections
         .push(fork_join::run(&mut criterion, &settings));
+    report
+        .sections
+        .push(map_collect::run(&mut criterion, &settings));
 
     criterion.final_summary();
     report.elapsed = Some(started.elapsed());

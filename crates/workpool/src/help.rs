@@ -9,7 +9,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use crossbeam_deque::Worker as Deque;
@@ -288,13 +287,6 @@ impl Wakeup {
         self.cv.notify_all();
     }
 
-    /// A [`Waker`] that calls [`wake`](Wakeup::wake): give it to a task's `poll` to hear
-    /// when the task ends, however it ends.
-    #[allow(dead_code)] // for task sets, which hear a task end through its `Waker`
-    pub(crate) fn waker(self: &Arc<Self>) -> Waker {
-        Waker::from(Arc::clone(self))
-    }
-
     /// Parks until woken (or, with a timeout, until it passes), and consumes the wake.
     fn park(&self, timeout: Option<std::time::Duration>) {
         let mut woken = self.woken.lock();
@@ -305,15 +297,5 @@ impl Wakeup {
             }
         }
         *woken = false;
-    }
-}
-
-impl Wake for Wakeup {
-    fn wake(self: Arc<Self>) {
-        Wakeup::wake(&self);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        Wakeup::wake(self);
     }
 }

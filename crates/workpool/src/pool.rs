@@ -527,6 +527,11 @@ impl Pool {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
+
+    /// The current upper bound on workers, which sizes the composition API's windows.
+    pub(crate) fn max_workers(&self) -> usize {
+        self.shared.inner.lock().workers.max
+    }
 }
 
 impl Clone for Pool {

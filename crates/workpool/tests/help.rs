@@ -133,3 +133,26 @@ fn a_waiter_never_runs_the_job_it_waits_for_twice() {
     assert_eq!(waiter.wait().unwrap(), 5);
     assert_eq!(runs.load(SeqCst), 1);
 }
+
+/// A `map` and a task set inside a job of a one-worker pool: their waits run the chunks and
+/// jobs they wait for on the waiting worker.
+#[test]
+fn map_and_task_sets_inside_a_job_of_a_one_worker_pool_finish() {
+    let pool = Pool::new(1);
+    let p = pool.clone();
+    let task = pool
+        .submit(move || {
+            let doubled: Vec<u64> = p
+                .map(0..1000u64, |x| x * 2)
+                .collect::<Result<_, _>>()
+                .expect("every item runs");
+            let mut set = workpool::TaskSet::new(&p);
+            for i in 0..10u64 {
+                set.spawn(move || i).expect("the pool is open");
+            }
+            let sum: u64 = set.wait_all().expect("every job runs").into_iter().sum();
+            (doubled.iter().sum::<u64>(), sum)
+        })
+        .unwrap();
+    assert_eq!(task.wait().unwrap(), (999 * 1000, 45));
+}
