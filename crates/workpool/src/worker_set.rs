@@ -42,6 +42,9 @@ pub(crate) struct WorkerSet {
     pub(crate) keep_alive: Duration,
     /// Workers alive (counted from the moment they are spawned).
     pub(crate) alive: usize,
+    /// Workers among `alive` that decided to retire and are on their way out (running
+    /// their stop hook).
+    pub(crate) leaving: usize,
     /// Workers waiting on `work_cv`.
     pub(crate) idle: usize,
     /// Workers spinning before they park: they will see a new job without a wake-up.
@@ -72,6 +75,7 @@ impl WorkerSet {
             max,
             keep_alive,
             alive: 0,
+            leaving: 0,
             idle: 0,
             spinning: 0,
             wakeups: 0,
@@ -88,6 +92,11 @@ impl WorkerSet {
     /// `max_replacements`.
     pub(crate) fn effective_max(&self) -> usize {
         self.max + self.overdue.min(self.max_replacements)
+    }
+
+    /// Workers alive and not on their way out: what retirement decisions count.
+    pub(crate) fn staying(&self) -> usize {
+        self.alive - self.leaving
     }
 
     /// `true` if the calling thread is one of these workers.

@@ -691,3 +691,47 @@ fn a_state_job_waiting_on_a_state_job_of_its_own_pool_lends_it_a_state_of_its_ow
     pool.shutdown();
     assert_eq!((conns.opened(), conns.closed().len()), (2, 2));
 }
+
+/// A worker that decided to retire runs its stop hook before it leaves the books; the
+/// others must not count it as staying meanwhile. Here the hooks of the first two retiring
+/// workers hold until both have begun: a resize from 3 workers to 1 must retire exactly 2,
+/// so the job after it needs no new worker.
+#[test]
+fn a_resize_down_retires_only_the_workers_above_the_new_bound() {
+    let gate = common::Gate::new();
+    let _open = gate.open_on_drop();
+    let (stop_tx, stops) = mpsc::channel();
+    let starts = Arc::new(AtomicUsize::new(0));
+    let (hook_gate, hook_starts) = (Arc::clone(&gate), Arc::clone(&starts));
+    let stop_tx = Mutex::new(stop_tx);
+    let pool = Pool::builder()
+        .workers(3)
+        .on_worker_start(move |_| {
+            hook_starts.fetch_add(1, SeqCst);
+        })
+        .on_worker_stop(move |id| {
+            stop_tx.lock().send(id).unwrap();
+            hook_gate.wait();
+        })
+        .build()
+        .unwrap();
+    eventually("three workers started", || starts.load(SeqCst) == 3);
+    pool.resize(1, 1);
+    let first = stops.recv().unwrap();
+    let second = stops.recv().unwrap();
+    assert_ne!(first, second);
+    gate.open();
+    eventually("two workers left", || pool.stats().workers == 1);
+    pool.submit(|| ()).unwrap().wait().unwrap();
+    pool.shutdown();
+    assert_eq!(
+        starts.load(SeqCst),
+        3,
+        "a worker retired that should have stayed"
+    );
+    assert_eq!(
+        stops.try_iter().count(),
+        1,
+        "the staying worker stops at shutdown"
+    );
+}

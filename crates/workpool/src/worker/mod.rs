@@ -32,6 +32,8 @@ struct WorkerExit<'a> {
     id: u64,
     done: bool,
     latencies: Option<Arc<Mutex<Latencies>>>,
+    /// Counted in the worker set's `leaving` (see [`WorkerExit::leave`]).
+    leaving: bool,
 }
 
 impl WorkerExit<'_> {
@@ -41,6 +43,9 @@ impl WorkerExit<'_> {
         self.done = true;
         let shared = self.shared;
         inner.workers.alive -= 1;
+        if self.leaving {
+            inner.workers.leaving -= 1;
+        }
         let me = inner.workers.threads.remove(&self.id);
         if me.as_ref().is_some_and(|m| m.overdue) {
             inner.workers.overdue -= 1;
@@ -59,6 +64,16 @@ impl WorkerExit<'_> {
         // A worker leaving a drain may have run its last job: the parked ones must look
         // again, or a graceful shutdown waits on a worker that waits for nothing.
         shared.work_cv.notify_all();
+    }
+}
+
+impl WorkerExit<'_> {
+    /// The worker has decided, under the lock, to retire. Its stop hook runs before it
+    /// leaves the books, with the lock released; meanwhile the others must not count it as
+    /// staying, or a resize from 3 workers to 1 would retire all 3.
+    fn leave(&mut self, inner: &mut MutexGuard<'_, Inner>) {
+        inner.workers.leaving += 1;
+        self.leaving = true;
     }
 }
 
@@ -112,6 +127,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         id,
         done: false,
         latencies: None,
+        leaving: false,
     };
     let (latencies, counts) = shared.metrics.register();
     let mut local = Local::new(id, slot, latencies, counts);
@@ -132,7 +148,8 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         if inner.life.phase == Phase::Stopped {
             break true;
         }
-        if inner.workers.alive > inner.workers.effective_max() {
+        if inner.workers.staying() > inner.workers.effective_max() {
+            exit.leave(&mut inner);
             break false;
         }
         if shared.fast.takes_jobs() && !shared.fast.lanes.is_empty() {
@@ -190,8 +207,9 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         }
         let since = *idle_since.get_or_insert(now);
         let retire_at = later(since, inner.workers.keep_alive);
-        let above_min = inner.workers.alive > inner.workers.min;
+        let above_min = inner.workers.staying() > inner.workers.min;
         if above_min && now >= retire_at && throttled_until.is_none() {
+            exit.leave(&mut inner);
             break false;
         }
         if !spun && throttled_until.is_none() && inner.life.phase == Phase::Open {
