@@ -18,9 +18,9 @@ use crate::steal::Boxed;
 use crate::sync::{thread_local, Condvar, Mutex};
 use crate::worker::{self, Local};
 
-/// How deep a worker nests jobs it runs while it waits inside jobs it runs while it waits.
-/// Past this it waits without helping, so that a long chain of waits cannot overflow the
-/// worker's stack.
+/// How deep a worker nests other jobs it runs while it waits inside jobs it runs while it
+/// waits. Past this it runs only what it waits for (the job it claims, its own deque's
+/// jobs), as a plain call would, so that helping alone cannot overflow the worker's stack.
 const MAX_DEPTH: usize = 128;
 
 /// The first and the longest nap of a worker that waits and found nothing to help with.
@@ -108,20 +108,29 @@ impl PoolKey {
     }
 }
 
-/// `Some` if the calling thread is a worker of `pool` that may run one more job here: not
-/// while the pool is paused (fast/PROTOCOL.md, P8).
-pub(crate) fn worth_claiming(pool: PoolKey) -> Option<()> {
+/// `true` if the calling thread is a worker of `pool`.
+pub(crate) fn is_worker_of(pool: PoolKey) -> bool {
     HOME.with(|h| {
         h.borrow()
             .as_ref()
-            .filter(|home| PoolKey::of(&home.shared) == pool && home.depth.get() < MAX_DEPTH)
-            .filter(|home| !home.shared.fast.is_paused())
-            .map(|_| ())
+            .is_some_and(|home| PoolKey::of(&home.shared) == pool)
+    })
+}
+
+/// `true` if the calling thread is a worker of `pool` that may claim a job it waits for:
+/// not while the pool is paused (fast/PROTOCOL.md, P8). Running the awaited job here is
+/// what a plain call would do, so it is not bounded by [`MAX_DEPTH`], which bounds helping
+/// with other jobs.
+pub(crate) fn may_claim(pool: PoolKey) -> bool {
+    HOME.with(|h| {
+        h.borrow()
+            .as_ref()
+            .is_some_and(|home| PoolKey::of(&home.shared) == pool && !home.shared.fast.is_paused())
     })
 }
 
 /// Runs `job`, a job of `pool` that has not started, on the calling worker of that pool
-/// (see [`worth_claiming`]). If a worker took it meanwhile, this does nothing.
+/// (see [`may_claim`]). If a worker took it meanwhile, this does nothing.
 pub(crate) fn run_here(pool: PoolKey, job: Arc<dyn crate::task::Runnable>) {
     let Some(home) = HOME.with(|h| h.borrow().clone()) else {
         return;
@@ -147,16 +156,17 @@ pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
     Ok(())
 }
 
-/// Takes `job` back from the top of the calling worker's deque, where its owner pushed it:
-/// `true` if it was still there (no one stole it), so the caller runs it.
-pub(crate) fn take_back(job: &Boxed) -> bool {
+/// Takes the job at address `job` back from the top of the calling worker's deque, where
+/// its owner pushed it: `true` if it was still there (no one stole it), so the caller runs
+/// it.
+pub(crate) fn take_back(job: *const ()) -> bool {
     HOME.with(|h| {
         let home = h.borrow();
         let Some(home) = home.as_ref() else {
             return false;
         };
         match home.deque.pop() {
-            Some(top) if std::ptr::addr_eq(Arc::as_ptr(&top), Arc::as_ptr(job)) => true,
+            Some(top) if std::ptr::addr_eq(Arc::as_ptr(&top), job) => true,
             Some(other) => {
                 // Stolen: the top is an older job of an outer frame. It goes back.
                 home.deque.push(other);
@@ -190,13 +200,15 @@ fn help_here() -> bool {
     let Some(home) = HOME.with(|h| h.borrow().clone()) else {
         return false;
     };
-    if home.depth.get() >= MAX_DEPTH {
-        return false;
-    }
-    // Its own newest job first, then the pool's queue, then the other workers' deques.
+    // Its own newest job first: a job its own scope or join pushed, which the wait is for
+    // (or an outer frame's, which it would run next anyway), so taken at any depth.
     if let Some(job) = home.deque.pop() {
         home.nested(|shared, _| run_local(shared, job));
         return true;
+    }
+    // Then, within the depth bound, the pool's queue and the other workers' deques.
+    if home.depth.get() >= MAX_DEPTH {
+        return false;
     }
     if home.nested(worker::help_one) {
         return true;
@@ -245,14 +257,10 @@ pub(crate) fn wait_helping<R>(mut attempt: impl FnMut(Option<Duration>) -> Optio
 ///
 /// On a worker, the wait runs its pool's queued jobs while `ready` says no (see
 /// [`wait_helping`]).
-pub(crate) fn block_on<R>(
-    pool: &Arc<Shared>,
-    wakeup: &Wakeup,
-    mut ready: impl FnMut() -> Option<R>,
-) -> R {
-    // A worker helps the pool it works for, whichever pool this wait is on: that is the
-    // work it can run, and running it may be what the awaited jobs wait for.
-    let _ = pool;
+///
+/// A worker helps the pool it works for, whichever pool the wait is on: that is the work
+/// it can run, and running it may be what the awaited jobs wait for.
+pub(crate) fn block_on<R>(wakeup: &Wakeup, mut ready: impl FnMut() -> Option<R>) -> R {
     wait_helping(|timeout| loop {
         if let Some(r) = ready() {
             return Some(r);

@@ -499,7 +499,9 @@ impl<T> Task<T> {
     pub fn wait(self) -> Result<T, TaskError> {
         // A worker of the job's pool that waits for a job nobody took yet runs it itself:
         // recursion through the pool then nests no deeper than the recursion.
-        if let Some(job) = help::worth_claiming(self.pool).and_then(|()| self.cell.clone().claim())
+        if let Some(job) = help::may_claim(self.pool)
+            .then(|| self.cell.clone().claim())
+            .flatten()
         {
             help::run_here(self.pool, job);
         }

@@ -156,3 +156,27 @@ fn map_and_task_sets_inside_a_job_of_a_one_worker_pool_finish() {
         .unwrap();
     assert_eq!(task.wait().unwrap(), (999 * 1000, 45));
 }
+
+fn chain(pool: &Pool, depth: u32) -> u32 {
+    if depth == 0 {
+        return 0;
+    }
+    let p = pool.clone();
+    let below = pool.submit(move || chain(&p, depth - 1)).unwrap();
+    below.wait().unwrap() + 1
+}
+
+/// Waits nested deeper than the helping bound (128) on a one-worker pool: the worker still
+/// runs each job it waits for itself, as a plain call would, so the chain finishes.
+#[test]
+fn a_chain_of_waits_deeper_than_the_helping_bound_finishes_on_one_worker() {
+    let pool = Pool::builder()
+        .workers(1)
+        .stack_size(64 << 20)
+        .build()
+        .unwrap();
+    let p = pool.clone();
+    let task = pool.submit(move || chain(&p, 200)).unwrap();
+    let result = task.wait_timeout(Duration::from_secs(60));
+    assert_eq!(result.expect("the chain finished").unwrap(), 200);
+}

@@ -102,7 +102,7 @@ impl Pool {
         RB: Send,
     {
         let key = PoolKey::of(self.shared());
-        if help::worth_claiming(key).is_none() {
+        if !help::is_worker_of(key) {
             return self.join_off_worker(a, b);
         }
         let job = Arc::new(JoinJob {
@@ -122,16 +122,11 @@ impl Pool {
         let pushed = help::push_local(key, local);
         let ra = unwind::catch(a);
         let ran_here = match pushed {
-            Ok(()) => {
-                let ours = job.clone() as Arc<dyn LocalJob + '_>;
-                // SAFETY: as above; only compared by address.
-                let ours: Arc<dyn LocalJob> = unsafe { std::mem::transmute(ours) };
-                help::take_back(&ours) && job.run_here()
-            }
+            Ok(()) => help::take_back(Arc::as_ptr(&job).cast()) && job.run_here(),
             Err(_) => job.run_here(),
         };
         if !ran_here {
-            help::block_on(self.shared(), &job.wakeup, || {
+            help::block_on(&job.wakeup, || {
                 job.done.load(Ordering::Acquire).then_some(())
             });
         }

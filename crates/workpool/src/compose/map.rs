@@ -601,7 +601,7 @@ impl<T> Engine<T> {
             return;
         }
         let hub = &self.hub;
-        help::block_on(self.pool.shared(), &hub.wakeup, || {
+        help::block_on(&hub.wakeup, || {
             hub.parked.store(true, SeqCst);
             if ready(&self.flights) {
                 hub.parked.store(false, Relaxed);

@@ -18,12 +18,3 @@ pub use self::pipeline::{
     Pipeline, PipelineCanceller, PipelineError, PipelineRun, PipelineStats, StageStats,
 };
 pub use self::task_set::TaskSet;
-
-use crate::pool::Pool;
-
-/// `true` if the calling thread is one of `pool`'s workers.
-fn on_worker_of(pool: &Pool) -> bool {
-    let shared = pool.shared();
-    let inner = shared.inner.lock();
-    shared.on_worker_thread(&inner)
-}

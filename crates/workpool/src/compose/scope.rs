@@ -205,7 +205,7 @@ impl Pool {
         };
         let result = unwind::catch(|| f(&scope));
         let state = &scope.state;
-        help::block_on(self.shared(), &state.wakeup, || state.settle());
+        help::block_on(&state.wakeup, || state.settle());
         let job_panic = state.panic.lock().take();
         match (result, job_panic) {
             (Err(payload), job_panic) => {

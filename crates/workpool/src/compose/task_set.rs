@@ -161,9 +161,8 @@ impl<T: Send + 'static> TaskSet<T> {
         if let Some(found) = self.try_join() {
             return Some(found);
         }
-        let shared = Arc::clone(self.pool.shared());
         let ready = Arc::clone(&self.ready);
-        Some(help::block_on(&shared, &ready.wakeup, || self.try_join()))
+        Some(help::block_on(&ready.wakeup, || self.try_join()))
     }
 
     /// The result of a job that has ended, if there is one.

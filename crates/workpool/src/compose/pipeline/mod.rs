@@ -300,10 +300,7 @@ impl<T: 'static> Iterator for PipelineRun<T> {
             return step;
         }
         let core = Arc::clone(&self.core);
-        let Some(pool) = core.waiting_pool() else {
-            unreachable!("with no stage, the source feeds the output and nothing waits");
-        };
-        help::block_on(pool.shared(), &core.wakeup, || {
+        help::block_on(&core.wakeup, || {
             let step = self.poll_next();
             if step.is_none() {
                 // About to park: make sure nothing waits on a queue that refused it.

@@ -20,10 +20,8 @@ use std::time::Instant;
 
 use super::flow::{Flow, Outcome, StageLimits, Trash};
 use super::{PipelineStats, Stage, Value};
-use crate::compose::on_worker_of;
 use crate::error::{SubmitError, TaskError, TaskErrorKind, TrySubmitError};
 use crate::help::Wakeup;
-use crate::pool::Pool;
 use crate::sync::Mutex;
 use crate::unwind;
 
@@ -57,15 +55,6 @@ impl Core {
 
     pub(super) fn stats(&self) -> PipelineStats {
         self.flow.lock().stats()
-    }
-
-    /// The pool a wait goes through: the stage pool this thread is a worker of, so that the
-    /// wait helps it; otherwise the first stage's. `None` with no stage (nothing to wait
-    /// for then: the source feeds the output directly).
-    pub(super) fn waiting_pool(&self) -> Option<&Pool> {
-        let mut pools = self.stages.iter().map(|stage| &stage.pool);
-        let first = self.stages.first().map(|stage| &stage.pool);
-        pools.find(|pool| on_worker_of(pool)).or(first)
     }
 
     /// Now, on the clock of stage `k` (the system clock past the last stage).
