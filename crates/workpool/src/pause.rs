@@ -80,13 +80,7 @@ impl Pool {
         if inner.life.phase == Phase::Open {
             // Submissions while paused woke and started no worker (`wake_or_start_worker`):
             // the backlog gets its workers now.
-            let backlog = shared.ready_len(&inner).saturating_sub(inner.workers.idle);
-            let wanted = (inner.workers.alive + backlog).min(inner.workers.effective_max());
-            while inner.workers.alive < wanted {
-                if crate::worker::spawn(shared, &mut inner).is_err() {
-                    break;
-                }
-            }
+            shared.start_for_backlog(&mut inner, 0);
         }
         wake_all(shared, &inner);
     }

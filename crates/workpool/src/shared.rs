@@ -465,18 +465,27 @@ impl Shared {
         inner.workers.min = min;
         inner.workers.max = max;
         if inner.life.phase == Phase::Open {
-            let max = inner.workers.effective_max();
-            let backlog = self.ready_len(&inner).saturating_sub(inner.workers.idle);
-            let wanted = min.max((inner.workers.alive + backlog).min(max));
-
-            while inner.workers.alive < wanted {
-                if crate::worker::spawn(self, &mut inner).is_err() {
-                    break;
-                }
-            }
+            self.start_for_backlog(&mut inner, min);
         }
         // Workers above a lower max, or idle past a shorter bound, re-check and retire.
         self.work_cv.notify_all();
+    }
+
+    /// Starts workers, up to the maximum, for the ready jobs no idle worker will take, and
+    /// at least up to `floor` workers in all. A failure to start one leaves the jobs queued
+    /// for the workers that exist.
+    pub(crate) fn start_for_backlog(
+        self: &Arc<Self>,
+        inner: &mut MutexGuard<'_, Inner>,
+        floor: usize,
+    ) {
+        let backlog = self.ready_len(inner).saturating_sub(inner.workers.idle);
+        let wanted = floor.max((inner.workers.alive + backlog).min(inner.workers.effective_max()));
+        while inner.workers.alive < wanted {
+            if crate::worker::spawn(self, inner).is_err() {
+                break;
+            }
+        }
     }
 
     pub(crate) fn set_keep_alive(&self, keep_alive: Duration) {
