@@ -423,10 +423,11 @@ impl Shared {
         if inner.workers.idle > inner.workers.wakeups {
             inner.workers.wakeups += 1;
             self.work_cv.notify_one();
-        } else if inner.workers.alive < inner.workers.effective_max() {
+        } else if inner.workers.staying() < inner.workers.effective_max() {
             // A failure leaves the job queued for the workers that exist (or for the next
-            // successful start); a shutdown reports it if none ever takes it.
-            let replacing = inner.workers.alive >= inner.workers.max;
+            // successful start); a shutdown reports it if none ever takes it. A worker on its
+            // way out (running its stop hook) takes no job, so it is not counted.
+            let replacing = inner.workers.staying() >= inner.workers.max;
             if crate::worker::spawn(self, inner).is_ok() && replacing {
                 self.metrics.counters.note_replacement();
             }

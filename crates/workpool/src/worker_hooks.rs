@@ -11,7 +11,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::lifecycle::Phase;
 use crate::pool::Builder;
 use crate::shared::{Inner, Shared};
 use crate::sync::MutexGuard;
@@ -179,17 +178,10 @@ impl<'a> HookScope<'a> {
             return inner;
         }
         drop(inner);
+        // Meanwhile a job queued finds room to start a worker: a retiring worker counts as
+        // leaving from its decision on (`WorkerSet::staying`).
         self.close();
-        let mut inner = self.shared.inner.lock();
-        // Meanwhile this worker counted as alive but took no job, so a job queued then may
-        // have found no worker to wake and no room to start one. It gets one now, as if this
-        // worker had already gone (a paused pool starts its workers on resume).
-        if inner.life.phase == Phase::Open && self.shared.ready_len(&inner) > 0 {
-            inner.workers.alive -= 1;
-            self.shared.wake_or_start_worker(&mut inner);
-            inner.workers.alive += 1;
-        }
-        inner
+        self.shared.inner.lock()
     }
 
     fn close(&mut self) {
