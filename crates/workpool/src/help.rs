@@ -41,6 +41,8 @@ pub(crate) struct Home {
     /// The worker's deque of jobs spawned by scopes and joins on it (see `steal.rs`).
     deque: Deque<Boxed>,
     id: u64,
+    /// Where the worker parks while it waits for a `join`'s closure a thief runs.
+    wakeup: Arc<Wakeup>,
 }
 
 thread_local! {
@@ -62,6 +64,7 @@ impl Home {
             depth: Cell::new(0),
             deque,
             id: local.id(),
+            wakeup: Wakeup::new(),
         };
         HOME.with(|h| *h.borrow_mut() = Some(Rc::new(home)));
         HomeGuard(())
@@ -108,15 +111,6 @@ impl PoolKey {
     }
 }
 
-/// `true` if the calling thread is a worker of `pool`.
-pub(crate) fn is_worker_of(pool: PoolKey) -> bool {
-    HOME.with(|h| {
-        h.borrow()
-            .as_ref()
-            .is_some_and(|home| PoolKey::of(&home.shared) == pool)
-    })
-}
-
 /// `true` if the calling thread is a worker of `pool` that may claim a job it waits for:
 /// not while the pool is paused (fast/PROTOCOL.md, P8). Running the awaited job here is
 /// what a plain call would do, so it is not bounded by [`MAX_DEPTH`], which bounds helping
@@ -141,40 +135,54 @@ pub(crate) fn run_here(pool: PoolKey, job: Arc<dyn crate::task::Runnable>) {
     home.nested(|shared, local| worker::run_claimed(shared, local, job));
 }
 
+/// The calling thread's home, if it is a worker of `pool`.
+pub(crate) fn home_of(pool: PoolKey) -> Option<Rc<Home>> {
+    HOME.with(|h| {
+        h.borrow()
+            .as_ref()
+            .filter(|home| PoolKey::of(&home.shared) == pool)
+            .cloned()
+    })
+}
+
 /// Pushes `job`, spawned by a scope on `pool`, to the calling worker's deque; hands it
 /// back if the caller is not a worker of `pool`.
 pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
-    let Some(home) = HOME.with(|h| h.borrow().clone()) else {
-        return Err(job);
-    };
-    if PoolKey::of(&home.shared) != pool {
-        return Err(job);
+    match home_of(pool) {
+        Some(home) => {
+            home.push(job);
+            Ok(())
+        }
+        None => Err(job),
     }
-    home.deque.push(job);
-    home.shared.steals.pushed();
-    home.shared.wake_thief();
-    Ok(())
 }
 
-/// Takes the job at address `job` back from the top of the calling worker's deque, where
-/// its owner pushed it: `true` if it was still there (no one stole it), so the caller runs
-/// it.
-pub(crate) fn take_back(job: *const ()) -> bool {
-    HOME.with(|h| {
-        let home = h.borrow();
-        let Some(home) = home.as_ref() else {
-            return false;
-        };
-        match home.deque.pop() {
-            Some(top) if std::ptr::addr_eq(Arc::as_ptr(&top), job) => true,
+impl Home {
+    /// Pushes `job` to this worker's deque, where idle workers may steal it (P7).
+    pub(crate) fn push(&self, job: Boxed) {
+        self.deque.push(job);
+        self.shared.steals.pushed();
+        self.shared.wake_thief();
+    }
+
+    /// Takes the job at address `job` back from the top of this worker's deque, where it
+    /// was pushed: `true` if it was still there (no one stole it), so the caller runs it.
+    pub(crate) fn take_back(&self, job: *const ()) -> bool {
+        match self.deque.pop() {
+            Some(top) if std::ptr::addr_eq(top.addr(), job) => true,
             Some(other) => {
                 // Stolen: the top is an older job of an outer frame. It goes back.
-                home.deque.push(other);
+                self.deque.push(other);
                 false
             }
             None => false,
         }
-    })
+    }
+
+    /// Where this worker parks when it waits for a job another worker runs.
+    pub(crate) fn wakeup(&self) -> &Arc<Wakeup> {
+        &self.wakeup
+    }
 }
 
 /// Runs a job stolen from, or taken back from, a deque.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crossbeam_deque::{Steal, Stealer};
 
+use crate::compose::join::StackJob;
 use crate::sync::{fence, AtomicBool, Mutex};
 
 /// A job in a worker's deque.
@@ -30,8 +31,30 @@ pub(crate) trait LocalJob: Send + Sync {
     fn run(self: Arc<Self>);
 }
 
-/// The deque's item: shared, so that its owner keeps a handle to what it pushed.
-pub(crate) type Boxed = Arc<dyn LocalJob>;
+/// A deque's item: a scope's job, shared so that its owner keeps a handle to it, or a
+/// `join`'s second closure, which stays on its owner's stack.
+pub(crate) enum Boxed {
+    Shared(Arc<dyn LocalJob>),
+    Stack(StackJob),
+}
+
+impl Boxed {
+    /// Runs the job (see [`LocalJob::run`]).
+    pub(crate) fn run(self) {
+        match self {
+            Boxed::Shared(job) => job.run(),
+            Boxed::Stack(job) => job.run(),
+        }
+    }
+
+    /// Where the job lives: what its owner compares when it takes a job back.
+    pub(crate) fn addr(&self) -> *const () {
+        match self {
+            Boxed::Shared(job) => Arc::as_ptr(job).cast(),
+            Boxed::Stack(job) => job.addr(),
+        }
+    }
+}
 
 /// Every live worker's stealer, with the worker's id.
 type Stealers = Arc<Vec<(u64, Stealer<Boxed>)>>;

@@ -8,7 +8,7 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 
 use workpool::Pool;
@@ -147,6 +147,60 @@ fn join_returns_both_values_and_resumes_a_panic_after_both_ended() {
         Some(&"b failed")
     );
     assert_eq!(a_ended.load(SeqCst), 1);
+}
+
+/// Inside a job, the halves of each `join` below meet at a barrier, so neither can end
+/// before the other started: the second half is stolen by the other worker, and its value,
+/// its panic, or its end while the first half panics comes back through the thief.
+#[test]
+fn a_stolen_half_hands_back_its_value_and_its_panic() {
+    common::quiet_panics();
+    let pool = Pool::new(2);
+    let p = pool.clone();
+    let task = pool
+        .submit(move || {
+            let meet = Barrier::new(2);
+            let here = || {
+                meet.wait();
+                thread::current().id()
+            };
+            let (a, b) = p.join(here, here);
+            assert_ne!(a, b, "the second half ran on the other worker");
+
+            let meet = Barrier::new(2);
+            let b_failed = catch_unwind(AssertUnwindSafe(|| {
+                p.join(
+                    || meet.wait(),
+                    || {
+                        meet.wait();
+                        panic!("stolen b failed")
+                    },
+                )
+            }));
+            let b_failed = b_failed.unwrap_err().downcast_ref::<&str>().copied();
+
+            let meet = Barrier::new(2);
+            let b_ended = AtomicUsize::new(0);
+            let a_failed = catch_unwind(AssertUnwindSafe(|| {
+                p.join(
+                    || {
+                        meet.wait();
+                        panic!("a failed")
+                    },
+                    || {
+                        meet.wait();
+                        b_ended.fetch_add(1, SeqCst);
+                    },
+                )
+            }));
+            let a_failed = a_failed.unwrap_err().downcast_ref::<&str>().copied();
+            (b_failed, a_failed, b_ended.load(SeqCst))
+        })
+        .unwrap();
+    assert_eq!(
+        task.wait().unwrap(),
+        (Some("stolen b failed"), Some("a failed"), 1)
+    );
 }
 
 /// A pool that has shut down refuses the jobs: they run on the spawning thread instead, so

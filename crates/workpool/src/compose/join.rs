@@ -1,66 +1,112 @@
 //! Fork-join: [`Pool::join`] runs two closures, potentially in parallel, and returns both
 //! results.
 //!
-//! On a worker of the pool, `b` goes to the worker's own deque (`steal.rs`) and `a` runs
-//! at once; then the worker takes `b` back from the top of its deque and runs it too,
-//! unless an idle worker stole it meanwhile, in which case it waits for the thief, helping
-//! (`help.rs`). So a recursive `join` costs one allocation and a deque push and pop per
-//! level, and nests no deeper than it recurses. Off a worker, `join` is a [`Pool::scope`]
-//! with one job.
+//! On a worker of the pool, `b` stays in a [`JoinJob`] on the worker's stack, and a
+//! [`StackJob`] pointing at it goes to the worker's own deque (`steal.rs`); `a` runs at
+//! once. Then the worker takes `b` back from the top of its deque and calls it, unless an
+//! idle worker stole it meanwhile, in which case it waits for the thief, helping
+//! (`help.rs`). So a recursive `join` allocates nothing and takes no lock: a level costs a
+//! deque push and pop. Off a worker, `join` is a [`Pool::scope`] with one job.
 //!
-//! Like a scope's, `b`'s lifetime is erased to sit in the deque (the `unsafe` below): `join`
-//! returns, or unwinds, only after `b` has been run and dropped.
+//! The deque holds a pointer to the owner's stack frame (the `unsafe` below). The argument
+//! is the one `rayon` makes for its stack jobs: a `StackJob` is run exactly once, by a
+//! thief or by the owner's own helping, or taken back by the owner, because a deque hands
+//! each item out once; and the owner's frame does not return or unwind until one of those
+//! happened and, for a run, until the run has set `state` to `DONE`, after which the runner
+//! touches nothing of the frame.
 
-// The lifetime erasure below is the only unsafe code outside `queue/raw/` and
-// `compose/scope.rs`; the module docs above are its argument.
+// The stack job below is the only unsafe code outside `queue/raw/`, `compose/scope.rs` and
+// `compose/slots.rs`; the module docs above are its argument.
 #![allow(unsafe_code)]
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::help::{self, PoolKey, Wakeup};
 use crate::pool::Pool;
-use crate::steal::LocalJob;
-use crate::sync::{AtomicBool, Mutex};
+use crate::steal::Boxed;
+use crate::sync::AtomicUsize;
 use crate::unwind;
 
 type Outcome<R> = Result<R, Box<dyn Any + Send>>;
 
-/// `b` of a join, on its way through the deque, and where its result comes back.
-struct JoinJob<B, R> {
-    b: Mutex<Option<B>>,
-    result: Mutex<Option<Outcome<R>>>,
-    /// Set once `result` holds what `b` did.
-    done: AtomicBool,
-    /// Wakes the owner, if it waits for a thief.
-    wakeup: Wakeup,
+/// `JoinJob::state`: `b` has not been run by a thief.
+const PENDING: usize = 0;
+/// The owner waits for the thief and may park: the thief must wake it.
+const SLEEPY: usize = 1;
+/// A thief (or the owner's helping) ran `b`; `result` holds what it did.
+const DONE: usize = 2;
+
+/// `b` of a join, on its owner's stack.
+struct JoinJob<'w, B, R> {
+    /// Taken by whoever runs the job: the one thread the deque handed it to.
+    b: UnsafeCell<Option<B>>,
+    /// Written by a runner other than the owner before it sets `DONE`.
+    result: UnsafeCell<Option<Outcome<R>>>,
+    state: AtomicUsize,
+    /// The owner's; it outlives the job, since the owner's home outlives its frames.
+    wakeup: &'w Arc<Wakeup>,
 }
 
-impl<B: FnOnce() -> R + Send, R: Send> JoinJob<B, R> {
-    /// Runs `b` if no one has yet; `true` if this call did.
-    fn run_here(&self) -> bool {
-        let b = self.b.lock().take();
-        let Some(b) = b else { return false };
+impl<B: FnOnce() -> R + Send, R: Send> JoinJob<'_, B, R> {
+    /// Runs `b` from the deque: on a thief, or on the owner helping itself.
+    ///
+    /// # Safety
+    ///
+    /// `job` points at a live `JoinJob<B, R>` whose `b` is still there, and the caller is
+    /// the one thread the deque handed the job to (so nobody else touches `b` or
+    /// `result`). The `JoinJob` stays alive until `state` is `DONE`.
+    unsafe fn execute(job: *const ()) {
+        // SAFETY: the caller's contract: `job` is a live `JoinJob<B, R>`.
+        let job = unsafe { &*job.cast::<Self>() };
+        // SAFETY: this thread alone reaches `b` and `result` until `DONE` is stored.
+        let b = unsafe { (*job.b.get()).take() }.expect("a join's job runs once");
         let outcome = unwind::catch(b);
-        *self.result.lock() = Some(outcome);
-        self.done.store(true, Ordering::Release);
-        true
-    }
-
-    fn take_result(&self) -> Outcome<R> {
-        self.result
-            .lock()
-            .take()
-            .expect("a join's second closure has run once it is done")
+        // SAFETY: as above; the owner reads `result` only after it loads `DONE`.
+        unsafe { *job.result.get() = Some(outcome) };
+        // Cloned before the store: once `DONE` is seen, the owner's frame may be gone.
+        let wakeup = Arc::clone(job.wakeup);
+        if job.state.swap(DONE, Ordering::AcqRel) == SLEEPY {
+            wakeup.wake();
+        }
     }
 }
 
-impl<B: FnOnce() -> R + Send, R: Send> LocalJob for JoinJob<B, R> {
-    fn run(self: Arc<Self>) {
-        if self.run_here() {
-            self.wakeup.wake();
+/// A [`JoinJob`] as the deque holds it: a pointer to the owner's frame and the function
+/// that runs what is there.
+pub(crate) struct StackJob {
+    job: *const (),
+    execute: unsafe fn(*const ()),
+}
+
+// SAFETY: the job it points at is sent to one other thread to run: `B: Send` and `R: Send`
+// (see `StackJob::new`), and its `state` is atomic.
+unsafe impl Send for StackJob {}
+
+impl StackJob {
+    /// # Safety
+    ///
+    /// The `StackJob` is either run once ([`run`](StackJob::run)) or dropped by the owner
+    /// that took it back, and `job` outlives the run (until its `state` is `DONE`).
+    unsafe fn new<B: FnOnce() -> R + Send, R: Send>(job: &JoinJob<'_, B, R>) -> Self {
+        Self {
+            job: std::ptr::from_ref(job).cast(),
+            execute: JoinJob::<B, R>::execute,
         }
+    }
+
+    /// Runs the job; it catches its own panics.
+    pub(crate) fn run(self) {
+        // SAFETY: `new`'s contract: the job is alive, and this is its one run, since a
+        // deque hands each item out once and `run` consumes it.
+        unsafe { (self.execute)(self.job) }
+    }
+
+    /// Where the job lives.
+    pub(crate) fn addr(&self) -> *const () {
+        self.job
     }
 }
 
@@ -101,36 +147,43 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        let key = PoolKey::of(self.shared());
-        if !help::is_worker_of(key) {
+        let Some(home) = help::home_of(PoolKey::of(self.shared())) else {
             return self.join_off_worker(a, b);
-        }
-        let job = Arc::new(JoinJob {
-            b: Mutex::new(Some(b)),
-            result: Mutex::new(None),
-            done: AtomicBool::new(false),
-            wakeup: Wakeup::default(),
-        });
-        let local: Arc<dyn LocalJob + '_> = job.clone();
-        // SAFETY: the deque's reference may outlive `b`'s borrows only if `join` returns or
-        // unwinds while `b` has not run. Below, `join` returns only after `b` ran (here, or
-        // on a thief that set `done`), catching `a`'s panic first; a job in a deque is only
-        // ever taken to be run (`steal.rs`), and a worker never leaves its loop with a job
-        // in its deque, since its owner frame waits for it. Once run, the job holds no
-        // borrow: `b` was taken out, and its result is taken below.
-        let local: Arc<dyn LocalJob> = unsafe { std::mem::transmute(local) };
-        let pushed = help::push_local(key, local);
-        let ra = unwind::catch(a);
-        let ran_here = match pushed {
-            Ok(()) => help::take_back(Arc::as_ptr(&job).cast()) && job.run_here(),
-            Err(_) => job.run_here(),
         };
-        if !ran_here {
-            help::block_on(&job.wakeup, || {
-                job.done.load(Ordering::Acquire).then_some(())
+        let job = JoinJob {
+            b: UnsafeCell::new(Some(b)),
+            result: UnsafeCell::new(None),
+            state: AtomicUsize::new(PENDING),
+            wakeup: home.wakeup(),
+        };
+        // SAFETY: the job lives in this frame, which returns or unwinds only below, after
+        // it took the job back or saw `DONE` (`a`'s panic is caught first). A job in a
+        // deque is only ever taken to be run (`steal.rs`), and a worker never leaves its
+        // loop with a job in its deque, since its owner frame waits for it.
+        let stack_job = unsafe { StackJob::new(&job) };
+        let addr = stack_job.addr();
+        home.push(Boxed::Stack(stack_job));
+        let ra = unwind::catch(a);
+        let rb = if home.take_back(addr) {
+            // SAFETY: taken back: no other thread has the job, nor will.
+            let b = unsafe { (*job.b.get()).take() }.expect("a join's job runs once");
+            unwind::catch(b)
+        } else {
+            help::block_on(home.wakeup(), || {
+                // Before the last look, so the thief either sees it and wakes this wait,
+                // or stored `DONE` first (see `JoinJob::execute`).
+                let _ = job.state.compare_exchange(
+                    PENDING,
+                    SLEEPY,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                (job.state.load(Ordering::Acquire) == DONE).then_some(())
             });
-        }
-        let rb = job.take_result();
+            // SAFETY: `DONE` was loaded with acquire: the runner's write is visible and it
+            // touches the job no more.
+            unsafe { (*job.result.get()).take() }.expect("a join's job is done")
+        };
         match (ra, rb) {
             (Ok(ra), Ok(rb)) => (ra, rb),
             (Err(payload), rb) => {

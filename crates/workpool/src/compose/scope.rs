@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::help::{self, Wakeup};
 use crate::pool::Pool;
-use crate::steal::LocalJob;
+use crate::steal::{Boxed, LocalJob};
 use crate::sync::{AtomicUsize, Mutex};
 use crate::unwind;
 
@@ -138,10 +138,10 @@ impl<'scope> Scope<'scope, '_> {
         // after the closure has been run and dropped (see the module docs for every path).
         let f: ErasedFn = unsafe { std::mem::transmute(f) };
         self.state.pending.fetch_add(1, Ordering::AcqRel);
-        let job: Arc<dyn LocalJob> = Arc::new(ScopedJob {
+        let job = Boxed::Shared(Arc::new(ScopedJob {
             f: Mutex::new(Some(f)),
             state: Arc::clone(&self.state),
-        });
+        }));
         let Err(job) = help::push_local(help::PoolKey::of(self.pool.shared()), job) else {
             return;
         };
