@@ -145,18 +145,6 @@ pub(crate) fn home_of(pool: PoolKey) -> Option<Rc<Home>> {
     })
 }
 
-/// Pushes `job`, spawned by a scope on `pool`, to the calling worker's deque; hands it
-/// back if the caller is not a worker of `pool`.
-pub(crate) fn push_local(pool: PoolKey, job: Boxed) -> Result<(), Boxed> {
-    match home_of(pool) {
-        Some(home) => {
-            home.push(job);
-            Ok(())
-        }
-        None => Err(job),
-    }
-}
-
 impl Home {
     /// Pushes `job` to this worker's deque, where idle workers may steal it (P7).
     pub(crate) fn push(&self, job: Boxed) {

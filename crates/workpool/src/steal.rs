@@ -24,17 +24,16 @@ use crossbeam_deque::{Steal, Stealer};
 use crate::compose::join::StackJob;
 use crate::sync::{fence, AtomicBool, Mutex};
 
-/// A job in a worker's deque.
-pub(crate) trait LocalJob: Send + Sync {
-    /// Runs the job; it catches its own panics. A job whose owner already ran it does
-    /// nothing.
-    fn run(self: Arc<Self>);
+/// A scope's job in a worker's deque.
+pub(crate) trait LocalJob: Send {
+    /// Runs the job; it catches its own panics.
+    fn run(self: Box<Self>);
 }
 
-/// A deque's item: a scope's job, shared so that its owner keeps a handle to it, or a
-/// `join`'s second closure, which stays on its owner's stack.
+/// A deque's item: a scope's job, or a `join`'s second closure, which stays on its owner's
+/// stack.
 pub(crate) enum Boxed {
-    Shared(Arc<dyn LocalJob>),
+    Scoped(Box<dyn LocalJob>),
     Stack(StackJob),
 }
 
@@ -42,7 +41,7 @@ impl Boxed {
     /// Runs the job (see [`LocalJob::run`]).
     pub(crate) fn run(self) {
         match self {
-            Boxed::Shared(job) => job.run(),
+            Boxed::Scoped(job) => job.run(),
             Boxed::Stack(job) => job.run(),
         }
     }
@@ -50,7 +49,7 @@ impl Boxed {
     /// Where the job lives: what its owner compares when it takes a job back.
     pub(crate) fn addr(&self) -> *const () {
         match self {
-            Boxed::Shared(job) => Arc::as_ptr(job).cast(),
+            Boxed::Scoped(job) => std::ptr::from_ref(&**job).cast(),
             Boxed::Stack(job) => job.addr(),
         }
     }

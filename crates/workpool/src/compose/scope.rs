@@ -2,20 +2,21 @@
 //! that makes it sound, that [`Pool::scope`] returns (or unwinds) only once every job it
 //! spawned has been run or dropped.
 //!
-//! A scoped closure is queued as an ordinary `execute` job, its lifetime erased (the one
-//! `unsafe` of this module). What a borrow needs is that no closure outlives the scope, so
-//! every path that consumes a closure counts it off:
+//! A scoped closure is boxed with a handle of its scope (one allocation per spawn) and its
+//! lifetime erased (the one `unsafe` of this module). What a borrow needs is that no
+//! closure outlives the scope, so every path that consumes a job counts it off:
 //!
 //! - a worker runs it. Spawned on a worker of the scope's pool, it goes to that worker's
 //!   deque (`steal.rs`), which the worker takes back from, newest first, while it waits,
-//!   and other workers steal from; spawned elsewhere, it is an `execute` job;
+//!   and other workers steal from (a deque hands each job out once, to be run); spawned
+//!   elsewhere, it is an `execute` job;
 //! - a queue that drops it unrun (a shutdown hands it back) returns it to the scope, whose
 //!   owner runs it on its own thread: a scope's jobs all run, whatever happens to the pool;
 //! - a submission the pool refuses runs it at once on the spawning thread.
 //!
-//! Whoever takes the closure out of its slot runs it and then counts it off; the owner
-//! waits (helping, see `help.rs`) until the count is zero, and catches every panic on the
-//! way, so nothing unwinds out of the scope early.
+//! Whoever holds the job runs it and then counts it off; the owner waits (helping, see
+//! `help.rs`) until the count is zero, and catches every panic on the way, so nothing
+//! unwinds out of the scope early.
 
 // The lifetime erasure below is the only unsafe code outside `queue/raw/`; the module
 // docs above are its argument.
@@ -33,24 +34,28 @@ use crate::steal::{Boxed, LocalJob};
 use crate::sync::{AtomicUsize, Mutex};
 use crate::unwind;
 
-/// A closure of a scope, with its lifetime erased.
-type ErasedFn = Box<dyn FnOnce() + Send + 'static>;
+/// A job of a scope, with its lifetime erased.
+type Erased = Box<dyn ScopeJob>;
+
+/// A job of a scope, which knows its scope.
+trait ScopeJob: LocalJob {
+    fn scope(&self) -> &Arc<ScopeState>;
+}
 
 /// What a scope's owner and its jobs share.
 struct ScopeState {
-    /// Closures not yet consumed (run, or run by the owner after being handed back).
+    /// Jobs not yet consumed (run, or run by the owner after being handed back).
     pending: AtomicUsize,
-    /// Closures a queue dropped unrun, for the owner to run.
-    returned: Mutex<Vec<ErasedFn>>,
+    /// Jobs a queue dropped unrun, for the owner to run.
+    returned: Mutex<Vec<Erased>>,
     /// The first panic of a job; the scope resumes it once every job has ended.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     wakeup: Arc<Wakeup>,
 }
 
 impl ScopeState {
-    /// Runs a closure taken from its slot, keeps its panic if it is the first, and counts
-    /// it off.
-    fn run(&self, f: ErasedFn) {
+    /// Runs a job's closure, keeps its panic if it is the first, and counts it off.
+    fn run(&self, f: impl FnOnce()) {
         if let Err(payload) = unwind::catch(f) {
             let mut first = self.panic.lock();
             match first.is_none() {
@@ -70,39 +75,56 @@ impl ScopeState {
         }
     }
 
-    /// The owner's look while it waits: runs handed-back closures; `Some` once every
-    /// closure was consumed.
+    /// The owner's look while it waits: runs handed-back jobs; `Some` once every job was
+    /// consumed.
     fn settle(&self) -> Option<()> {
         loop {
             let returned = self.returned.lock().pop();
-            let Some(f) = returned else { break };
-            self.run(f);
+            let Some(job) = returned else { break };
+            job.run();
         }
         (self.pending.load(Ordering::Acquire) == 0).then_some(())
     }
 }
 
-/// The queued form of a scoped closure.
-struct ScopedJob {
-    f: Mutex<Option<ErasedFn>>,
+/// A scoped closure and its scope: one allocation per spawn.
+struct ScopedJob<F> {
+    f: F,
     state: Arc<ScopeState>,
 }
 
-impl LocalJob for ScopedJob {
-    fn run(self: Arc<Self>) {
-        let f = self.f.lock().take();
-        if let Some(f) = f {
-            self.state.run(f);
+impl<F: FnOnce() + Send> LocalJob for ScopedJob<F> {
+    fn run(self: Box<Self>) {
+        let ScopedJob { f, state } = *self;
+        state.run(f);
+    }
+}
+
+impl<F: FnOnce() + Send> ScopeJob for ScopedJob<F> {
+    fn scope(&self) -> &Arc<ScopeState> {
+        &self.state
+    }
+}
+
+/// A scoped job queued as an `execute` job, two words so that it fits the queue's inline
+/// slot. Dropped unrun (a shutdown handed the queue back), it hands the job to the scope's
+/// owner, who runs it instead.
+struct Queued(Option<Erased>);
+
+impl Queued {
+    fn run(mut self) {
+        if let Some(job) = self.0.take() {
+            job.run();
         }
     }
 }
 
-impl Drop for ScopedJob {
+impl Drop for Queued {
     fn drop(&mut self) {
-        // Dropped unrun (a shutdown handed the queue back): the owner runs it instead.
-        if let Some(f) = self.f.get_mut().take() {
-            self.state.returned.lock().push(f);
-            self.state.wakeup.wake();
+        if let Some(job) = self.0.take() {
+            let state = Arc::clone(job.scope());
+            state.returned.lock().push(job);
+            state.wakeup.wake();
         }
     }
 }
@@ -131,21 +153,23 @@ impl<'scope> Scope<'scope, '_> {
     where
         F: FnOnce() + Send + 'scope,
     {
-        let f: Box<dyn FnOnce() + Send + 'scope> = Box::new(f);
-        // SAFETY: the closure only lives on past `'scope` if `Pool::scope` returns while it
-        // is alive. `Pool::scope` returns (or resumes a panic) only after `pending`, counted
-        // up here before the closure is queued, is back to zero, and it is counted off only
-        // after the closure has been run and dropped (see the module docs for every path).
-        let f: ErasedFn = unsafe { std::mem::transmute(f) };
-        self.state.pending.fetch_add(1, Ordering::AcqRel);
-        let job = Boxed::Shared(Arc::new(ScopedJob {
-            f: Mutex::new(Some(f)),
+        let job: Box<dyn ScopeJob + 'scope> = Box::new(ScopedJob {
+            f,
             state: Arc::clone(&self.state),
-        }));
-        let Err(job) = help::push_local(help::PoolKey::of(self.pool.shared()), job) else {
-            return;
+        });
+        // SAFETY: the job only lives on past `'scope` if `Pool::scope` returns while it is
+        // alive. `Pool::scope` returns (or resumes a panic) only after `pending`, counted up
+        // here before the job is queued, is back to zero, and it is counted off only after
+        // the closure has been run and dropped (see the module docs for every path).
+        let job: Erased = unsafe { std::mem::transmute(job) };
+        self.state.pending.fetch_add(1, Ordering::AcqRel);
+        let key = help::PoolKey::of(self.pool.shared());
+        let job = match help::home_of(key) {
+            Some(home) => return home.push(Boxed::Scoped(job)),
+            None => job,
         };
-        if let Err(refused) = self.pool.execute(move || job.run()) {
+        let queued = Queued(Some(job));
+        if let Err(refused) = self.pool.execute(move || queued.run()) {
             let run = refused.into_inner();
             run();
         }
