@@ -1,11 +1,14 @@
-//! Workload 8: a parallel map collected into a `Vec`. Grid: one case (one worker per core)
+//! Workload 8: a parallel map collected into a `Vec`. Grid: two cases (one worker per core)
 //! × workpool's `Pool::map` (input order) and `Pool::map_unordered`, each collected with
 //! `collect::<Result<Vec<u64>, _>>()`, against rayon's
 //! `(0..n).into_par_iter().map(..).collect::<Vec<u64>>()` inside `ThreadPool::install`, and
 //! the same map and collect on one thread for scale. One batch maps 1,000,000 items (100,000
 //! in quick mode) through `typed(i)`, a few arithmetic instructions; every result vector is
 //! checked (outside the timing) against the expected one, so a lost, repeated or misplaced
-//! item fails the run. The bar (issue #17): workpool's `map` within 2× rayon's time.
+//! item fails the run. The bar (issue #17): workpool's `map` within 2× rayon's time. The
+//! second case maps 100,000 items (10,000 in quick mode) of about 250 ns each (`medium(i)`,
+//! 200 dependent multiply-adds), where the pool's workers, not moving memory, should set
+//! the pace.
 //!
 //! The shapes differ in a way that matters here: rayon splits the range itself and writes
 //! each result into its place in the output, on its workers; `Pool::map` is a lazy iterator
@@ -23,18 +26,68 @@ use workpool_benches::{
     TimingRow, WorkpoolSubject,
 };
 
-const TITLE: &str = "8. Parallel map of tiny items collected into a Vec";
+const TITLE: &str = "8. Parallel map collected into a Vec";
+
+/// About 250 ns of arithmetic that the compiler cannot fold away.
+fn medium(i: u64) -> u64 {
+    let mut x = i;
+    for _ in 0..200 {
+        x = black_box(
+            x.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        );
+    }
+    x
+}
 
 pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
-    let items = settings.pick(1_000_000, 100_000, 1_000) as u64;
-    let in_order: Vec<u64> = (0..items).map(typed).collect();
+    let mut rows = Vec::new();
+    let tiny = settings.pick(1_000_000, 100_000, 1_000) as u64;
+    rows.extend(case(
+        criterion,
+        settings,
+        "map_collect",
+        tiny,
+        typed,
+        "tiny",
+    ));
+    let fewer = settings.pick(100_000, 10_000, 1_000) as u64;
+    rows.extend(case(
+        criterion,
+        settings,
+        "map_collect_250ns",
+        fewer,
+        medium,
+        "~250 ns",
+    ));
+    let description = format!(
+        "Items mapped per batch through a few arithmetic instructions (`typed(i)`, tiny) or \
+         about 250 ns of them (`medium(i)`), on {} workers: workpool's lazy `Pool::map` \
+         (default window and chunking) and rayon's indexed parallel iterator, each \
+         collecting every result into a `Vec<u64>`; the results are checked. Notes: time \
+         over rayon's.",
+        settings.workers
+    );
+    Section::timing(TITLE, description, &rows)
+}
+
+/// One case: `items` items through `f`, every subject.
+fn case(
+    criterion: &mut Criterion,
+    settings: &Settings,
+    group_name: &str,
+    items: u64,
+    f: fn(u64) -> u64,
+    size: &str,
+) -> Vec<TimingRow> {
+    let in_order: Vec<u64> = (0..items).map(f).collect();
     let mut sorted = in_order.clone();
     sorted.sort_unstable();
     let (expected, sorted) = (Expected::InOrder(&in_order), Expected::Sorted(&sorted));
     let setup = Setup::workers(settings.workers);
-    let case = format!("{items} items");
+    let case = format!("{items} {size} items");
 
-    let mut group = criterion.benchmark_group("map_collect");
+    let mut group = criterion.benchmark_group(group_name);
     settings.configure(&mut group);
     group.throughput(Throughput::Elements(items));
 
@@ -42,7 +95,7 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
     start_all_workers(&pool, setup.workers);
     let ordered = measure(&mut group, settings, "workpool_map", &expected, || {
         pool.0
-            .map(0..items, typed)
+            .map(0..items, f)
             .collect::<Result<Vec<u64>, _>>()
             .expect("no item fails")
     });
@@ -53,7 +106,7 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         &sorted,
         || {
             pool.0
-                .map_unordered(0..items, typed)
+                .map_unordered(0..items, f)
                 .collect::<Result<Vec<u64>, _>>()
                 .expect("no item fails")
         },
@@ -70,13 +123,13 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         || {
             rayon
                 .0
-                .install(|| (0..items).into_par_iter().map(typed).collect::<Vec<u64>>())
+                .install(|| (0..items).into_par_iter().map(f).collect::<Vec<u64>>())
         },
     );
     rayon.shutdown();
 
     let serial = measure(&mut group, settings, "one_thread", &expected, || {
-        (0..items).map(typed).collect::<Vec<u64>>()
+        (0..items).map(f).collect::<Vec<u64>>()
     });
     group.finish();
 
@@ -109,14 +162,7 @@ pub fn run(criterion: &mut Criterion, settings: &Settings) -> Section {
         let label = "one thread: (0..n).map().collect::<Vec<_>>()";
         rows.push(TimingRow::measured(&case, label, s, items).note(ratio(s)));
     }
-    let description = format!(
-        "{items} items per batch through a few arithmetic instructions (`typed(i)`), on {} \
-         workers: workpool's lazy `Pool::map` (default window and chunking) and rayon's \
-         indexed parallel iterator, each collecting every result into a `Vec<u64>`; the \
-         results are checked. Notes: time over rayon's.",
-        settings.workers
-    );
-    Section::timing(TITLE, description, &rows)
+    rows
 }
 
 /// Benchmarks `batch` (which returns the collected results) and checks them, outside the

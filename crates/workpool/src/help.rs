@@ -256,7 +256,21 @@ pub(crate) fn wait_helping<R>(mut attempt: impl FnMut(Option<Duration>) -> Optio
 ///
 /// A worker helps the pool it works for, whichever pool the wait is on: that is the work
 /// it can run, and running it may be what the awaited jobs wait for.
-pub(crate) fn block_on<R>(wakeup: &Wakeup, mut ready: impl FnMut() -> Option<R>) -> R {
+pub(crate) fn block_on<R>(wakeup: &Wakeup, ready: impl FnMut() -> Option<R>) -> R {
+    wait(wakeup, None, ready)
+}
+
+/// Like [`block_on`], but asks `ready` again at least every `slice` even if nobody wakes
+/// the wait: for a waiter whose wakers wake it only now and then.
+pub(crate) fn block_on_within<R>(
+    wakeup: &Wakeup,
+    slice: Duration,
+    ready: impl FnMut() -> Option<R>,
+) -> R {
+    wait(wakeup, Some(slice), ready)
+}
+
+fn wait<R>(wakeup: &Wakeup, slice: Option<Duration>, mut ready: impl FnMut() -> Option<R>) -> R {
     wait_helping(|timeout| loop {
         if let Some(r) = ready() {
             return Some(r);
@@ -264,10 +278,10 @@ pub(crate) fn block_on<R>(wakeup: &Wakeup, mut ready: impl FnMut() -> Option<R>)
         match timeout {
             Some(Duration::ZERO) => return None,
             Some(nap) => {
-                wakeup.park(Some(nap));
+                wakeup.park(Some(slice.map_or(nap, |slice| nap.min(slice))));
                 return ready();
             }
-            None => wakeup.park(None),
+            None => wakeup.park(slice),
         }
     })
 }

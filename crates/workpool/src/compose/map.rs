@@ -9,20 +9,23 @@
 //! under [`CHUNK_TARGET_NANOS`]), the next chunk is twice the size, up to `max_chunk`, and a
 //! chunk that took far longer makes the next one smaller again.
 //!
-//! Waking the iterator. After each item the job looks at the hub's `parked` flag with a
-//! relaxed load and wakes the iterator if it is set: a fence there, to make the look and
-//! the result's publication a sequentially consistent pair, would cost about 11 ns per item
-//! here, more than a tiny item's work. The iterator watches for a result for a while before
-//! it parks, then sets `parked` (`SeqCst`) before its last look. A chunk's end is a
-//! `SeqCst` store followed by a `SeqCst` swap of `parked`, so that wake is never missed. So
-//! a wake-up after an item can be missed only if the job's store of the result and the
-//! iterator's last look cross within the time a store takes to leave the core; the iterator
-//! is then woken when the job's next item, or the job, ends.
+//! Waking the iterator. A chunk's end wakes the iterator if it is parked: the end is a
+//! `SeqCst` store of `finished` followed by a `SeqCst` swap of the hub's `parked` flag, and
+//! the iterator stores `parked` (`SeqCst`) before its last look, so that wake is never
+//! missed. Results within a chunk wake nobody: a parked iterator also wakes on its own every
+//! [`HOLD`], and takes every result that landed meanwhile, so a slow item holds back the
+//! finished results of its chunk for at most that long. Waking the iterator for every
+//! result cost more than the results: where the workers have every core, each wake took a
+//! core from them, and a map of 250 ns items on two workers took as long as one thread
+//! doing them all (`benches/suite/map_collect.rs` and the notes in `README.md`).
+//!
+//! For the same reason the iterator watches for a result before it parks only if the pool
+//! has fewer workers than the machine has cores.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use crate::clock::Ticks;
@@ -30,16 +33,21 @@ use crate::compose::slots::{slots, Reader, Writer};
 use crate::error::{SubmitError, TaskError, TaskErrorKind};
 use crate::help::{self, Wakeup};
 use crate::pool::Pool;
-use crate::sync::{spin_until, AtomicBool, AtomicU64};
+use crate::sync::{spin_until, AtomicBool, AtomicU64, OnceLock};
 use crate::task::Task;
 use crate::unwind;
 
 /// The most items one job of a map takes, unless [`Map::max_chunk`] says otherwise: 4096.
 pub const DEFAULT_MAX_CHUNK: usize = 4096;
 
-/// How long a chunk of tiny items may run: 20 µs, about fifty times what a job costs the
-/// pool, so that chunking saves nearly all of it while a chunk stays short.
-const CHUNK_TARGET_NANOS: u64 = 20_000;
+/// How long a chunk of tiny items may run: 100 µs, a few hundred times what a job costs the
+/// pool and some twenty times what waking the iterator costs, so that both are paid once
+/// for many items while a chunk stays short.
+const CHUNK_TARGET_NANOS: u64 = 100_000;
+
+/// The longest a parked iterator waits before it looks again for results that landed
+/// without a chunk ending (see the module docs): about a chunk's time.
+const HOLD: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// A chunk's run time before it has been measured.
 const UNMEASURED: u64 = u64::MAX;
@@ -61,9 +69,11 @@ impl Pool {
     /// chunk of at most [`max_chunk`](Map::max_chunk) items ([`DEFAULT_MAX_CHUNK`]), so at
     /// most `window × max_chunk` items are pulled ahead of the results taken. Chunks start at
     /// one item and grow only while items prove tiny (so that a job's cost is shared by many
-    /// of them); an item that finished is handed out at once even while a slow one of the
-    /// same chunk still runs. A slow item holds back, besides itself, only the items queued
-    /// behind it in its chunk, and in input order the results after it.
+    /// of them). An item that finished is handed out even while a slow one of the same
+    /// chunk still runs: at the latest about 0.1 ms later, when the waiting iterator looks
+    /// again (a chunk's end wakes it at once; single results do not, since waking it for
+    /// each cost more than the results). A slow item holds back, besides itself, only the
+    /// items queued behind it in its chunk, and in input order the results after it.
     ///
     /// Dropping the iterator cancels every job that has not started; a running job stops
     /// after its current item. The pool's [`Stats`](crate::Stats) count jobs (chunks), not
@@ -99,9 +109,9 @@ impl Pool {
         }
     }
 
-    /// Like [`map`](Pool::map), but yields each result as soon as it is ready, in
-    /// completion order, so a slow item holds back nothing but itself and the items behind
-    /// it in its chunk.
+    /// Like [`map`](Pool::map), but yields each result as soon as it is ready (within about
+    /// 0.1 ms, as for `map`), in completion order, so a slow item holds back nothing but
+    /// itself and the items behind it in its chunk.
     ///
     /// Laziness, the window, chunking, panics and cancellation are as for
     /// [`map`](Pool::map).
@@ -231,24 +241,12 @@ impl<T> Iterator for MapUnordered<T> {
 struct Hub {
     wakeup: Arc<Wakeup>,
     /// Set by the iterator before its last look for a result, when it is about to park;
-    /// cleared by whoever wakes it.
+    /// cleared by the chunk end that wakes it.
     parked: AtomicBool,
     ticks: Ticks,
 }
 
 impl Hub {
-    /// A result was published: wakes the iterator if it waits.
-    ///
-    /// Only a relaxed look, to keep tiny items cheap: the iterator spins a while before it
-    /// parks, so a result published as it looked is still seen, and the next result or the
-    /// chunk's end wakes it in any case (see [`chunk_done`](Hub::chunk_done)).
-    #[inline]
-    fn item_done(&self) {
-        if self.parked.load(Relaxed) && self.parked.swap(false, AcqRel) {
-            self.wakeup.wake();
-        }
-    }
-
     /// A chunk has ended (its `finished` store is `SeqCst`, before this): wakes the iterator
     /// if it waits. The iterator stores `parked` (`SeqCst`) before it loads `finished`
     /// (`SeqCst`), so either it sees the end or this sees it parked.
@@ -305,7 +303,6 @@ fn run_chunk<I, T>(items: Vec<I>, f: &impl Fn(I) -> T, mut end: ChunkEnd<T>) {
             end.writer.header().nanos.store(nanos, Relaxed);
         }
         end.writer.push(result);
-        end.hub.item_done();
         if end.writer.header().stop.load(Relaxed) {
             return;
         }
@@ -461,6 +458,9 @@ struct Engine<T> {
     max_chunk: usize,
     /// The size of the next chunk.
     chunk: usize,
+    /// Whether a wait watches for a result before it parks: only if the pool has fewer
+    /// workers than the machine has cores.
+    watch: bool,
     /// Where [`next_completed`](Engine::next_completed) found its last result.
     cursor: usize,
     /// Items pulled whose result has not been handed out.
@@ -491,6 +491,7 @@ impl<T> Engine<T> {
             window,
             max_chunk: DEFAULT_MAX_CHUNK,
             chunk: 1,
+            watch: pool.max_workers() < cores(),
             cursor: 0,
             pending: 0,
         }
@@ -595,13 +596,13 @@ impl<T> Engine<T> {
 
     /// Blocks until `ready` says a result can be taken.
     fn wait(&self, ready: impl Fn(&VecDeque<Flight<T>>) -> bool) {
-        // A result usually lands within microseconds; watching for it first saves a park
-        // and a wake-up, and sees a result whose publication crossed the look below.
-        if spin_until(|| ready(&self.flights)) {
+        // Watching for a result first saves a park and a wake-up, but only where a core is
+        // free for the watching (see the module docs).
+        if self.watch && spin_until(|| ready(&self.flights)) {
             return;
         }
         let hub = &self.hub;
-        help::block_on(&hub.wakeup, || {
+        help::block_on_within(&hub.wakeup, HOLD, || {
             hub.parked.store(true, SeqCst);
             if ready(&self.flights) {
                 hub.parked.store(false, Relaxed);
@@ -619,6 +620,12 @@ impl<T> Engine<T> {
             high.and_then(|h| h.checked_add(self.pending)),
         )
     }
+}
+
+/// The cores this process may run on, looked up once.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl<T> Drop for Engine<T> {
