@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::clock::Ticks;
 use crate::compose::slots::{slots, Reader, Writer};
-use crate::error::{SubmitError, TaskError, TaskErrorKind};
+use crate::compose::submit_or_run_here;
+use crate::error::{TaskError, TaskErrorKind};
 use crate::help::Wakeup;
 use crate::pool::Pool;
 use crate::sync::{AtomicBool, AtomicU64};
@@ -208,21 +209,8 @@ where
         };
         let f = Arc::clone(&self.f);
         let job = move || run_chunk(batch, &*f, end);
-        let task = match pool.submit(job) {
-            Ok(task) => Some(task),
-            // Every other worker waits to submit too, so the queue will not drain: this
-            // thread runs the chunk itself instead of waiting for ever.
-            Err(SubmitError::WouldDeadlock(job)) => {
-                job();
-                None
-            }
-            // Dropped unrun: its end marks the chunk over, and its items give `NotRun`. (A
-            // plain submission is never refused for its state type.)
-            Err(SubmitError::Closed(job) | SubmitError::WrongState(job)) => {
-                drop(job);
-                None
-            }
-        };
+        // Dropped unrun, the job's end marks the chunk over, and its items give `NotRun`.
+        let task = submit_or_run_here(pool, job);
         Some(Flight {
             reader,
             task,

@@ -20,7 +20,8 @@ use std::time::Instant;
 
 use super::flow::{Flow, Outcome, StageLimits, Trash};
 use super::{PipelineStats, Stage, Value};
-use crate::error::{SubmitError, TaskError, TaskErrorKind, TrySubmitError};
+use crate::compose::submit_or_run_here;
+use crate::error::{TaskError, TaskErrorKind, TrySubmitError};
 use crate::help::Wakeup;
 use crate::sync::Mutex;
 use crate::unwind;
@@ -67,11 +68,13 @@ impl Core {
     /// Pulls from the source while the first buffer has room. Runs on the iterator's
     /// thread; the source's `next` runs without the lock.
     pub(super) fn feed(self: &Arc<Self>, source: &mut Option<Box<dyn Iterator<Item = Value>>>) {
+        let look = |flow: &Flow| (flow.can_pull(), flow.is_cancelled());
+        // Then looked at again under the lock that pulls each item. Room only grows
+        // meanwhile (only this thread pulls), and an item pulled after a cancel is reported
+        // cancelled at once.
+        let mut state = look(&self.flow.lock());
         while let Some(items) = source.as_mut() {
-            let (room, cancelled) = {
-                let flow = self.flow.lock();
-                (flow.can_pull(), flow.is_cancelled())
-            };
+            let (room, cancelled) = state;
             if cancelled {
                 *source = None;
                 return;
@@ -90,6 +93,7 @@ impl Core {
                 let mut flow = self.flow.lock();
                 flow.pull(value, now, &mut trash);
                 self.pump(&mut flow, &mut trash);
+                state = look(&flow);
             }
             drop(trash);
         }
@@ -164,19 +168,14 @@ impl Core {
             let id = flow.park(k, packet);
             (k, id, Ticket::new(self, id, k))
         };
-        match self.stages[k].pool.submit(move || ticket.run()) {
-            Ok(task) => {
-                let left = self.flow.lock().set_task(id, task);
-                if let Some(task) = left {
-                    // Cancelled meanwhile (or over already, when this does nothing).
-                    task.cancel();
-                }
-            }
-            // Every other worker of that pool waits to submit too: run it here.
-            Err(SubmitError::WouldDeadlock(job)) => job(),
-            // Its ticket, dropped unrun, reports the item as not run. (A plain submission is
-            // never refused for its state type.)
-            Err(SubmitError::Closed(job) | SubmitError::WrongState(job)) => drop(job),
+        // Run here or dropped unrun, its ticket reports the item.
+        let Some(task) = submit_or_run_here(&self.stages[k].pool, move || ticket.run()) else {
+            return;
+        };
+        let left = self.flow.lock().set_task(id, task);
+        if let Some(task) = left {
+            // Cancelled meanwhile (or over already, when this does nothing).
+            task.cancel();
         }
     }
 
