@@ -106,8 +106,8 @@ impl Drop for HomeGuard {
 pub(crate) struct PoolKey(usize);
 
 impl PoolKey {
-    pub(crate) fn of(shared: &Arc<Shared>) -> Self {
-        Self(Arc::as_ptr(shared) as usize)
+    pub(crate) fn of(shared: &Shared) -> Self {
+        Self(std::ptr::from_ref(shared).addr())
     }
 }
 

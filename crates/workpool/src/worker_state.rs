@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::{SubmitError, TaskError};
+use crate::help::PoolKey;
 use crate::pool::{Builder, Pool};
 use crate::shared::{Placement, Reject, RoomWait, Shared};
 use crate::task::{Body, RunEnv, Step, Task};
@@ -48,8 +49,8 @@ impl StateFactory {
 
 /// One worker's state, in its thread's slot.
 struct Slot {
-    /// Whose worker this thread is (see [`pool_id`]).
-    pool: usize,
+    /// Whose worker this thread is.
+    pool: PoolKey,
     build: Build,
     /// `None` until a job asks for it, and after a job or the constructor panicked.
     value: Option<Box<dyn Any>>,
@@ -63,16 +64,10 @@ crate::sync::thread_local! {
     static WORKER: RefCell<Option<Slot>> = const { RefCell::new(None) };
 }
 
-/// A pool's identity, for a job to check that the state on its thread is its pool's: the
-/// address of the state its handles share, which outlives every worker.
-fn pool_id(shared: &Shared) -> usize {
-    std::ptr::from_ref(shared).addr()
-}
-
 /// Makes `factory`'s state reachable from jobs on this worker thread. Builds nothing.
 pub(crate) fn install(shared: &Shared, factory: &StateFactory) {
     let slot = Slot {
-        pool: pool_id(shared),
+        pool: PoolKey::of(shared),
         build: Arc::clone(&factory.build),
         value: None,
         lent: false,
@@ -99,7 +94,7 @@ enum Lent {
     Unavailable(&'static str),
 }
 
-fn borrow(pool: usize) -> Lent {
+fn borrow(pool: PoolKey) -> Lent {
     WORKER.with(|w| {
         let mut w = w.borrow_mut();
         let Some(slot) = w.as_mut().filter(|slot| slot.pool == pool) else {
@@ -131,7 +126,7 @@ fn give_back(value: Option<Box<dyn Any>>) {
 
 /// Runs `f` with this worker's state of pool `pool`, building the state first if the worker
 /// has none. The job's outcome as its handle will tell it.
-fn with_state<S: 'static, T>(pool: usize, f: impl FnOnce(&mut S) -> T) -> Result<T, TaskError> {
+fn with_state<S: 'static, T>(pool: PoolKey, f: impl FnOnce(&mut S) -> T) -> Result<T, TaskError> {
     let (build, own) = match borrow(pool) {
         Lent::Own(value) => (Ok(value), true),
         Lent::Unbuilt(build) => (unwind::catch(|| build()), true),
@@ -175,7 +170,7 @@ fn with_state<S: 'static, T>(pool: usize, f: impl FnOnce(&mut S) -> T) -> Result
 /// A job that takes its worker's state, run once.
 pub(crate) struct WithState<S, F> {
     f: Option<F>,
-    pool: usize,
+    pool: PoolKey,
     state: PhantomData<fn(&mut S)>,
 }
 
@@ -304,7 +299,7 @@ impl Pool {
         }
         let body = WithState {
             f: Some(job),
-            pool: pool_id(shared),
+            pool: PoolKey::of(shared),
             state: PhantomData,
         };
         self.enqueue(body, None, Placement::PLAIN, RoomWait::Block)
