@@ -777,6 +777,7 @@ impl Builder {
                 per_key: self.per_key,
                 keys: self.keys.into_iter().collect(),
             },
+            cores,
         }));
         let pool = Pool { shared };
         {

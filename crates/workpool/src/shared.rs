@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) steals: Steals,
     /// What each worker runs as it starts and exits, and the state it lends to jobs.
     pub(crate) hooks: WorkerHooks,
+    /// The cores this process could run on when the pool was built.
+    pub(crate) cores: usize,
 }
 
 /// Everything `Shared::new` needs from the builder.
@@ -140,6 +142,7 @@ pub(crate) struct Config {
     pub(crate) latency_metrics: bool,
     pub(crate) hooks: WorkerHooks,
     pub(crate) rates: RateConfig,
+    pub(crate) cores: usize,
 }
 
 impl Shared {
@@ -178,6 +181,7 @@ impl Shared {
             rate_limited,
             steals: Steals::default(),
             hooks: config.hooks,
+            cores: config.cores,
         }
     }
 

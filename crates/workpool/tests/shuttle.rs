@@ -676,3 +676,31 @@ fn join_racing_shutdown_now_runs_both_halves_once() {
         ITERATIONS,
     );
 }
+
+fn fib(pool: &Pool, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
+    a + b
+}
+
+/// Recursive `join` inside a job of a two-worker pool: every second half is taken back,
+/// stolen by the other worker, or run by its owner's helping, and an owner whose half was
+/// stolen parks until the thief wakes it (the `join` stack job's PENDING, SLEEPY and DONE).
+/// Whatever the schedule, the sum is right and nothing hangs.
+#[test]
+fn recursive_join_on_two_workers_sums_right_whoever_runs_each_half() {
+    check_pct(
+        || {
+            let pool = Pool::new(2);
+            let task = {
+                let p = pool.clone();
+                pool.submit(move || fib(&p, 6)).unwrap()
+            };
+            assert_eq!(task.wait().unwrap(), 8);
+            pool.shutdown();
+        },
+        ITERATIONS,
+    );
+}

@@ -9,7 +9,7 @@ use super::chunk::{Feed, Flight, Hub, Results, Source};
 use super::DEFAULT_MAX_CHUNK;
 use crate::help::{self, Wakeup};
 use crate::pool::Pool;
-use crate::sync::{spin_until, AtomicBool, OnceLock};
+use crate::sync::{spin_until, AtomicBool};
 
 /// How long a chunk of tiny items may run: 100 µs, a few hundred times what a job costs the
 /// pool and some twenty times what waking the iterator costs, so that both are paid once
@@ -65,7 +65,7 @@ impl<T> Engine<T> {
             window,
             max_chunk: DEFAULT_MAX_CHUNK,
             chunk: 1,
-            watch: pool.max_workers() < cores(),
+            watch: pool.max_workers() < pool.shared().cores,
             cursor: 0,
             pending: 0,
         }
@@ -194,12 +194,6 @@ impl<T> Engine<T> {
             high.and_then(|h| h.checked_add(self.pending)),
         )
     }
-}
-
-/// The cores this process may run on, looked up once.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl<T> Drop for Engine<T> {
