@@ -61,7 +61,7 @@ fn a_panicking_job_panics_the_scope_after_every_job_ended() {
                 let ran = &ran;
                 s.spawn(move || {
                     if i == 7 {
-                        panic!("job 7 failed");
+                        panic!("job 7 failed on purpose");
                     }
                     ran.fetch_add(1, SeqCst);
                 });
@@ -69,7 +69,10 @@ fn a_panicking_job_panics_the_scope_after_every_job_ended() {
         })
     }));
     let payload = result.expect_err("the scope resumes the job's panic");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"job 7 failed"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"job 7 failed on purpose")
+    );
     // Every other job ended before the panic reached the caller.
     assert_eq!(ran.load(SeqCst), 49);
     // The pool goes on.
@@ -88,11 +91,14 @@ fn a_panicking_scope_closure_waits_for_its_jobs_first() {
                     ran.fetch_add(1, SeqCst);
                 });
             }
-            panic!("the closure failed");
+            panic!("the closure failed on purpose");
         })
     }));
     let payload = result.expect_err("the scope resumes the closure's panic");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the closure failed"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the closure failed on purpose")
+    );
     assert_eq!(ran.load(SeqCst), 20);
 }
 
@@ -139,12 +145,12 @@ fn join_returns_both_values_and_resumes_a_panic_after_both_ended() {
             || {
                 a_ended.fetch_add(1, SeqCst);
             },
-            || panic!("b failed"),
+            || panic!("b failed on purpose"),
         )
     }));
     assert_eq!(
         result.unwrap_err().downcast_ref::<&str>(),
-        Some(&"b failed")
+        Some(&"b failed on purpose")
     );
     assert_eq!(a_ended.load(SeqCst), 1);
 }
@@ -173,7 +179,7 @@ fn a_stolen_half_hands_back_its_value_and_its_panic() {
                     || meet.wait(),
                     || {
                         meet.wait();
-                        panic!("stolen b failed")
+                        panic!("stolen b failed on purpose")
                     },
                 )
             }));
@@ -185,7 +191,7 @@ fn a_stolen_half_hands_back_its_value_and_its_panic() {
                 p.join(
                     || {
                         meet.wait();
-                        panic!("a failed")
+                        panic!("a failed on purpose")
                     },
                     || {
                         meet.wait();
@@ -199,7 +205,11 @@ fn a_stolen_half_hands_back_its_value_and_its_panic() {
         .unwrap();
     assert_eq!(
         task.wait().unwrap(),
-        (Some("stolen b failed"), Some("a failed"), 1)
+        (
+            Some("stolen b failed on purpose"),
+            Some("a failed on purpose"),
+            1
+        )
     );
 }
 

@@ -45,6 +45,9 @@ impl Pool {
     /// down before it ran ([`TaskErrorKind::NotRun`]; a pool already shut down gives that for
     /// every item).
     ///
+    /// [`TaskErrorKind::Panicked`]: crate::TaskErrorKind::Panicked
+    /// [`TaskErrorKind::NotRun`]: crate::TaskErrorKind::NotRun
+    ///
     /// # Laziness and the window
     ///
     /// The input is pulled on the calling thread, only as results are taken: at most
