@@ -10,8 +10,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 
-use workpool::Pool;
+use workpool::{ManualClock, Pool, RateLimit};
+
+/// How long a test waits for what a pool owes it before it calls it lost.
+const OWED: Duration = Duration::from_secs(20);
 
 #[test]
 fn scoped_jobs_borrow_from_the_callers_stack() {
@@ -311,4 +315,51 @@ fn a_scope_inside_a_job_of_a_one_worker_pool_runs_every_job() {
         })
         .unwrap();
     assert_eq!(task.wait().unwrap(), 1000);
+}
+
+/// A worker held back by the rate limit (a job is ready, its token is not due) still steals
+/// the jobs a scope on another worker spawned: they are not queued jobs, and the limit is not
+/// theirs. Such a worker used to go round its loop with the pool's lock held instead, so the
+/// spawned job never ran and nothing else could take the lock.
+#[test]
+fn a_worker_throttled_by_the_rate_limit_steals_a_scopes_jobs() {
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .workers(2)
+        .rate_limit(RateLimit::per_second(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (started_tx, started) = mpsc::channel();
+    let (queued_tx, queued) = mpsc::channel::<()>();
+    let (ran_tx, ran) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let p = pool.clone();
+    let opener = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            queued.recv().unwrap();
+            p.scope(|s| {
+                s.spawn(move || ran_tx.send(thread::current().id()).unwrap());
+                // The scope's job stays in this worker's deque while it waits here.
+                go.recv().unwrap();
+            });
+            thread::current().id()
+        })
+        .unwrap();
+    started.recv_timeout(OWED).expect("the opener started");
+    // The opener took the only token: this job is ready, and throttled until the clock,
+    // which stays put, makes the next one due.
+    let throttled = pool.submit(|| ()).unwrap();
+    queued_tx.send(()).unwrap();
+    let thief = ran
+        .recv_timeout(OWED)
+        .expect("the other worker ran the scope's job");
+    go_tx.send(()).unwrap();
+    assert_ne!(opener.wait().unwrap(), thief);
+    pool.shutdown_now();
+    assert!(
+        throttled.wait().is_err(),
+        "the throttled job never got its token"
+    );
 }

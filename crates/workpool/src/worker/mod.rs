@@ -181,22 +181,23 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
                 continue;
             }
             Next::Throttled(at) => Some(at),
-            Next::Nothing => {
-                // Nothing queued: a job another worker's scope spawned, if there is one.
-                if let Some(job) = (!shared.fast.is_paused())
-                    .then(|| shared.steals.steal())
-                    .flatten()
-                {
-                    idle_since = None;
-                    spun = false;
-                    drop(inner);
-                    crate::help::run_local(shared, job);
-                    inner = shared.inner.lock();
-                    continue;
-                }
-                None
-            }
+            Next::Nothing => None,
         };
+        // Nothing the pool may start now: a job another worker's scope or join spawned, if
+        // there is one. The rate limit does not hold it back: it is part of a job that
+        // started, not a queued job. (A throttled worker that did not steal it would not
+        // park either, since a deque holds a job, and would go round with the lock held.)
+        if let Some(job) = (!shared.fast.is_paused())
+            .then(|| shared.steals.steal())
+            .flatten()
+        {
+            idle_since = None;
+            spun = false;
+            drop(inner);
+            crate::help::run_local(shared, job);
+            inner = shared.inner.lock();
+            continue;
+        }
         if inner.life.phase == Phase::Draining
             && inner.life.sealed
             && inner.sched.ready.is_empty()
