@@ -127,6 +127,8 @@ struct Probe {
     runs: AtomicU32,
     capture_drops: AtomicU32,
     disarmed: AtomicBool,
+    /// A `join` or `scope` the job ran inside the pool gave a wrong answer.
+    composed_wrong: AtomicBool,
 }
 
 impl Probe {
@@ -316,8 +318,8 @@ struct Body {
     acts: Vec<Act>,
     capture_bomb: bool,
     result_bomb: bool,
-    /// The job holds a handle to its pool, calls `stats` when it runs and when its capture
-    /// drops.
+    /// The job holds a handle to its pool, calls `stats` and runs a `join` and a `scope`
+    /// when it runs, and calls `stats` when its capture drops.
     reentrant: bool,
 }
 
@@ -673,6 +675,7 @@ impl Model {
             capture.probe.runs.fetch_add(1, SeqCst);
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();
+                compose_inside(pool, &capture.probe);
             }
             act_out(act);
             Out {
@@ -928,6 +931,7 @@ impl Model {
             let run = capture.probe.runs.fetch_add(1, SeqCst) as usize;
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();
+                compose_inside(pool, &capture.probe);
             }
             let act = acts[run.min(acts.len() - 1)];
             let out = Out {
@@ -1184,6 +1188,10 @@ impl Model {
             }
         }
         for (op, probe, bound) in &self.accepted {
+            check!(
+                !probe.composed_wrong.load(SeqCst),
+                "op {op}: a join or scope inside the job gave a wrong answer"
+            );
             let runs = probe.runs.load(SeqCst);
             match bound {
                 Runs::Once => check!(runs <= 1, "op {op}: a plain job ran {runs} times"),
@@ -1242,6 +1250,22 @@ impl Model {
             }
         }
         Ok(())
+    }
+}
+
+/// What a reentrant job does with its pool besides `stats`: a `join` and a `scope` on the
+/// worker it runs on, which must give their answers whatever else the pool is doing
+/// (shutting down, full, resizing), since the worker runs what it waits for itself.
+fn compose_inside(pool: &Pool, probe: &Probe) {
+    let (a, b) = pool.join(|| 1u32 + 1, || 2u32 + 2);
+    let mut seen = [0usize; 4];
+    pool.scope(|s| {
+        for (k, slot) in seen.iter_mut().enumerate() {
+            s.spawn(move || *slot = k + 1);
+        }
+    });
+    if (a, b) != (2, 4) || seen != [1, 2, 3, 4] {
+        probe.composed_wrong.store(true, SeqCst);
     }
 }
 
