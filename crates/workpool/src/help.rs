@@ -90,11 +90,17 @@ impl Home {
 
 impl Drop for HomeGuard {
     fn drop(&mut self) {
-        // The thread is leaving its loop: it holds no job, so no `Rc` of its home is out,
-        // and its deque is empty (a job is pushed there only by a scope that waits for it).
+        // The thread is leaving its loop: it holds no job, so no `Rc` of its home is out.
+        // Its deque may still hold jobs of a scope whose owner waits elsewhere: a scope's job
+        // spawns into the deque of the worker it runs on, and may end before what it spawned
+        // runs. They go back to their scopes, whose owners run them (`join`'s halves cannot
+        // be left here: their owner frame is inside `join` until its half is done).
         let home = HOME.with(|h| h.borrow_mut().take());
         if let Some(home) = &home {
             home.shared.steals.deregister(home.id);
+            while let Some(job) = home.deque.pop() {
+                job.hand_back();
+            }
         }
         crate::unwind::drop_quietly(home);
     }
@@ -159,7 +165,9 @@ impl Home {
         match self.deque.pop() {
             Some(top) if std::ptr::addr_eq(top.addr(), job) => true,
             Some(other) => {
-                // Stolen: the top is an older job of an outer frame. It goes back.
+                // Not ours: ours was stolen (the top is then an older job, of an outer frame),
+                // or a job spawned into an outer scope sits above it. Either way it goes
+                // back, and the wait that follows runs ours if it is still there.
                 self.deque.push(other);
                 false
             }

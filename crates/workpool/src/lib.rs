@@ -54,7 +54,7 @@
 //! | waiting for idle | [`Pool::wait_idle`] returns for every caller waiting when the pool goes idle; [`Pool::wait_idle_timeout`] gives up after a duration. | `shared.rs`, `fast/` | `wait_idle.rs`, `wakeups.rs` |
 //! | scoped jobs and join | [`Pool::scope`] returns once every job it spawned has run and been dropped, so jobs may borrow from the caller; a refused or handed-back job runs on the caller's side. [`Pool::join`] returns both results; panics reach the caller after every job ended. | `compose/scope.rs`, `compose/join.rs`, `steal.rs` | `scope.rs`, `shuttle.rs` |
 //! | waiting inside the pool | A worker waiting on its own pool ([`Task::wait`], `join`, `scope`) runs the awaited job itself if no worker took it, then other queued jobs, then steals: waiting on your own pool never deadlocks, even on one worker. | `help.rs`, `steal.rs` | `help.rs`, `scope.rs`, `shuttle.rs` |
-//! | parallel map | [`Pool::map`] yields one result per item in input order, [`Pool::map_unordered`] in completion order. Lazy: at most [`Map::window`] jobs in flight (default twice the maximum workers), each a chunk of at most [`Map::max_chunk`] items ([`DEFAULT_MAX_CHUNK`]), so at most `window × max_chunk` items are pulled ahead of the results taken. Chunks start at one item and grow only while items prove tiny; a finished item's result is handed out while a slow item of its chunk still runs. A panicking item is its own error, an item a shut-down pool never ran is `NotRun`, and dropping the iterator cancels the jobs not started. | `compose/map.rs`, `compose/slots.rs` | `map.rs`, `compose_accounting.rs` |
+//! | parallel map | [`Pool::map`] yields one result per item in input order, [`Pool::map_unordered`] in completion order. Lazy: at most [`Map::window`] jobs in flight (default twice the maximum workers), each a chunk of at most [`Map::max_chunk`] items ([`DEFAULT_MAX_CHUNK`]), so at most `window × max_chunk` items are pulled ahead of the results taken. Chunks start at one item and grow only while items prove tiny; a finished item's result waits at most about 0.1 ms for a slow item of its chunk. A panicking item is its own error, an item a shut-down pool never ran is `NotRun`, and dropping the iterator cancels the jobs not started. | `compose/map/`, `compose/slots.rs` | `map.rs`, `compose_accounting.rs` |
 //! | task sets | [`TaskSet::join_next`] returns results in the order the jobs ended, however they ended; [`TaskSet::wait_all`] returns the values in spawn order, or the first error after cancelling every job not yet joined; dropping a set cancels its jobs (one not started never runs). | `compose/task_set.rs` | `task_set.rs`, `compose_accounting.rs` |
 //! | pipelines | [`Pipeline`] runs named stages, each on a pool of the user's choice, with bounded buffers between them (backpressure back to a source pulled lazily) and output in source or completion order. An item's error comes out with its index and stage ([`PipelineError`]); [`PipelineRun::cancel`], a [`PipelineCanceller`] or dropping the output cancels, and every item pulled is still reported; [`PipelineRun::stats`] gives each stage's counts, busy time and queue wait. No thread is started per stage. | `compose/pipeline/` | `pipeline.rs`, `compose_accounting.rs` |
 //!
@@ -97,8 +97,9 @@
 
 // Unsafe code is denied everywhere but `queue/raw/` (the fast lanes' lock-free ring and the
 // small closures stored inline in it; see that module for why each pays), the lifetime
-// erasure of scoped jobs in `compose/scope.rs` and `compose/join.rs` (each module argues it),
-// and `compose/slots.rs` (the per-item result slots of a `map` chunk).
+// erasure of scoped jobs in `compose/scope.rs`, the stack jobs of `join` in
+// `compose/join.rs` (each module argues its case), and `compose/slots.rs` (the per-item
+// result slots of a `map` chunk).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // The lints of the libraries this one learns from (rayon, tokio, crossbeam).

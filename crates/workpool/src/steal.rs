@@ -6,8 +6,10 @@
 //! oldest before they park. The deques are `crossbeam-deque`'s.
 //!
 //! Jobs in a deque are not the pool's queued jobs: they take no place in the bounded queue
-//! and are not counted in [`Stats`](crate::Stats). Their owner is always inside a job that
-//! waits for them, so the pool is never idle while one is left.
+//! and are not counted in [`Stats`](crate::Stats). Each belongs to a job that started: a
+//! `join`'s half to the job inside that `join`, in its own deque; a scope's job to the scope,
+//! whose owner waits for it. Idle workers steal them, and a worker that leaves its loop hands
+//! what its deque still holds back to the scopes (`help.rs`), so none is ever lost.
 //!
 //! Parking (fast/PROTOCOL.md, P7): a worker counts itself a sleeper, fences, and parks only
 //! if [`Steals::any`] finds every deque empty; a spawner fences after its push before it
@@ -28,6 +30,9 @@ use crate::sync::{fence, AtomicBool, Mutex};
 pub(crate) trait LocalJob: Send {
     /// Runs the job; it catches its own panics.
     fn run(self: Box<Self>);
+
+    /// Gives the job, unrun, to whoever must run it instead (a scope's owner).
+    fn hand_back(self: Box<Self>);
 }
 
 /// A deque's item: a scope's job, or a `join`'s second closure, which stays on its owner's
@@ -42,6 +47,16 @@ impl Boxed {
     pub(crate) fn run(self) {
         match self {
             Boxed::Scoped(job) => job.run(),
+            Boxed::Stack(job) => job.run(),
+        }
+    }
+
+    /// Hands the job back unrun: a worker leaving its loop with jobs in its deque.
+    pub(crate) fn hand_back(self) {
+        match self {
+            Boxed::Scoped(job) => job.hand_back(),
+            // Never left in a deque (its owner is inside `join` until it is done); running it
+            // is what its owner waits for, should it ever be.
             Boxed::Stack(job) => job.run(),
         }
     }

@@ -363,3 +363,28 @@ fn a_worker_throttled_by_the_rate_limit_steals_a_scopes_jobs() {
         "the throttled job never got its token"
     );
 }
+
+/// A job that a scope's job spawns goes to the deque of the worker running it, which need
+/// not be the scope's owner. If that worker then leaves its loop (here `shutdown_now`, from
+/// the job itself), the job left in its deque goes back to the scope's owner, which runs
+/// it: a scope's jobs all run, whatever happens to the pool.
+#[test]
+fn a_scopes_job_left_in_a_leaving_workers_deque_runs_on_the_owner() {
+    let pool = Pool::new(1);
+    let (done_tx, done) = mpsc::channel();
+    let owner = thread::spawn(move || {
+        let ran = AtomicUsize::new(0);
+        let (ran, pool) = (&ran, &pool);
+        pool.scope(|s| {
+            s.spawn(move || {
+                s.spawn(move || {
+                    ran.fetch_add(1, SeqCst);
+                });
+                pool.shutdown_now();
+            });
+        });
+        done_tx.send(ran.load(SeqCst)).unwrap();
+    });
+    assert_eq!(done.recv_timeout(OWED), Ok(1), "the inner job ran once");
+    owner.join().unwrap();
+}

@@ -158,8 +158,9 @@ impl Pool {
         };
         // SAFETY: the job lives in this frame, which returns or unwinds only below, after
         // it took the job back or saw `DONE` (`a`'s panic is caught first). A job in a
-        // deque is only ever taken to be run (`steal.rs`), and a worker never leaves its
-        // loop with a job in its deque, since its owner frame waits for it.
+        // deque is only ever taken to be run (`steal.rs`; a leaving worker runs a stack job
+        // it finds, see `Boxed::hand_back`), and this one is in this worker's own deque,
+        // which it does not leave while this frame waits.
         let stack_job = unsafe { StackJob::new(&job) };
         let addr = stack_job.addr();
         home.push(Boxed::Stack(stack_job));

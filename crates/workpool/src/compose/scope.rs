@@ -10,16 +10,17 @@
 //!   deque (`steal.rs`), which the worker takes back from, newest first, while it waits,
 //!   and other workers steal from (a deque hands each job out once, to be run); spawned
 //!   elsewhere, it is an `execute` job;
-//! - a queue that drops it unrun (a shutdown hands it back) returns it to the scope, whose
-//!   owner runs it on its own thread: a scope's jobs all run, whatever happens to the pool;
+//! - a queue that drops it unrun (a shutdown hands it back), or a worker that leaves its loop
+//!   with it still in its deque, returns it to the scope, whose owner runs it on its own
+//!   thread: a scope's jobs all run, whatever happens to the pool;
 //! - a submission the pool refuses runs it at once on the spawning thread.
 //!
 //! Whoever holds the job runs it and then counts it off; the owner waits (helping, see
 //! `help.rs`) until the count is zero, and catches every panic on the way, so nothing
 //! unwinds out of the scope early.
 
-// The lifetime erasure below is the only unsafe code outside `queue/raw/`; the module
-// docs above are its argument.
+// The lifetime erasure below (in `Scope::spawn`, and again when a leaving worker hands a
+// job back) is this module's only unsafe code; the module docs above are its argument.
 #![allow(unsafe_code)]
 
 use std::any::Any;
@@ -97,6 +98,17 @@ impl<F: FnOnce() + Send> LocalJob for ScopedJob<F> {
     fn run(self: Box<Self>) {
         let ScopedJob { f, state } = *self;
         state.run(f);
+    }
+
+    fn hand_back(self: Box<Self>) {
+        let state = Arc::clone(&self.state);
+        let job: Box<dyn ScopeJob + '_> = self;
+        // SAFETY: the same erasure as in `Scope::spawn`, of the same job: it goes to its
+        // scope's `returned`, which the scope's owner runs before `Pool::scope` returns, and
+        // `pending` still counts it.
+        let job: Erased = unsafe { std::mem::transmute(job) };
+        state.returned.lock().push(job);
+        state.wakeup.wake();
     }
 }
 
