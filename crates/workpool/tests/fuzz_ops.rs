@@ -1259,12 +1259,20 @@ impl Model {
 fn compose_inside(pool: &Pool, probe: &Probe) {
     let (a, b) = pool.join(|| 1u32 + 1, || 2u32 + 2);
     let mut seen = [0usize; 4];
+    let nested = AtomicU32::new(0);
     pool.scope(|s| {
         for (k, slot) in seen.iter_mut().enumerate() {
-            s.spawn(move || *slot = k + 1);
+            let nested = &nested;
+            // Each spawns one more, into the deque of whichever worker runs it.
+            s.spawn(move || {
+                *slot = k + 1;
+                s.spawn(move || {
+                    nested.fetch_add(1, SeqCst);
+                });
+            });
         }
     });
-    if (a, b) != (2, 4) || seen != [1, 2, 3, 4] {
+    if (a, b) != (2, 4) || seen != [1, 2, 3, 4] || nested.load(SeqCst) != 4 {
         probe.composed_wrong.store(true, SeqCst);
     }
 }
