@@ -138,6 +138,13 @@ impl<T> Flight<T> {
         )
     }
 
+    /// `true` if a result of this chunk may be published before the chunk ends: more than
+    /// one is still to come. (The last one is published just before the end, which wakes
+    /// the iterator.)
+    pub(super) fn may_publish_before_end(&self) -> bool {
+        self.len() - self.given >= 2
+    }
+
     /// Stops the chunk: a queued job never runs (its items and closure are dropped), and a
     /// running one stops before its next item.
     pub(super) fn stop(&self) {

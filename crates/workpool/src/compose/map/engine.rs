@@ -127,7 +127,13 @@ impl<T> Engine<T> {
                 self.pending -= 1;
                 return Some(result);
             }
-            self.wait(|flights| flights.front().is_none_or(Flight::is_ready));
+            let between = self
+                .flights
+                .front()
+                .is_some_and(Flight::may_publish_before_end);
+            self.wait(between, |flights| {
+                flights.front().is_none_or(Flight::is_ready)
+            });
         }
     }
 
@@ -164,19 +170,22 @@ impl<T> Engine<T> {
                 self.pending -= 1;
                 return Some(result);
             }
-            self.wait(|flights| flights.iter().any(Flight::is_ready));
+            let between = self.flights.iter().any(Flight::may_publish_before_end);
+            self.wait(between, |flights| flights.iter().any(Flight::is_ready));
         }
     }
 
-    /// Blocks until `ready` says a result can be taken.
-    fn wait(&self, ready: impl Fn(&VecDeque<Flight<T>>) -> bool) {
+    /// Blocks until `ready` says a result can be taken. `between`: a result awaited may land
+    /// without its chunk ending, which wakes nobody, so the wait looks again every [`HOLD`];
+    /// otherwise the chunk's end wakes it, and it parks until then.
+    fn wait(&self, between: bool, ready: impl Fn(&VecDeque<Flight<T>>) -> bool) {
         // Watching for a result first saves a park and a wake-up, but only where a core is
         // free for the watching (see the module docs).
         if self.watch && spin_until(|| ready(&self.flights)) {
             return;
         }
         let hub = &self.hub;
-        help::block_on_within(&hub.wakeup, HOLD, || {
+        let ready = || {
             hub.parked.store(true, SeqCst);
             if ready(&self.flights) {
                 hub.parked.store(false, Relaxed);
@@ -184,7 +193,11 @@ impl<T> Engine<T> {
             } else {
                 None
             }
-        });
+        };
+        match between {
+            true => help::block_on_within(&hub.wakeup, HOLD, ready),
+            false => help::block_on(&hub.wakeup, ready),
+        }
     }
 
     pub(super) fn size_hint(&self) -> (usize, Option<usize>) {

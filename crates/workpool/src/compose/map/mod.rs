@@ -12,9 +12,11 @@
 //! Waking the iterator. A chunk's end wakes the iterator if it is parked: the end is a
 //! `SeqCst` store of `finished` followed by a `SeqCst` swap of the hub's `parked` flag, and
 //! the iterator stores `parked` (`SeqCst`) before its last look, so that wake is never
-//! missed. Results within a chunk wake nobody: a parked iterator also wakes on its own every
-//! [`HOLD`], and takes every result that landed meanwhile, so a slow item holds back the
-//! finished results of its chunk for at most that long. Waking the iterator for every
+//! missed. Results within a chunk wake nobody: while a result it waits for may land before
+//! its chunk ends (more than one is still to come), a parked iterator also wakes on its own
+//! every 0.1 ms (`HOLD`) and takes every result that landed meanwhile, so a slow item holds
+//! back the finished results of its chunk for at most that long; otherwise it sleeps until
+//! the chunk's end wakes it. Waking the iterator for every
 //! result cost more than the results: where the workers have every core, each wake took a
 //! core from them, and a map of 250 ns items on two workers took as long as one thread
 //! doing them all (`benches/suite/map_collect.rs` and the notes in `README.md`).
