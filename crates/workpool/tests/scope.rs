@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use common::fib;
 use workpool::{ManualClock, Pool, RateLimit};
 
 /// How long a test waits for what a pool owes it before it calls it lost.
@@ -104,14 +105,6 @@ fn a_panicking_scope_closure_waits_for_its_jobs_first() {
         Some(&"the closure failed on purpose")
     );
     assert_eq!(ran.load(SeqCst), 20);
-}
-
-fn fib(pool: &Pool, n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
-    a + b
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Audit, Ledger, Payload};
+use common::{fib, Audit, Ledger, Payload};
 use shuttle::thread;
 use workpool::{Pool, Priority, ShutdownReport};
 
@@ -675,14 +675,6 @@ fn join_racing_shutdown_now_runs_both_halves_once() {
         },
         ITERATIONS,
     );
-}
-
-fn fib(pool: &Pool, n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
-    a + b
 }
 
 /// Recursive `join` inside a job of a two-worker pool: every second half is taken back,

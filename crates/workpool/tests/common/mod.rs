@@ -302,3 +302,12 @@ impl Audit {
         tally
     }
 }
+
+/// Fibonacci by recursive `join` on `pool`, down to 1: a fork-join that nests as deep as `n`.
+pub fn fib(pool: &workpool::Pool, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
+    a + b
+}
