@@ -696,3 +696,37 @@ fn recursive_join_on_two_workers_sums_right_whoever_runs_each_half() {
         ITERATIONS,
     );
 }
+
+/// A scope opened off the pool whose jobs spawn more into the deques of the workers running
+/// them, racing `shutdown_now` and a resize down: workers leave with jobs in their deques,
+/// which go back to the scope's owner. Every job runs exactly once and the scope returns.
+#[test]
+fn scope_jobs_in_leaving_workers_deques_run_once_whatever_races_them() {
+    shuttle::check_random(
+        || {
+            let pool = Pool::new(2);
+            let runs = std::sync::atomic::AtomicUsize::new(0);
+            let stopper = {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    pool.resize(1, 1);
+                    pool.shutdown_now()
+                })
+            };
+            let runs_ref = &runs;
+            pool.scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(move || {
+                        runs_ref.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        s.spawn(move || {
+                            runs_ref.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        });
+                    });
+                }
+            });
+            stopper.join().unwrap();
+            assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4);
+        },
+        ITERATIONS,
+    );
+}
