@@ -293,6 +293,38 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// The cell of the crate's unsafe slots (the ring's places, a `map` chunk's results):
+/// loom's `UnsafeCell` in the loom build, which checks every access against the model's
+/// memory order, and otherwise `std`'s behind the same interface (`with`, `with_mut`).
+#[cfg(workpool_loom)]
+pub(crate) use ::loom::cell::UnsafeCell;
+#[cfg(not(workpool_loom))]
+pub(crate) use cell::UnsafeCell;
+
+#[cfg(not(workpool_loom))]
+mod cell {
+    /// `std`'s `UnsafeCell` with loom's interface.
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Calls `f` with a pointer for reading the value.
+        #[inline]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Calls `f` with a pointer for writing the value.
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
 /// What the loom models see (built with `RUSTFLAGS="--cfg workpool_loom"`, run by
 /// `scripts/test.sh`): the `usize` atomics of the fast path (the ring's, and the park/wake
 /// counters, [`Waiters`](crate::fast::Waiters)), and the fence of the park/wake handshake.

@@ -198,13 +198,7 @@ fn run(shutdown: impl FnOnce(&Pool) -> ShutdownReport) {
         assert_dropped_once(path, ledger);
     }
     assert_eq!(settled.submitted, first.submitted);
-    let ended = settled.completed
-        + settled.failed
-        + settled.cancelled
-        + settled.timed_out
-        + settled.never_started;
-    assert_eq!(settled.submitted, ended, "{settled:?}");
-    assert_eq!((settled.still_running, settled.still_queued), (0, 0));
+    common::assert_settled(&settled);
 }
 
 #[test]

@@ -30,35 +30,11 @@ use crossbeam_utils::CachePadded;
 use crate::unwind;
 
 #[cfg(workpool_loom)]
-use loom::{cell::UnsafeCell, sync::atomic::AtomicUsize};
+use loom::sync::atomic::AtomicUsize;
 
 #[cfg(not(workpool_loom))]
 use crate::sync::AtomicUsize;
-#[cfg(not(workpool_loom))]
-use std_cell::UnsafeCell;
-
-/// `std`'s `UnsafeCell` with loom's interface (`with`, `with_mut`), so that the same code runs
-/// under the loom model, whose cell checks every access against the model's memory order.
-#[cfg(not(workpool_loom))]
-mod std_cell {
-    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    impl<T> UnsafeCell<T> {
-        pub(super) fn new(value: T) -> Self {
-            Self(std::cell::UnsafeCell::new(value))
-        }
-
-        #[inline]
-        pub(super) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
-        }
-
-        #[inline]
-        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
-}
+use crate::sync::UnsafeCell;
 
 struct Inner<T, H> {
     header: H,

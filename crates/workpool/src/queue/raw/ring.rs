@@ -32,13 +32,9 @@ use crossbeam_utils::CachePadded;
 
 #[cfg(workpool_loom)]
 use crate::sync::loom::AtomicUsize;
-#[cfg(workpool_loom)]
-use loom::cell::UnsafeCell;
-
 #[cfg(not(workpool_loom))]
 use crate::sync::AtomicUsize;
-#[cfg(not(workpool_loom))]
-use std_cell::UnsafeCell;
+use crate::sync::UnsafeCell;
 
 /// A pause in a retry loop; under loom, a yield, so that the model lets the thread being
 /// waited for run.
@@ -47,23 +43,6 @@ fn spin() {
     loom::thread::yield_now();
     #[cfg(not(workpool_loom))]
     std::hint::spin_loop();
-}
-
-/// `std`'s `UnsafeCell` with loom's interface (`with_mut`), so that the same code runs under
-/// the loom model, whose cell checks every access against the model's memory order.
-#[cfg(not(workpool_loom))]
-mod std_cell {
-    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    impl<T> UnsafeCell<T> {
-        pub(super) fn new(value: T) -> Self {
-            Self(std::cell::UnsafeCell::new(value))
-        }
-
-        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
 }
 
 /// One place of the ring. Its stamp says whose turn it is, in positions (see [`Ring`]):
