@@ -34,14 +34,8 @@ fn produce(pool: Pool, ledger: Arc<Ledger>, producer: usize) -> Audit {
         } else {
             pool.submit(job).map_err(|e| drop(e.into_inner()))
         };
-        match submitted {
-            Ok(task) => {
-                if j % 7 == 0 {
-                    task.cancel();
-                }
-                audit.accepted.push((id, task));
-            }
-            Err(()) => audit.rejected.push(id),
+        if let Some(task) = audit.record(id, submitted).filter(|_| j % 7 == 0) {
+            task.cancel();
         }
     }
     audit

@@ -369,17 +369,9 @@ fn pauses_race_producers(shutdown: fn(&Pool) -> ShutdownReport, workers: (usize,
                     };
                     // A timed submission: a producer must not block for ever on a queue that
                     // a pause keeps full after the toggler is done.
-                    match pool.submit_timeout(job, Duration::from_millis(1)) {
-                        Ok(task) => {
-                            if j % 7 == 0 {
-                                task.cancel();
-                            }
-                            audit.accepted.push((id, task));
-                        }
-                        Err(e) => {
-                            drop(e.into_inner());
-                            audit.rejected.push(id);
-                        }
+                    let task = audit.record(id, pool.submit_timeout(job, Duration::from_millis(1)));
+                    if let Some(task) = task.filter(|_| j % 7 == 0) {
+                        task.cancel();
                     }
                 }
                 audit

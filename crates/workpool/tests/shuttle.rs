@@ -38,13 +38,7 @@ fn race(workers: usize, capacity: usize, stop: fn(&Pool) -> ShutdownReport) {
         thread::spawn(move || {
             let mut audit = Audit::default();
             for id in 0..2 {
-                match pool.submit(job(id, &ledger)) {
-                    Ok(task) => audit.accepted.push((id, task)),
-                    Err(e) => {
-                        drop(e.into_inner());
-                        audit.rejected.push(id);
-                    }
-                }
+                audit.record(id, pool.submit(job(id, &ledger)));
             }
             audit
         })
@@ -54,17 +48,9 @@ fn race(workers: usize, capacity: usize, stop: fn(&Pool) -> ShutdownReport) {
         thread::spawn(move || {
             let mut audit = Audit::default();
             for id in 2..4 {
-                match pool.try_submit(job(id, &ledger)) {
-                    Ok(task) => {
-                        if id == 3 {
-                            task.cancel();
-                        }
-                        audit.accepted.push((id, task));
-                    }
-                    Err(e) => {
-                        drop(e.into_inner());
-                        audit.rejected.push(id);
-                    }
+                let task = audit.record(id, pool.try_submit(job(id, &ledger)));
+                if let Some(task) = task.filter(|_| id == 3) {
+                    task.cancel();
                 }
             }
             audit
@@ -383,13 +369,7 @@ fn pause_race(stop: fn(&Pool) -> ShutdownReport, graceful: bool) {
         thread::spawn(move || {
             let mut audit = Audit::default();
             for id in ids {
-                match pool.try_submit(job(id, &ledger)) {
-                    Ok(task) => audit.accepted.push((id, task)),
-                    Err(e) => {
-                        drop(e.into_inner());
-                        audit.rejected.push(id);
-                    }
-                }
+                audit.record(id, pool.try_submit(job(id, &ledger)));
             }
             audit
         })

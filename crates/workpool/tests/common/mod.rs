@@ -233,6 +233,26 @@ pub struct Tally {
 }
 
 impl Audit {
+    /// Records what a submission of job `id` gave: its handle, or the error, which is
+    /// dropped here with the job it hands back. Returns the handle if it was accepted.
+    pub fn record<E>(
+        &mut self,
+        id: usize,
+        submitted: Result<workpool::Task<()>, E>,
+    ) -> Option<&workpool::Task<()>> {
+        match submitted {
+            Ok(task) => {
+                self.accepted.push((id, task));
+                self.accepted.last().map(|(_, task)| task)
+            }
+            Err(refused) => {
+                drop(refused);
+                self.rejected.push(id);
+                None
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: Audit) {
         self.accepted.extend(other.accepted);
         self.rejected.extend(other.rejected);
