@@ -122,8 +122,12 @@ impl Steals {
         if !self.used.load(Ordering::Relaxed) {
             return false;
         }
-        let stealers = Arc::clone(&self.stealers.lock());
-        stealers.iter().any(|(_, stealer)| !stealer.is_empty())
+        // A look under the lock, not a snapshot: no reference count to write (idle workers
+        // look here on every round of their spin).
+        self.stealers
+            .lock()
+            .iter()
+            .any(|(_, stealer)| !stealer.is_empty())
     }
 
     /// Steals the oldest job of some worker's deque, if any holds one.
