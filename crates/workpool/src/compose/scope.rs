@@ -51,7 +51,7 @@ struct ScopeState {
     returned: Mutex<Vec<Erased>>,
     /// The first panic of a job; the scope resumes it once every job has ended.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    wakeup: Arc<Wakeup>,
+    wakeup: Wakeup,
 }
 
 impl ScopeState {
@@ -234,7 +234,7 @@ impl Pool {
                 pending: AtomicUsize::new(0),
                 returned: Mutex::new(Vec::new()),
                 panic: Mutex::new(None),
-                wakeup: Wakeup::new(),
+                wakeup: Wakeup::default(),
             }),
             scope: PhantomData,
             env: PhantomData,

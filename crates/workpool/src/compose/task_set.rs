@@ -70,7 +70,7 @@ pub struct TaskSet<T> {
 /// The slots of tasks that have ended, in the order they ended.
 struct ReadyList {
     slots: Mutex<VecDeque<usize>>,
-    wakeup: Arc<Wakeup>,
+    wakeup: Wakeup,
 }
 
 /// A task's waker: records its slot and wakes the set's waiter.
@@ -100,7 +100,7 @@ impl<T: Send + 'static> TaskSet<T> {
             early: VecDeque::new(),
             ready: Arc::new(ReadyList {
                 slots: Mutex::new(VecDeque::new()),
-                wakeup: Wakeup::new(),
+                wakeup: Wakeup::default(),
             }),
             len: 0,
         }

@@ -20,7 +20,7 @@ const UNMEASURED: u64 = u64::MAX;
 
 /// What the iterator and the chunk jobs share: where the iterator parks.
 pub(super) struct Hub {
-    pub(super) wakeup: Arc<Wakeup>,
+    pub(super) wakeup: Wakeup,
     /// Set by the iterator before its last look for a result, when it is about to park;
     /// cleared by the chunk end that wakes it.
     pub(super) parked: AtomicBool,

@@ -57,7 +57,7 @@ impl<T> Engine<T> {
                 f: Arc::new(f),
             })),
             hub: Arc::new(Hub {
-                wakeup: Wakeup::new(),
+                wakeup: Wakeup::default(),
                 parked: AtomicBool::new(false),
                 ticks: pool.shared().ticks.clone(),
             }),

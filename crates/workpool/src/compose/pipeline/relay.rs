@@ -31,7 +31,7 @@ pub(super) struct Core {
     stages: Vec<Stage>,
     flow: Mutex<Flow>,
     /// Where the iterator parks; woken whenever a result lands or the first buffer drains.
-    pub(super) wakeup: Arc<Wakeup>,
+    pub(super) wakeup: Wakeup,
 }
 
 impl Core {
@@ -46,7 +46,7 @@ impl Core {
         Self {
             stages,
             flow: Mutex::new(flow),
-            wakeup: Wakeup::new(),
+            wakeup: Wakeup::default(),
         }
     }
 
