@@ -24,26 +24,18 @@ use std::sync::Arc;
 use crossbeam_deque::{Steal, Stealer};
 
 use crate::compose::join::StackJob;
+use crate::compose::scope::ScopedRef;
 use crate::sync::{fence, AtomicBool, Mutex};
-
-/// A scope's job in a worker's deque.
-pub(crate) trait LocalJob: Send {
-    /// Runs the job; it catches its own panics.
-    fn run(self: Box<Self>);
-
-    /// Gives the job, unrun, to whoever must run it instead (a scope's owner).
-    fn hand_back(self: Box<Self>);
-}
 
 /// A deque's item: a scope's job, or a `join`'s second closure, which stays on its owner's
 /// stack.
 pub(crate) enum Boxed {
-    Scoped(Box<dyn LocalJob>),
+    Scoped(ScopedRef),
     Stack(StackJob),
 }
 
 impl Boxed {
-    /// Runs the job (see [`LocalJob::run`]).
+    /// Runs the job; it catches its own panics.
     pub(crate) fn run(self) {
         match self {
             Boxed::Scoped(job) => job.run(),
@@ -64,7 +56,7 @@ impl Boxed {
     /// Where the job lives: what its owner compares when it takes a job back.
     pub(crate) fn addr(&self) -> *const () {
         match self {
-            Boxed::Scoped(job) => std::ptr::from_ref(&**job).cast(),
+            Boxed::Scoped(job) => job.addr(),
             Boxed::Stack(job) => job.addr(),
         }
     }

@@ -19,8 +19,8 @@
 //! `help.rs`) until the count is zero, and catches every panic on the way, so nothing
 //! unwinds out of the scope early.
 
-// The lifetime erasure below (in `Scope::spawn`, and again when a leaving worker hands a
-// job back) is this module's only unsafe code; the module docs above are its argument.
+// The lifetime erasure in `Scope::spawn` is this module's only unsafe code; the module docs
+// above are its argument.
 #![allow(unsafe_code)]
 
 use std::any::Any;
@@ -31,16 +31,45 @@ use std::sync::Arc;
 
 use crate::help::{self, Wakeup};
 use crate::pool::Pool;
-use crate::steal::{Boxed, LocalJob};
+use crate::steal::Boxed;
 use crate::sync::{AtomicUsize, Mutex};
 use crate::unwind;
 
-/// A job of a scope, with its lifetime erased.
+/// A job of a scope, with its lifetime erased (in `Scope::spawn`, once).
 type Erased = Box<dyn ScopeJob>;
 
 /// A job of a scope, which knows its scope.
-trait ScopeJob: LocalJob {
+trait ScopeJob: Send {
+    /// Runs the closure; it catches its own panics.
+    fn run(self: Box<Self>);
     fn scope(&self) -> &Arc<ScopeState>;
+}
+
+/// A scope's job as a worker's deque holds it (`steal.rs`).
+pub(crate) struct ScopedRef(Erased);
+
+impl ScopedRef {
+    pub(crate) fn run(self) {
+        self.0.run();
+    }
+
+    /// Gives the job, unrun, to its scope's owner (a worker leaving its loop with it in its
+    /// deque).
+    pub(crate) fn hand_back(self) {
+        give_back(self.0);
+    }
+
+    /// Where the job lives.
+    pub(crate) fn addr(&self) -> *const () {
+        std::ptr::from_ref(&*self.0).cast()
+    }
+}
+
+/// Puts a job that was not run on its scope's `returned`, for the scope's owner to run.
+fn give_back(job: Erased) {
+    let state = Arc::clone(job.scope());
+    state.returned.lock().push(job);
+    state.wakeup.wake();
 }
 
 /// What a scope's owner and its jobs share.
@@ -94,25 +123,12 @@ struct ScopedJob<F> {
     state: Arc<ScopeState>,
 }
 
-impl<F: FnOnce() + Send> LocalJob for ScopedJob<F> {
+impl<F: FnOnce() + Send> ScopeJob for ScopedJob<F> {
     fn run(self: Box<Self>) {
         let ScopedJob { f, state } = *self;
         state.run(f);
     }
 
-    fn hand_back(self: Box<Self>) {
-        let state = Arc::clone(&self.state);
-        let job: Box<dyn ScopeJob + '_> = self;
-        // SAFETY: the same erasure as in `Scope::spawn`, of the same job: it goes to its
-        // scope's `returned`, which the scope's owner runs before `Pool::scope` returns, and
-        // `pending` still counts it.
-        let job: Erased = unsafe { std::mem::transmute(job) };
-        state.returned.lock().push(job);
-        state.wakeup.wake();
-    }
-}
-
-impl<F: FnOnce() + Send> ScopeJob for ScopedJob<F> {
     fn scope(&self) -> &Arc<ScopeState> {
         &self.state
     }
@@ -134,9 +150,7 @@ impl Queued {
 impl Drop for Queued {
     fn drop(&mut self) {
         if let Some(job) = self.0.take() {
-            let state = Arc::clone(job.scope());
-            state.returned.lock().push(job);
-            state.wakeup.wake();
+            give_back(job);
         }
     }
 }
@@ -177,7 +191,7 @@ impl<'scope> Scope<'scope, '_> {
         self.state.pending.fetch_add(1, Ordering::AcqRel);
         let key = help::PoolKey::of(self.pool.shared());
         let job = match help::home_of(key) {
-            Some(home) => return home.push(Boxed::Scoped(job)),
+            Some(home) => return home.push(Boxed::Scoped(ScopedRef(job))),
             None => job,
         };
         let queued = Queued(Some(job));
