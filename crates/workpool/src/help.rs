@@ -74,16 +74,22 @@ impl Home {
 impl Home {
     /// Runs `f` one level deeper, with a `Local` of its own.
     fn nested<R>(&self, f: impl FnOnce(&Arc<Shared>, &mut Local) -> R) -> R {
-        let depth = self.depth.get();
         let mut local = self
             .spare
             .borrow_mut()
             .pop()
             .unwrap_or_else(|| self.template.sibling());
-        self.depth.set(depth + 1);
-        let r = f(&self.shared, &mut local);
-        self.depth.set(depth);
+        let r = self.deeper(|shared| f(shared, &mut local));
         self.spare.borrow_mut().push(local);
+        r
+    }
+
+    /// Runs `f` one level deeper: for a deque's job, which needs no `Local`.
+    fn deeper<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+        let depth = self.depth.get();
+        self.depth.set(depth + 1);
+        let r = f(&self.shared);
+        self.depth.set(depth);
         r
     }
 }
@@ -207,7 +213,7 @@ fn help_here() -> bool {
     // Its own newest job first: a job its own scope or join pushed, which the wait is for
     // (or an outer frame's, which it would run next anyway), so taken at any depth.
     if let Some(job) = home.deque.pop() {
-        home.nested(|shared, _| run_local(shared, job));
+        home.deeper(|shared| run_local(shared, job));
         return true;
     }
     // Then, within the depth bound, the pool's queue and the other workers' deques.
@@ -223,7 +229,7 @@ fn help_here() -> bool {
         .flatten()
     {
         Some(job) => {
-            home.nested(|shared, _| run_local(shared, job));
+            home.deeper(|shared| run_local(shared, job));
             true
         }
         None => false,
