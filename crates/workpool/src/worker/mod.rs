@@ -8,7 +8,7 @@
 
 mod run;
 
-use run::{drain_fast, next_job, run_fast, run_one, Next};
+use run::{drain_fast, next_job, run_fast_taken, run_one, Next};
 pub(crate) use run::{help_one, run_claimed, Local};
 
 use std::io;
@@ -171,12 +171,7 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             Next::Fast(entry) => {
                 idle_since = None;
                 spun = false;
-                shared.fast.running.fetch_add(1, Ordering::SeqCst);
-                drop(inner);
-                let started = shared.latency_metrics.then(|| shared.ticks.now());
-                run_fast(shared, entry, &mut local, started);
-                local.batch.publish(&local.latencies);
-                shared.end_running();
+                run_fast_taken(shared, inner, &mut local, entry);
                 inner = shared.inner.lock();
                 continue;
             }

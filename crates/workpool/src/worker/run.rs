@@ -102,12 +102,7 @@ pub(crate) fn help_one(shared: &Arc<Shared>, local: &mut Local) -> bool {
         };
         let ran = taken.is_some();
         if let Some(entry) = taken {
-            // fast/PROTOCOL.md, P8: a pause that began before this take holds the job.
-            crate::pause::hold(shared);
-            if shared.should_wake_producer() {
-                let _inner = shared.inner.lock();
-                shared.space_cv.notify_one();
-            }
+            after_fast_take(shared);
             let started = shared.latency_metrics.then(|| shared.ticks.now());
             run_fast(shared, entry, local, started);
         }
@@ -129,15 +124,38 @@ pub(crate) fn help_one(shared: &Arc<Shared>, local: &mut Local) -> bool {
             true
         }
         Next::Fast(entry) => {
-            shared.fast.running.fetch_add(1, Ordering::SeqCst);
-            drop(inner);
-            let started = shared.latency_metrics.then(|| shared.ticks.now());
-            run_fast(shared, entry, local, started);
-            local.batch.publish(&local.latencies);
-            shared.end_running();
+            run_fast_taken(shared, inner, local, entry);
             true
         }
         Next::Throttled(_) | Next::Nothing => false,
+    }
+}
+
+/// Runs `entry`, a fast-lane job that `next_job` handed out under the pool lock: counted as
+/// running before the lock is released, so that no look under the lock sees the pool idle.
+pub(super) fn run_fast_taken(
+    shared: &Shared,
+    inner: MutexGuard<'_, Inner>,
+    local: &mut Local,
+    entry: FastEntry,
+) {
+    shared.fast.running.fetch_add(1, Ordering::SeqCst);
+    drop(inner);
+    let started = shared.latency_metrics.then(|| shared.ticks.now());
+    run_fast(shared, entry, local, started);
+    local.batch.publish(&local.latencies);
+    shared.end_running();
+}
+
+/// After a job was taken from the fast lanes, before it runs.
+fn after_fast_take(shared: &Shared) {
+    // fast/PROTOCOL.md, P8: a pause that began before this take holds the job.
+    crate::pause::hold(shared);
+    if shared.should_wake_producer() {
+        // A producer waiting for room waits under the lock: holding it for the
+        // notification means the producer is already waiting.
+        let _inner = shared.inner.lock();
+        shared.space_cv.notify_one();
     }
 }
 
@@ -361,14 +379,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
                     break;
                 };
                 lingered = false;
-                // fast/PROTOCOL.md, P8: a pause that began before this take holds the job.
-                crate::pause::hold(shared);
-                if shared.should_wake_producer() {
-                    // A producer waiting for room waits under the lock: holding it for
-                    // the notification means the producer is already waiting.
-                    let _inner = shared.inner.lock();
-                    shared.space_cv.notify_one();
-                }
+                after_fast_take(shared);
                 entry
             }
         };
