@@ -242,8 +242,8 @@ impl Shared {
     }
 
     /// Queues a plain job in the fast lanes, waiting for room as `wait` says, wakes a
-    /// parked worker if there is one, and returns the job's id: always for a job with a
-    /// handle, and for a handle-less one only if the priority lanes needed one. On refusal
+    /// parked worker if there is one, and returns the job's id if it has a handle (a
+    /// handle-less job draws none). On refusal
     /// the job comes back with the reason, or with `None` if the fast lanes are out of use:
     /// the job then takes the scheduler's path.
     ///
@@ -263,6 +263,7 @@ impl Shared {
                 return Err((entry.work, None));
             }
             if let Some(mut inside) = self.fast.intake.enter() {
+                // Only a job with a handle draws an id: the lanes need none to keep order.
                 let mut seq = None;
                 if let Work::Handled(job) = &entry.work {
                     let id = self.fast.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -273,16 +274,7 @@ impl Shared {
                 if self.latency_metrics {
                     entry.enqueued = self.ticks.now();
                 }
-                // A handle-less job draws an id only if the priority lanes order it by one.
-                let pushed = self.fast.lanes.push(
-                    entry,
-                    || {
-                        *seq.get_or_insert_with(|| {
-                            self.fast.next_seq.fetch_add(1, Ordering::Relaxed)
-                        })
-                    },
-                    priority,
-                );
+                let pushed = self.fast.lanes.push(entry, priority);
                 match pushed {
                     Ok(()) => {
                         if seq.is_none() {

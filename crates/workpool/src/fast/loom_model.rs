@@ -76,7 +76,7 @@ impl Pool {
             work: Work::Light(LightJob::new(|| ())),
             enqueued: 0,
         };
-        self.fast.lanes.push(job, || 0, Priority::NORMAL)?;
+        self.fast.lanes.push(job, Priority::NORMAL)?;
         if self.fast.sleepers.any() {
             let _state = self.lock();
             self.work_cv.notify_one();

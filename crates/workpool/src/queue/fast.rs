@@ -99,7 +99,13 @@ impl<T> Lane<T> {
     }
 }
 
-/// A job in the priority lanes.
+/// A job as a producer queues it after the switch to priorities.
+pub(crate) struct Pushed {
+    entry: FastEntry,
+    priority: Priority,
+}
+
+/// A job in the priority lanes, numbered in the order it was queued.
 pub(crate) struct LaneEntry {
     entry: FastEntry,
     seq: u64,
@@ -118,22 +124,113 @@ impl Queued for LaneEntry {
 /// Plain jobs waiting for a worker; see the module docs.
 pub(crate) struct FastLanes {
     /// NORMAL jobs queued before the first job at another priority. A ring of `capacity`
-    /// places bounds itself; an unbounded queue's jobs are counted in `counted`.
+    /// places bounds itself; an unbounded queue's jobs are counted in `places`.
     plain: Lane<FastEntry>,
     capacity: usize,
     /// Set by the first job at another priority; from then on every job goes to `incoming`.
     prioritized: AtomicBool,
     /// Jobs at any priority, in the order producers pushed them. Made by the first job at
     /// another priority: a ring of `capacity` places like `plain` (it never holds more than
-    /// `counted` jobs), or unbounded above [`RING_MAX`].
-    incoming: OnceLock<Lane<LaneEntry>>,
-    /// Jobs moved out of `incoming` by workers, in lanes by priority.
-    sorted: Mutex<ReadyQueue<LaneEntry>>,
-    /// Jobs in `sorted`, for looks without its lock; written only under it.
-    in_sorted: AtomicUsize,
-    /// Places taken in the queues the ring does not bound (`incoming` and `sorted`, and
-    /// `plain` when it is not a ring): their jobs plus producers about to push one.
-    counted: CachePadded<AtomicUsize>,
+    /// `capacity` jobs), or unbounded above [`RING_MAX`].
+    incoming: OnceLock<Lane<Pushed>>,
+    /// Jobs moved out of `incoming` by workers, in lanes by priority. Workers write it on
+    /// every take, so it has a cache line of its own, away from what producers read.
+    sorted: CachePadded<Sorted>,
+    /// The places of the queues the ring does not bound (`incoming` and `sorted`, and
+    /// `plain` when it is not a ring).
+    places: Places,
+}
+
+/// The priority lanes and how many jobs they hold.
+struct Sorted {
+    lanes: Mutex<Gathered>,
+    /// Jobs in `lanes`, for looks without its lock; written only under it.
+    len: AtomicUsize,
+}
+
+/// The priority lanes, and the number the next job moved into them gets. Jobs leave
+/// `incoming` in the order they were queued, so numbering them as they arrive here gives
+/// their admission order without a counter that every push would write.
+#[derive(Default)]
+struct Gathered {
+    lanes: ReadyQueue<LaneEntry>,
+    next_seq: u64,
+}
+
+/// The bound of the counted queues, kept by two counters on cache lines of their own:
+/// producers write `reserved` and workers `released`, so that a job's push and its take do
+/// not both write one line, which would move it between cores twice a job. The queues hold
+/// `reserved - released` jobs, counting producers about to push one.
+struct Places {
+    producers: CachePadded<Reserved>,
+    /// Places given back by workers, one per job taken. It only grows.
+    released: CachePadded<AtomicUsize>,
+}
+
+struct Reserved {
+    /// Places taken by producers, less those whose push failed.
+    taken: AtomicUsize,
+    /// A value `released` had: a producer checks the bound against it and reads `released`
+    /// itself only when that check fails, about once per `capacity` jobs.
+    seen: AtomicUsize,
+}
+
+impl Places {
+    fn new() -> Self {
+        Self {
+            producers: CachePadded::new(Reserved {
+                taken: AtomicUsize::new(0),
+                seen: AtomicUsize::new(0),
+            }),
+            released: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Takes a place if fewer than `capacity` jobs, `older` others among them, are queued.
+    ///
+    /// Every place taken but not yet released counts, those of producers still checking
+    /// included, so each admission is checked against every job admitted before it that is
+    /// still queued. The first check reads `seen`, before the place is taken: `released` was
+    /// at least `seen` then and only grows, so the check can only see the queue fuller than
+    /// it was when the place was taken. Only when it fails does the producer read `released`
+    /// (then `taken`, so that whatever it reads, the count is at least what was queued when
+    /// it read `taken`).
+    fn reserve(&self, capacity: usize, older: usize) -> bool {
+        let seen = self.producers.seen.load(Ordering::SeqCst);
+        let before = self.producers.taken.fetch_add(1, Ordering::SeqCst);
+        if (before + 1).saturating_sub(seen) + older <= capacity {
+            return true;
+        }
+        let released = self.released.load(Ordering::SeqCst);
+        self.producers.seen.fetch_max(released, Ordering::SeqCst);
+        let taken = self.producers.taken.load(Ordering::SeqCst);
+        if taken.saturating_sub(released) + older <= capacity {
+            return true;
+        }
+        self.unreserve();
+        false
+    }
+
+    /// Gives back a place whose push failed.
+    fn unreserve(&self) {
+        self.producers.taken.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Gives back the places of `n` jobs taken from the queues.
+    fn release(&self, n: usize) {
+        self.released.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Places taken: jobs queued, and producers about to push one.
+    fn len(&self) -> usize {
+        // `released` first: every place it counts was taken before, so the difference is
+        // never below zero.
+        let released = self.released.load(Ordering::SeqCst);
+        self.producers
+            .taken
+            .load(Ordering::SeqCst)
+            .saturating_sub(released)
+    }
 }
 
 impl FastLanes {
@@ -144,25 +241,21 @@ impl FastLanes {
             capacity,
             prioritized: AtomicBool::new(false),
             incoming: OnceLock::new(),
-            sorted: Mutex::new(ReadyQueue::default()),
-            in_sorted: AtomicUsize::new(0),
-            counted: CachePadded::new(AtomicUsize::new(0)),
+            sorted: CachePadded::new(Sorted {
+                lanes: Mutex::new(Gathered::default()),
+                len: AtomicUsize::new(0),
+            }),
+            places: Places::new(),
         }
     }
 
-    /// Queues a job, if there is room. `seq` gives its admission order; it is called only
-    /// if the priority lanes need it, so a job in the first queue draws no id.
+    /// Queues a job, if there is room.
     ///
     /// The push is a sequentially consistent read-modify-write of the queue's tail (the
     /// [`Ring`] makes it one, and so does `concurrent-queue`'s unbounded queue), so the job
     /// is visible to every later sequentially consistent look, [`is_empty`](Self::is_empty)
     /// and [`len`](Self::len) among them (fast/PROTOCOL.md, P1).
-    pub(crate) fn push(
-        &self,
-        entry: FastEntry,
-        seq: impl FnOnce() -> u64,
-        priority: Priority,
-    ) -> Result<(), Full> {
+    pub(crate) fn push(&self, entry: FastEntry, priority: Priority) -> Result<(), Full> {
         // Sequentially consistent, like the look in `lanes_busy`: a push to `incoming` comes
         // after a look that saw the flag, and the flag is set only once `incoming` is made.
         if priority != Priority::NORMAL && !self.prioritized.load(Ordering::SeqCst) {
@@ -173,11 +266,11 @@ impl FastLanes {
             if self.plain.is_ring() {
                 return self.plain.push(entry).map_err(Full);
             }
-            if !self.reserve(0) {
+            if !self.places.reserve(self.capacity, 0) {
                 return Err(Full(entry));
             }
             return self.plain.push(entry).map_err(|e| {
-                self.counted.fetch_sub(1, Ordering::SeqCst);
+                self.places.unreserve();
                 Full(e)
             });
         }
@@ -186,29 +279,15 @@ impl FastLanes {
             true => self.plain.len(),
             false => 0,
         };
-        if !self.reserve(older) {
+        if !self.places.reserve(self.capacity, older) {
             return Err(Full(entry));
         }
-        let lane_entry = LaneEntry {
-            entry,
-            seq: seq(),
-            priority,
-        };
-        self.incoming().push(lane_entry).map_err(|e| {
-            self.counted.fetch_sub(1, Ordering::SeqCst);
-            Full(e.entry)
-        })
-    }
-
-    /// Takes a place in the counted queues if fewer than `capacity` jobs, `older` others
-    /// among them, are queued.
-    fn reserve(&self, older: usize) -> bool {
-        let taken = self.counted.fetch_add(1, Ordering::SeqCst);
-        if taken + older >= self.capacity {
-            self.counted.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
+        self.incoming()
+            .push(Pushed { entry, priority })
+            .map_err(|e| {
+                self.places.unreserve();
+                Full(e.entry)
+            })
     }
 
     /// Jobs queued.
@@ -217,7 +296,7 @@ impl FastLanes {
             true => self.plain.len(),
             false => 0,
         };
-        self.counted.load(Ordering::SeqCst) + ring
+        self.places.len() + ring
     }
 
     /// `true` if the priority lanes hold jobs: exact, or with `hint` the look of
@@ -235,39 +314,45 @@ impl FastLanes {
             true => incoming.has_ready(),
             false => !incoming.is_empty(),
         };
-        waiting || self.in_sorted.load(Ordering::SeqCst) > 0
+        waiting || self.sorted.len.load(Ordering::SeqCst) > 0
     }
 
     /// The queue prioritized jobs are pushed to, made on first use.
-    fn incoming(&self) -> &Lane<LaneEntry> {
+    fn incoming(&self) -> &Lane<Pushed> {
         self.incoming.get_or_init(|| Lane::new(self.capacity))
     }
 
     /// Moves the jobs pushed before this call from `incoming` into `sorted`. Only those: a
     /// worker that kept taking what a busy producer pushes meanwhile would hold the lanes'
     /// lock for as long as the producer kept up, and wait on each job's write.
-    fn gather(&self, sorted: &mut ReadyQueue<LaneEntry>) {
+    fn gather(&self, sorted: &mut Gathered) {
         let Some(incoming) = self.incoming.get() else {
             return;
         };
         for _ in 0..incoming.len() {
-            let Some(entry) = incoming.pop() else {
+            let Some(Pushed { entry, priority }) = incoming.pop() else {
                 break;
             };
-            sorted.push(entry);
+            let seq = sorted.next_seq;
+            sorted.next_seq += 1;
+            sorted.lanes.push(LaneEntry {
+                entry,
+                seq,
+                priority,
+            });
         }
     }
 
     /// Records how many jobs `sorted` holds, before its lock is released.
-    fn count_sorted(&self, sorted: &ReadyQueue<LaneEntry>) {
-        self.in_sorted.store(sorted.len(), Ordering::SeqCst);
+    fn count_sorted(&self, sorted: &Gathered) {
+        self.sorted.len.store(sorted.lanes.len(), Ordering::SeqCst);
     }
 
     /// Takes a job from the first queue.
     fn pop_plain(&self) -> Option<FastEntry> {
         let entry = self.plain.pop()?;
         if !self.plain.is_ring() {
-            self.counted.fetch_sub(1, Ordering::SeqCst);
+            self.places.release(1);
         }
         Some(entry)
     }
@@ -277,14 +362,14 @@ impl FastLanes {
         if !self.lanes_busy(true) {
             return self.pop_plain();
         }
-        let mut sorted = self.sorted.lock();
+        let mut sorted = self.sorted.lanes.lock();
         self.gather(&mut sorted);
-        let taken = self.take_sorted(&mut sorted);
+        let taken = self.take_sorted(&mut sorted.lanes);
         self.count_sorted(&sorted);
         drop(sorted);
         let (entry, from_lanes) = taken?;
         if from_lanes {
-            self.counted.fetch_sub(1, Ordering::SeqCst);
+            self.places.release(1);
         }
         Some(entry)
     }
@@ -296,11 +381,11 @@ impl FastLanes {
             out.extend(self.pop());
             return;
         }
-        let mut sorted = self.sorted.lock();
+        let mut sorted = self.sorted.lanes.lock();
         self.gather(&mut sorted);
         let mut from_lanes = 0;
         while out.len() < max {
-            let Some((entry, lanes)) = self.take_sorted(&mut sorted) else {
+            let Some((entry, lanes)) = self.take_sorted(&mut sorted.lanes) else {
                 break;
             };
             from_lanes += usize::from(lanes);
@@ -309,7 +394,7 @@ impl FastLanes {
         self.count_sorted(&sorted);
         drop(sorted);
         if from_lanes > 0 {
-            self.counted.fetch_sub(from_lanes, Ordering::SeqCst);
+            self.places.release(from_lanes);
         }
     }
 
@@ -352,10 +437,10 @@ impl FastLanes {
         let lanes = match self.lanes_busy(true) {
             false => None,
             true => {
-                let mut sorted = self.sorted.lock();
+                let mut sorted = self.sorted.lanes.lock();
                 self.gather(&mut sorted);
                 self.count_sorted(&sorted);
-                sorted.top()
+                sorted.lanes.top()
             }
         };
         plain.max(lanes)
@@ -367,16 +452,16 @@ impl FastLanes {
             .map(|entry| entry.work)
             .collect();
         let taken = {
-            let mut sorted = self.sorted.lock();
+            let mut sorted = self.sorted.lanes.lock();
             // Every job, including any a producer is still pushing.
             while self.incoming.get().is_some_and(|q| !q.is_empty()) {
                 self.gather(&mut sorted);
             }
-            let taken = sorted.drain();
+            let taken = sorted.lanes.drain();
             self.count_sorted(&sorted);
             taken
         };
-        self.counted.fetch_sub(taken.len(), Ordering::SeqCst);
+        self.places.release(taken.len());
         all.extend(taken.into_iter().map(|e| e.entry.work));
         all
     }
@@ -384,10 +469,10 @@ impl FastLanes {
     /// Queued jobs per priority, highest first.
     pub(crate) fn by_priority(&self) -> Vec<(Priority, usize)> {
         let mut levels = {
-            let mut sorted = self.sorted.lock();
+            let mut sorted = self.sorted.lanes.lock();
             self.gather(&mut sorted);
             self.count_sorted(&sorted);
-            sorted.by_priority()
+            sorted.lanes.by_priority()
         };
         let plain = self.plain.len();
         if plain > 0 {
@@ -420,14 +505,11 @@ mod tests {
     }
 
     fn push(lanes: &FastLanes, seq: u64, priority: Priority) {
-        assert!(
-            lanes.push(job(seq), || seq, priority).is_ok(),
-            "job {seq} refused"
-        );
+        assert!(lanes.push(job(seq), priority).is_ok(), "job {seq} refused");
     }
 
     fn refusal(lanes: &FastLanes, seq: u64, priority: Priority) -> &'static str {
-        match lanes.push(job(seq), || seq, priority) {
+        match lanes.push(job(seq), priority) {
             Ok(()) => "taken",
             Err(Full(e)) => {
                 assert_eq!(e.enqueued, seq, "the refused job comes back");
@@ -526,10 +608,85 @@ mod tests {
     }
 
     #[test]
-    fn a_queued_job_takes_40_bytes_and_56_in_the_priority_ring() {
+    fn a_queued_job_takes_40_bytes_and_48_in_the_priority_ring() {
         // A 16-byte inline closure and its vtable, or a handle's cell, and the queue time.
         assert_eq!(std::mem::size_of::<FastEntry>(), 40);
-        // The prioritized ring's place: this and an 8-byte stamp, one cache line.
-        assert_eq!(std::mem::size_of::<LaneEntry>(), 56);
+        // The prioritized ring's job: the same and its level, with no number yet.
+        assert_eq!(std::mem::size_of::<Pushed>(), 48);
+    }
+}
+
+/// A shuttle model of the bound of the counted queues: producers race to fill the
+/// priority lanes while a worker takes a job. Producers check the bound against an old
+/// count of the places workers gave back and read the new one only when that check fails,
+/// so a producer that reads it late must still not admit a job beyond the bound. When the
+/// producers are done, at most `capacity` jobs are queued, `len` counts them, and each job
+/// pushed is taken once.
+#[cfg(all(test, workpool_shuttle))]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // tests may use std directly
+mod shuttle_model {
+    use super::*;
+    use crate::queue::LightJob;
+    use std::sync::Arc;
+
+    fn job(n: u64) -> FastEntry {
+        FastEntry {
+            work: Work::Light(LightJob::new(|| ())),
+            enqueued: n,
+        }
+    }
+
+    #[test]
+    fn producers_racing_a_worker_never_queue_more_than_the_bound() {
+        const CAPACITY: usize = 2;
+        shuttle::check_random(
+            || {
+                let lanes = Arc::new(FastLanes::new(CAPACITY));
+                // The switch to priorities, and one job the worker can take.
+                assert!(lanes.push(job(0), Priority::HIGH).is_ok());
+                let producers: Vec<_> = (1..=2u64)
+                    .map(|p| {
+                        let lanes = Arc::clone(&lanes);
+                        shuttle::thread::spawn(move || {
+                            let levels = [Priority::LOW, Priority::NORMAL, Priority::HIGH];
+                            let mut pushed = Vec::new();
+                            for (i, level) in levels.into_iter().enumerate() {
+                                let n = p * 10 + i as u64;
+                                if lanes.push(job(n), level).is_ok() {
+                                    pushed.push(n);
+                                }
+                            }
+                            pushed
+                        })
+                    })
+                    .collect();
+                let worker = {
+                    let lanes = Arc::clone(&lanes);
+                    shuttle::thread::spawn(move || loop {
+                        if let Some(entry) = lanes.pop() {
+                            return entry.enqueued;
+                        }
+                        shuttle::thread::yield_now();
+                    })
+                };
+                let mut pushed = vec![0];
+                for producer in producers {
+                    pushed.extend(producer.join().unwrap());
+                }
+                let mut taken = vec![worker.join().unwrap()];
+                assert!(
+                    pushed.len() - 1 <= CAPACITY,
+                    "{} jobs queued in lanes of {CAPACITY}",
+                    pushed.len() - 1
+                );
+                assert_eq!(lanes.len(), pushed.len() - 1);
+                taken.extend(std::iter::from_fn(|| lanes.pop()).map(|e| e.enqueued));
+                taken.sort_unstable();
+                pushed.sort_unstable();
+                assert_eq!(taken, pushed, "every job pushed is taken once");
+                assert_eq!(lanes.len(), 0);
+            },
+            3000,
+        );
     }
 }
