@@ -32,7 +32,7 @@ impl Pool {
     ///
     /// A job submitted after `pause` returns does not start before `resume`. A worker that
     /// took a job in the instant the pause began holds it, unstarted (counted busy in the
-    /// stats), until then; a worker that had taken several short prioritized jobs together
+    /// stats), until then; a worker that had taken several short jobs together
     /// (see [priorities](Pool#priorities)) runs them. A running job that waits on its own
     /// pool ([`Task::wait`](crate::Task::wait), [`join`](Pool::join), [`scope`](Pool::scope))
     /// has its worker run nothing while paused: neither the job it waits for nor another

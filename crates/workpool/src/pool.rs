@@ -60,10 +60,11 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// priority, so a job that is the oldest queued starts within 8 dispatches, and a job with
 /// `n` jobs queued ahead of it in placement order within `8 × (n + 1)`.
 ///
-/// Order is decided when a worker takes jobs. A worker whose recent prioritized jobs ran
-/// under 5 µs each takes up to 8 at once, in the order above, to save a lock per job; a
-/// higher-priority job that arrives meanwhile waits for those few short jobs (well under
-/// 40 µs). After longer jobs, and for the first take, a worker takes one job at a time.
+/// Order is decided when a worker takes jobs. A worker whose recent jobs ran under 5 µs
+/// each takes up to 8 at once, in the order above, to save a lock (or, without priorities,
+/// a contended update of the queue's head) per job; a higher-priority job that arrives
+/// meanwhile waits for those few short jobs (well under 40 µs). After longer jobs, and for
+/// the first take, a worker takes one job at a time.
 ///
 /// # Deadlines
 ///

@@ -357,6 +357,16 @@ impl FastLanes {
         Some(entry)
     }
 
+    /// Takes up to `max` jobs from the first queue: from a ring with one update of its head.
+    fn pop_plain_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
+        match &self.plain {
+            Lane::Ring(ring) => {
+                ring.pop_up_to(max, |entry| out.push_back(entry));
+            }
+            Lane::Unbounded(_) => out.extend(std::iter::from_fn(|| self.pop_plain()).take(max)),
+        }
+    }
+
     /// Takes the next job: the lanes' choice, weighed against the older lock-free queue.
     pub(crate) fn pop(&self) -> Option<FastEntry> {
         if !self.lanes_busy(true) {
@@ -375,10 +385,15 @@ impl FastLanes {
     }
 
     /// Takes up to `max` jobs into `out`, in the order [`pop`](Self::pop) would take them
-    /// one at a time, under one lock of the lanes. Fewer if fewer are queued.
+    /// one at a time, under one lock of the lanes (or, while they hold none, with one update
+    /// of the first queue's head). Fewer if fewer are queued.
     pub(crate) fn pop_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
-        if max <= 1 || !self.lanes_busy(true) {
+        if max <= 1 {
             out.extend(self.pop());
+            return;
+        }
+        if !self.lanes_busy(true) {
+            self.pop_plain_up_to(max, out);
             return;
         }
         let mut sorted = self.sorted.lanes.lock();
@@ -411,11 +426,6 @@ impl FastLanes {
                 None => sorted.choose(None).ok().flatten().map(|l| (l.entry, true)),
             },
         }
-    }
-
-    /// `true` once a job at a priority other than NORMAL has been queued.
-    pub(crate) fn is_prioritized(&self) -> bool {
-        self.prioritized.load(Ordering::Relaxed)
     }
 
     /// `true` if no job is queued, counting any a push is still writing: the look a worker

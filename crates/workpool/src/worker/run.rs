@@ -49,9 +49,9 @@ pub(crate) struct Local {
     pub(super) latencies: Arc<Mutex<Latencies>>,
     /// Fast-lane jobs counted and timed but not yet published.
     pub(super) batch: Batch,
-    /// Prioritized fast-lane jobs taken together and not run yet (see `take_size`).
+    /// Fast-lane jobs taken together and not run yet (see `take_size`).
     taken: VecDeque<FastEntry>,
-    /// When the last group of prioritized jobs was taken, in ticks, and how many it held.
+    /// When the last group of fast-lane jobs was taken, in ticks, and how many it held.
     last_take: Option<(u64, usize)>,
 }
 
@@ -174,7 +174,7 @@ pub(crate) fn run_claimed(shared: &Arc<Shared>, local: &mut Local, job: Arc<dyn 
     shared.end_running();
 }
 
-/// The most prioritized jobs a worker takes under one lock of the priority lanes.
+/// The most fast-lane jobs a worker takes at once (see `take_size`).
 const MAX_TAKE: usize = 8;
 /// Jobs that take less than this on average are taken [`MAX_TAKE`] at a time.
 const SHORT_JOB_NANOS: u64 = 5_000;
@@ -405,16 +405,14 @@ fn linger_for_fast(shared: &Shared) -> bool {
     linger_until(|| shared.fast.lanes.has_ready() || !shared.fast.takes_jobs())
 }
 
-/// How many jobs to take at once. Each take from the priority lanes locks them, and two
+/// How many jobs to take at once. Each take from the priority lanes locks them, and each
+/// take from the first queue moves its head's cache line to this worker's core: two
 /// workers that take one tiny job at a time mostly wait for each other. So a worker whose
-/// last jobs took under [`SHORT_JOB_NANOS`] each takes up to [`MAX_TAKE`]: a job of higher
-/// priority that arrives meanwhile waits for those few short jobs, well under 40 µs. The
-/// first take, and any after longer jobs, is a single job. Without priorities there is no
-/// lock to save, and jobs are taken one at a time.
+/// last jobs took under [`SHORT_JOB_NANOS`] each takes up to [`MAX_TAKE`]: a job that
+/// another worker could have started, or one of higher priority that arrives meanwhile,
+/// waits for those few short jobs, well under 40 µs. The first take, and any after longer
+/// jobs, is a single job.
 fn take_size(shared: &Shared, local: &mut Local) -> usize {
-    if !shared.fast.lanes.is_prioritized() {
-        return 1;
-    }
     let now = shared.ticks.now();
     let short = local.last_take.is_some_and(|(at, n)| {
         let per_job = shared.ticks.nanos_between(at, now) / u64::try_from(n.max(1)).unwrap_or(1);

@@ -199,6 +199,61 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Takes up to `max` jobs from the head, in order, with one update of the head: the
+    /// jobs whose pushes have finished writing them, up to the first that has not. `0` if
+    /// the job at the head is not ready (as for [`pop`](Self::pop)).
+    ///
+    /// Consumers that take one job at a time each move the head's line to their core on
+    /// every job; a consumer that takes several moves it once for all of them.
+    pub(crate) fn pop_up_to(&self, max: usize, mut out: impl FnMut(T)) -> usize {
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let mut ready = 0;
+            let mut end = head;
+            while ready < max && self.place(end).stamp.load(Ordering::Acquire) == end + 1 {
+                ready += 1;
+                end = self.after(end);
+            }
+            if ready == 0 {
+                let stamp = self.place(head).stamp.load(Ordering::Acquire);
+                if stamp == head {
+                    return 0;
+                }
+                // Another pop took the head's job (or the head moved since it was loaded):
+                // look at the new head.
+                spin();
+                head = self.head.load(Ordering::Relaxed);
+                continue;
+            }
+            let claimed =
+                self.head
+                    .compare_exchange_weak(head, end, Ordering::SeqCst, Ordering::Relaxed);
+            match claimed {
+                Ok(_) => {
+                    let mut position = head;
+                    for _ in 0..ready {
+                        let place = self.place(position);
+                        // SAFETY: as in `pop`, for each of these places: its stamp said it
+                        // holds the job pushed at `position`, and the acquire load saw that
+                        // push's write; this thread moved the head past all of them, so no
+                        // other pop reads here, and no push writes here until the stamp
+                        // below frees the place.
+                        let job = place
+                            .job
+                            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
+                        place
+                            .stamp
+                            .store(position.wrapping_add(self.one_lap), Ordering::Release);
+                        out(job);
+                        position = self.after(position);
+                    }
+                    return ready;
+                }
+                Err(now) => head = now,
+            }
+        }
+    }
+
     /// `true` if the job at the head is ready to take. A hint for a consumer watching the
     /// ring: it reads only what a pop would, never the tail, and it may miss a job that is
     /// ready as it looks.
@@ -291,9 +346,10 @@ mod tests {
         assert_eq!(Arc::strong_count(&job), 1);
     }
 
-    /// Every job pushed by several threads is popped exactly once, by several others, and
-    /// each consumer sees each producer's jobs in the order they were pushed. Run under
-    /// ThreadSanitizer by `scripts/sanitize.sh`.
+    /// Every job pushed by several threads is popped exactly once, by several others (one
+    /// popping a job at a time, the others several), and each consumer sees each
+    /// producer's jobs in the order they were pushed. Run under ThreadSanitizer by
+    /// `scripts/sanitize.sh`.
     #[test]
     fn producers_and_consumers_on_threads_move_every_job_exactly_once() {
         const PRODUCERS: usize = 3;
@@ -315,17 +371,20 @@ mod tests {
                 });
             }
             let consumers: Vec<_> = (0..CONSUMERS)
-                .map(|_| {
+                .map(|consumer| {
                     let (ring, taken) = (&ring, &taken);
                     s.spawn(move || {
                         let mut got = Vec::new();
                         while taken.load(Ordering::SeqCst) < PRODUCERS * JOBS {
-                            match ring.pop() {
-                                Some(job) => {
-                                    got.push(job);
-                                    taken.fetch_add(1, Ordering::SeqCst);
+                            let n = match consumer {
+                                0 => ring.pop().map(|job| got.push(job)).map_or(0, |()| 1),
+                                _ => ring.pop_up_to(consumer * 2, |job| got.push(job)),
+                            };
+                            match n {
+                                0 => std::hint::spin_loop(),
+                                n => {
+                                    taken.fetch_add(n, Ordering::SeqCst);
                                 }
-                                None => std::hint::spin_loop(),
                             }
                         }
                         got
@@ -354,20 +413,29 @@ mod tests {
     }
 
     proptest! {
-        /// Any sequence of pushes and pops matches a `VecDeque` bounded to the capacity.
+        /// Any sequence of pushes, pops and pops of several jobs matches a `VecDeque`
+        /// bounded to the capacity.
         #[test]
-        fn behaves_like_a_bounded_fifo(capacity in 1usize..6, ops in prop::collection::vec(any::<bool>(), 0..200)) {
+        fn behaves_like_a_bounded_fifo(capacity in 1usize..6, ops in prop::collection::vec((0u8..3, 1usize..8), 0..200)) {
             let ring = Ring::new(capacity);
             let mut model = VecDeque::new();
-            for (n, push) in ops.into_iter().enumerate() {
-                if push {
-                    let fits = model.len() < capacity;
-                    prop_assert_eq!(ring.push(n).is_ok(), fits);
-                    if fits {
-                        model.push_back(n);
+            for (n, (op, max)) in ops.into_iter().enumerate() {
+                match op {
+                    0 => {
+                        let fits = model.len() < capacity;
+                        prop_assert_eq!(ring.push(n).is_ok(), fits);
+                        if fits {
+                            model.push_back(n);
+                        }
                     }
-                } else {
-                    prop_assert_eq!(ring.pop(), model.pop_front());
+                    1 => prop_assert_eq!(ring.pop(), model.pop_front()),
+                    _ => {
+                        let mut got = Vec::new();
+                        let count = ring.pop_up_to(max, |job| got.push(job));
+                        let expected: Vec<usize> = model.drain(..max.min(model.len())).collect();
+                        prop_assert_eq!(count, got.len());
+                        prop_assert_eq!(got, expected);
+                    }
                 }
                 prop_assert_eq!(ring.len(), model.len());
                 prop_assert_eq!(ring.is_empty(), model.is_empty());
@@ -379,18 +447,18 @@ mod tests {
 
 /// The loom model: two producers and a consumer on a ring of two places, every interleaving
 /// (up to loom's preemption bound) under its weak memory model. Each job is taken exactly
-/// once, each producer's jobs in order, and no job is read before its write is visible.
-/// Weakening the stamp's release in `push` to `Relaxed` makes loom report the read of an
-/// unwritten place.
+/// once, each producer's jobs in order, and no job is read before its write is visible,
+/// whether the consumer takes one job at a time or several. Weakening the stamp's release
+/// in `push` to `Relaxed` makes loom report the read of an unwritten place.
 #[cfg(all(test, workpool_loom))]
 mod loom_model {
     use super::Ring;
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Producers pushing `jobs` (one list each) and a consumer taking them, on a ring of
-    /// `places` places.
-    fn model(places: usize, jobs: &'static [&'static [i32]]) {
+    /// Producers pushing `jobs` (one list each) and a consumer taking them, up to `take` at
+    /// a time (one: `pop`), on a ring of `places` places.
+    fn model(places: usize, take: usize, jobs: &'static [&'static [i32]]) {
         let total: usize = jobs.iter().map(|mine| mine.len()).sum();
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(2);
@@ -413,9 +481,12 @@ mod loom_model {
                 .collect();
             let mut taken = Vec::new();
             while taken.len() < total {
-                match ring.pop() {
-                    Some(job) => taken.push(job),
-                    None => thread::yield_now(),
+                let got = match take {
+                    1 => ring.pop().map(|job| taken.push(job)).is_some(),
+                    _ => ring.pop_up_to(take, |job| taken.push(job)) > 0,
+                };
+                if !got {
+                    thread::yield_now();
                 }
             }
             for producer in producers {
@@ -431,11 +502,17 @@ mod loom_model {
 
     #[test]
     fn a_job_is_read_only_after_its_write_even_on_a_full_ring_that_wraps() {
-        model(1, &[&[1, 2]]);
+        model(1, 1, &[&[1, 2]]);
     }
 
     #[test]
     fn two_producers_never_take_the_same_place() {
-        model(2, &[&[1], &[10]]);
+        model(2, 1, &[&[1], &[10]]);
+    }
+
+    #[test]
+    fn a_take_of_several_reads_each_job_only_after_its_write() {
+        model(2, 2, &[&[1, 2, 3]]);
+        model(2, 2, &[&[1], &[10]]);
     }
 }
