@@ -75,6 +75,25 @@ impl<T> Lane<T> {
         }
     }
 
+    /// Takes up to `max` jobs, in order, stopping at one still being written; a ring takes
+    /// them with one update of its head. How many it took.
+    fn pop_up_to(&self, max: usize, mut out: impl FnMut(T)) -> usize {
+        match self {
+            Lane::Ring(ring) => ring.pop_up_to(max, out),
+            Lane::Unbounded(queue) => {
+                let mut taken = 0;
+                while taken < max {
+                    let Ok(job) = queue.pop() else {
+                        break;
+                    };
+                    out(job);
+                    taken += 1;
+                }
+                taken
+            }
+        }
+    }
+
     /// A hint that a job is ready: see [`Ring::has_ready`].
     fn has_ready(&self) -> bool {
         match self {
@@ -329,10 +348,7 @@ impl FastLanes {
         let Some(incoming) = self.incoming.get() else {
             return;
         };
-        for _ in 0..incoming.len() {
-            let Some(Pushed { entry, priority }) = incoming.pop() else {
-                break;
-            };
+        incoming.pop_up_to(incoming.len(), |Pushed { entry, priority }| {
             let seq = sorted.next_seq;
             sorted.next_seq += 1;
             sorted.lanes.push(LaneEntry {
@@ -340,7 +356,7 @@ impl FastLanes {
                 seq,
                 priority,
             });
-        }
+        });
     }
 
     /// Records how many jobs `sorted` holds, before its lock is released.
@@ -359,11 +375,9 @@ impl FastLanes {
 
     /// Takes up to `max` jobs from the first queue: from a ring with one update of its head.
     fn pop_plain_up_to(&self, max: usize, out: &mut VecDeque<FastEntry>) {
-        match &self.plain {
-            Lane::Ring(ring) => {
-                ring.pop_up_to(max, |entry| out.push_back(entry));
-            }
-            Lane::Unbounded(_) => out.extend(std::iter::from_fn(|| self.pop_plain()).take(max)),
+        let taken = self.plain.pop_up_to(max, |entry| out.push_back(entry));
+        if !self.plain.is_ring() && taken > 0 {
+            self.places.release(taken);
         }
     }
 
@@ -601,6 +615,33 @@ mod tests {
             assert_eq!(refusal(&lanes, n + 1, level), "full");
             assert_eq!(order(&lanes), (1..=n).collect::<Vec<_>>());
             assert_eq!(lanes.len(), 0);
+        }
+    }
+
+    /// A take of several jobs gives back as many places, in every kind of queue, and takes
+    /// them in the order single takes would.
+    #[test]
+    fn a_take_of_several_frees_as_many_places() {
+        for (capacity, level) in [(16, NORMAL), (RING_MAX + 1, NORMAL), (16, LOW)] {
+            let lanes = FastLanes::new(capacity);
+            let n = u64::try_from(capacity).unwrap();
+            for seq in 0..n {
+                push(&lanes, seq, level);
+            }
+            assert_eq!(refusal(&lanes, n, level), "full");
+            let mut out = VecDeque::new();
+            lanes.pop_up_to(8, &mut out);
+            let taken: Vec<u64> = out.iter().map(|e| e.enqueued).collect();
+            assert_eq!(taken, (0..8).collect::<Vec<_>>(), "{capacity} {level:?}");
+            assert_eq!(lanes.len(), capacity - 8);
+            for seq in n..n + 8 {
+                push(&lanes, seq, level);
+            }
+            assert_eq!(
+                refusal(&lanes, n + 8, level),
+                "full",
+                "{capacity} {level:?}"
+            );
         }
     }
 
