@@ -9,6 +9,13 @@
 //!   number of jobs the pool accepted;
 //! - each job ran as often as its handle says (a plain job at most once, a retried job at most
 //!   its attempts), a task `cancel` resolved is cancelled, and every closure is dropped once.
+//! - pausing ([`Pool::pause`], [`Pool::resume`]): `is_paused` and `stats().paused` say so;
+//!   the jobs running when it began end while it lasts; no job accepted after `pause` returned
+//!   (nor one due only after that) starts before `resume`, nor resolves unless cancelled, and
+//!   `cancel` finds it unended; `wait_idle_timeout` never sees the pool idle over it; while
+//!   the model's bound on the queue says there is room, admission goes on (a `try_` call is
+//!   not refused as full, a blocking one returns); after `resume` the jobs queued meanwhile
+//!   run; a graceful end of a paused pool runs them, and `shutdown_now` hands them back unrun.
 //!
 //! Time is a [`ManualClock`]: delays, deadlines, rate limits and timeouts move only when the
 //! model advances the clock, or while a blocking call runs (a ticker thread moves the clock
@@ -42,7 +49,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -76,9 +83,13 @@ enum Hostile {
     Predicate,
     /// Jobs and destructors that call back into their own pool, and hold its last handles.
     Reentrant,
+    /// A pause whose model waits for the running jobs to end while one of them, reentrant,
+    /// waits in a `scope` (see [`OFF_BY_DEFAULT`]). Off, the model waits only for the
+    /// others.
+    ScopeAcrossPause,
 }
 
-const ALL_HOSTILE: [(Hostile, &str); 8] = [
+const ALL_HOSTILE: [(Hostile, &str); 9] = [
     (Hostile::Panic, "panic"),
     (Hostile::CaptureDrop, "capture_drop"),
     (Hostile::ResultDrop, "result_drop"),
@@ -87,11 +98,20 @@ const ALL_HOSTILE: [(Hostile, &str); 8] = [
     (Hostile::Huge, "huge"),
     (Hostile::Predicate, "predicate"),
     (Hostile::Reentrant, "reentrant"),
+    (Hostile::ScopeAcrossPause, "scope_across_pause"),
 ];
 
 /// Categories switched off by default, while the bug they find is known and not yet fixed.
-/// Empty: every category runs unless `FUZZ_OFF` names it.
-const OFF_BY_DEFAULT: &[Hostile] = &[];
+///
+/// `ScopeAcrossPause`: a job running when the pool pauses may not end until the resume,
+/// though `pause` promises that running jobs finish. Its `scope` spawned jobs to its
+/// worker's deque; one was stolen before the pause, and spawned its own nested job into the
+/// thief's deque (`Scope::spawn` pushes to the deque of the worker it runs on). Paused, no
+/// worker steals (`worker/mod.rs`, `help.rs`'s `help_here`) and the thief parks with the
+/// job in its deque, so the scope, and the job, wait for the resume. Shortest case: two
+/// workers, `[Submit(a reentrant body), Pause(true)]`, hanging about once in a few
+/// thousand runs.
+const OFF_BY_DEFAULT: &[Hostile] = &[Hostile::ScopeAcrossPause];
 
 fn enabled(h: Hostile) -> bool {
     static ON: OnceLock<BTreeSet<Hostile>> = OnceLock::new();
@@ -141,11 +161,63 @@ impl Probe {
     }
 }
 
+/// The job bodies running now, all jobs of a case together: a pause lets the running jobs
+/// end, so the model waits on this (a condition variable, not a sleep) for none to run.
+#[derive(Default)]
+struct InFlight {
+    /// Bodies running, and how many of them are reentrant (they call back into the pool).
+    running: Mutex<(u64, u64)>,
+    changed: Condvar,
+}
+
+/// One body's run, from its first statement to its return or unwinding.
+struct Running {
+    flight: Arc<InFlight>,
+    reentrant: bool,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>, reentrant: bool) -> Running {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.0 += 1;
+        running.1 += u64::from(reentrant);
+        Running {
+            flight: Arc::clone(self),
+            reentrant,
+        }
+    }
+
+    /// Blocks until no body runs (no body but reentrant ones, if `but_reentrant`).
+    fn wait_none_running(&self, but_reentrant: bool) {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        while running.0 > if but_reentrant { running.1 } else { 0 } {
+            running = self
+                .changed
+                .wait(running)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let flight = &self.flight;
+        let mut running = flight
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        running.0 -= 1;
+        running.1 -= u64::from(self.reentrant);
+        flight.changed.notify_all();
+    }
+}
+
 const ON_PURPOSE: &str = "fuzz: on purpose";
 
 /// Captured by every job: counts the closure's drop and may panic in it, or call the pool.
 struct Capture {
     probe: Arc<Probe>,
+    flight: Arc<InFlight>,
     bomb: bool,
     pool: Option<Pool>,
 }
@@ -435,6 +507,11 @@ enum Op {
     SetKeepAlive(Dur),
     Stats,
     WaitIdle,
+    /// `Pool::pause`; with the flag set, the model then waits for the jobs running to end.
+    Pause(bool),
+    /// `Pool::resume`; with the flag set, the model then waits on the handles of the plain
+    /// jobs queued while the pool was paused.
+    Resume(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -453,6 +530,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => dur().prop_map(Op::SetKeepAlive),
         1 => Just(Op::Stats),
         1 => Just(Op::WaitIdle),
+        // A pause fills the small queue within a few operations, after which most
+        // submissions are refused as full: resumes are twice as likely, so that a pause
+        // lasts some twenty operations and the rest of the case sees a running pool.
+        1 => any::<bool>().prop_map(Op::Pause),
+        2 => any::<bool>().prop_map(Op::Resume),
     ]
 }
 
@@ -571,12 +653,43 @@ struct Entry {
     holds_pool: bool,
 }
 
+/// What the model knows of an accepted job from how it was submitted.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    runs: Runs,
+    /// Its first run may be far away: see [`Entry::far`].
+    far: bool,
+    /// A plain job (`submit`, `try_submit`, `submit_timeout`, `execute`): no delay,
+    /// deadline, rate key or rerun, so it waits in the ready queue until a worker starts it.
+    plain: bool,
+    /// It cannot start before this instant of the pool's clock (its delay or start time).
+    not_before: Option<Instant>,
+}
+
+impl Terms {
+    const PLAIN: Terms = Terms {
+        runs: Runs::Once,
+        far: false,
+        plain: true,
+        not_before: None,
+    };
+}
+
+/// One accepted job (execute jobs included).
+struct Accepted {
+    op: usize,
+    probe: Arc<Probe>,
+    terms: Terms,
+    /// Its handle's index in [`Model::entries`], if it has a handle.
+    entry: Option<usize>,
+}
+
 struct Model {
     clock: ManualClock,
     pool: Option<Pool>,
     entries: Vec<Entry>,
-    /// Every accepted job's probe, with its run bound (execute jobs included).
-    accepted: Vec<(usize, Arc<Probe>, Runs)>,
+    /// Every accepted job.
+    accepted: Vec<Accepted>,
     /// Jobs handed back: they must never run.
     rejected: Vec<(usize, Arc<Probe>)>,
     progress: Arc<Mutex<String>>,
@@ -587,6 +700,14 @@ struct Model {
     current_op: usize,
     /// The pool's queue bound.
     capacity: usize,
+    /// The model paused the pool and has not resumed it since. Exact: only this thread
+    /// pauses and resumes, and a shutdown comes only at the end.
+    paused: bool,
+    /// While paused: the jobs (indices in `accepted`) that must not start before the resume:
+    /// those accepted after `pause` returned, and those not due until after it returned.
+    held: Vec<usize>,
+    /// The job bodies running now.
+    flight: Arc<InFlight>,
 }
 
 /// The longest step of the ticker: an hour. A wait of a century (what a huge duration means)
@@ -660,6 +781,7 @@ impl Model {
     fn capture(&self, probe: &Arc<Probe>, body: &Body) -> Capture {
         Capture {
             probe: Arc::clone(probe),
+            flight: Arc::clone(&self.flight),
             bomb: body.capture_bomb && enabled(Hostile::CaptureDrop),
             pool: (body.reentrant && enabled(Hostile::Reentrant)).then(|| self.pool().clone()),
         }
@@ -672,6 +794,7 @@ impl Model {
         let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
         move || {
             let capture = capture;
+            let _running = capture.flight.enter(capture.pool.is_some());
             capture.probe.runs.fetch_add(1, SeqCst);
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();
@@ -685,27 +808,107 @@ impl Model {
         }
     }
 
-    fn accept(
-        &mut self,
-        op: usize,
-        probe: Arc<Probe>,
-        task: Option<Task<Out>>,
-        runs: Runs,
-        far: bool,
-    ) {
-        self.accepted.push((op, Arc::clone(&probe), runs));
-        if let Some(task) = task {
+    fn accept(&mut self, op: usize, probe: Arc<Probe>, task: Option<Task<Out>>, terms: Terms) {
+        if self.paused {
+            // Accepted after `pause` returned: it must not start before the resume.
+            self.held.push(self.accepted.len());
+        }
+        let entry = task.map(|task| {
             self.entries.push(Entry {
                 op,
                 task: Some(task),
-                probe,
+                probe: Arc::clone(&probe),
                 outcome: None,
                 cancelled_by_us: false,
                 hostile_waker: false,
-                far,
+                far: terms.far,
                 holds_pool: false,
             });
+            self.entries.len() - 1
+        });
+        self.accepted.push(Accepted {
+            op,
+            probe,
+            terms,
+            entry,
+        });
+    }
+
+    /// `true` if the job is out of the queue for good: it has run as often as it may, or its
+    /// handle saw it end by running. Anything else may hold a place in the queue's bound
+    /// (a job cancelled or timed out while queued does until a worker skips it, which a
+    /// paused pool's workers do not).
+    fn surely_out(&self, a: &Accepted) -> bool {
+        let runs = a.probe.runs.load(SeqCst);
+        let ran_out = match a.terms.runs {
+            Runs::Once => runs >= 1,
+            Runs::AtMost(n) => runs >= n,
+            Runs::Unbounded => false,
+        };
+        let ended = a
+            .entry
+            .and_then(|k| self.entries[k].outcome)
+            .is_some_and(|o| {
+                matches!(
+                    o,
+                    Ok(()) | Err(TaskErrorKind::Failed | TaskErrorKind::Panicked)
+                )
+            });
+        ran_out || ended
+    }
+
+    /// An upper bound on the places taken in the queue's bound (ready and delayed jobs):
+    /// every accepted job not surely out of it. Only this thread submits, and a job that
+    /// re-enters (a retry, a periodic run) was counted all along, so the bound holds
+    /// whatever the workers do meanwhile.
+    fn places_taken_at_most(&self) -> usize {
+        self.accepted.iter().filter(|a| !self.surely_out(a)).count()
+    }
+
+    /// `true` if the queue surely has room for one more job.
+    fn surely_room(&self) -> bool {
+        self.places_taken_at_most() < self.capacity
+    }
+
+    /// While paused: a held plain job that is surely still queued (or held unstarted at a
+    /// worker's gate): it has not run and nobody cancelled it. Its op's index.
+    fn surely_queued(&self) -> Option<usize> {
+        self.held.iter().map(|&k| &self.accepted[k]).find_map(|a| {
+            let cancelled = a.entry.is_some_and(|e| self.entries[e].cancelled_by_us);
+            (a.terms.plain && !cancelled && a.probe.runs.load(SeqCst) == 0).then_some(a.op)
+        })
+    }
+
+    /// While paused: no held job has started, and no held plain job has resolved unless the
+    /// model cancelled it.
+    fn check_held(&self, what: &str) -> Checked<()> {
+        for &k in &self.held {
+            let a = &self.accepted[k];
+            let runs = a.probe.runs.load(SeqCst);
+            let why = match a.terms.plain {
+                true => "accepted after pause() returned",
+                false => "not due before pause() returned",
+            };
+            check!(
+                runs == 0,
+                "{what}: the job of op {} ({why}) ran {runs} times while the pool was paused",
+                a.op
+            );
+            let Some(e) = a.entry.map(|e| &self.entries[e]) else {
+                continue;
+            };
+            if a.terms.plain && !e.cancelled_by_us {
+                let finished = e.task.as_ref().is_some_and(Task::is_finished);
+                check!(
+                    e.outcome.is_none() && !finished,
+                    "{what}: the plain job of op {} ({why}) resolved while the pool was \
+                     paused, unstarted and not cancelled: {:?}",
+                    a.op,
+                    e.outcome
+                );
+            }
         }
+        Ok(())
     }
 
     fn reject<J>(&mut self, op: usize, probe: Arc<Probe>, job: J) {
@@ -714,15 +917,24 @@ impl Model {
         self.rejected.push((op, probe));
     }
 
-    fn entry(&mut self, i: usize) -> Option<&mut Entry> {
+    /// The index of a live entry, chosen by `i`.
+    fn entry_index(&self, i: usize) -> Option<usize> {
         let live: Vec<usize> = (0..self.entries.len())
             .filter(|&k| self.entries[k].task.is_some())
             .collect();
-        if live.is_empty() {
-            return None;
-        }
-        let k = live[i % live.len()];
+        (!live.is_empty()).then(|| live[i % live.len()])
+    }
+
+    fn entry(&mut self, i: usize) -> Option<&mut Entry> {
+        let k = self.entry_index(i)?;
         Some(&mut self.entries[k])
+    }
+
+    /// `true` if entry `k` is a held plain job: while paused it cannot have ended.
+    fn held_plain(&self, k: usize) -> bool {
+        self.held
+            .iter()
+            .any(|&h| self.accepted[h].entry == Some(k) && self.accepted[h].terms.plain)
     }
 
     fn record(entry: &mut Entry, result: Result<Out, TaskError>) -> Checked<()> {
@@ -744,6 +956,14 @@ impl Model {
     }
 
     fn step(&mut self, i: usize, op: &Op) -> Checked<()> {
+        self.step_op(i, op)?;
+        if self.paused {
+            self.check_held(&format!("after op {i}"))?;
+        }
+        Ok(())
+    }
+
+    fn step_op(&mut self, i: usize, op: &Op) -> Checked<()> {
         self.ops_run += 1;
         self.current_op = i;
         let blocking = matches!(
@@ -753,39 +973,40 @@ impl Model {
                 | Op::Spawn(_, _, false)
                 | Op::SubmitTimeout(_, Dur::Huge)
         );
-        if blocking && self.queue_held_for_ever() {
+        // A paused pool's queue only fills: a blocking submission to a full one would wait
+        // for the resume that this thread would have to make. So while paused, a blocking
+        // submission blocks only if the model's bound says there is room (and must then
+        // return), and otherwise takes its non-blocking form, where being full is a fair
+        // answer: `try_submit`, `try_spawn`, `submit_timeout` for an hour of pool time. There
+        // is no non-blocking `execute`: that one is skipped.
+        let non_blocking = blocking && self.paused && !self.surely_room();
+        if blocking && !non_blocking && self.queue_held_for_ever() {
             // Every place in the bound is held by a job due in a century (or a series that
             // comes back for ever): a blocking submission rightly waits that long.
             return Ok(());
         }
         match op {
+            Op::Submit(body) if non_blocking => self.try_submit(i, body)?,
             Op::Submit(body) => {
                 let probe = Arc::new(Probe::default());
                 let job = self.plain_job(&probe, body);
                 let pool = self.pool().clone();
                 match self.call("submit", true, move || pool.submit(job))? {
-                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
+                    Ok(task) => self.accept(i, probe, Some(task), Terms::PLAIN),
                     Err(e) => return Err(format!("op {i}: submit refused on an open pool: {e:?}")),
                 }
             }
-            Op::TrySubmit(body) => {
-                let probe = Arc::new(Probe::default());
-                let job = self.plain_job(&probe, body);
-                match self.call("try_submit", false, || self.pool().try_submit(job))? {
-                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
-                    Err(e) => {
-                        check!(e.is_full(), "op {i}: try_submit closed on an open pool");
-                        self.reject(i, probe, e.into_inner());
-                    }
-                }
-            }
+            Op::TrySubmit(body) => self.try_submit(i, body)?,
             Op::SubmitTimeout(body, d) => {
                 let probe = Arc::new(Probe::default());
                 let job = self.plain_job(&probe, body);
-                let d = d.get();
+                let d = match non_blocking {
+                    true => Duration::from_secs(3600),
+                    false => d.get(),
+                };
                 let pool = self.pool().clone();
                 match self.call("submit_timeout", true, move || pool.submit_timeout(job, d))? {
-                    Ok(task) => self.accept(i, probe, Some(task), Runs::Once, false),
+                    Ok(task) => self.accept(i, probe, Some(task), Terms::PLAIN),
                     Err(e) => {
                         check!(
                             e.is_timeout(),
@@ -795,6 +1016,7 @@ impl Model {
                     }
                 }
             }
+            Op::Execute(..) if non_blocking => {}
             Op::Execute(body, priority) => {
                 let probe = Arc::new(Probe::default());
                 let job = self.plain_job(&probe, body);
@@ -806,19 +1028,28 @@ impl Model {
                     Some(p) => pool.execute_with_priority(Priority::new(p), job),
                 })?;
                 check!(res.is_ok(), "op {i}: execute refused on an open pool");
-                self.accept(i, probe, None, Runs::Once, false);
+                self.accept(i, probe, None, Terms::PLAIN);
             }
-            Op::Spawn(body, opts, try_) => self.spawn(i, body, opts, *try_)?,
+            Op::Spawn(body, opts, try_) => self.spawn(i, body, opts, *try_ || non_blocking)?,
             Op::Cancel(k) => {
                 self.note("Task::cancel");
-                let Some(entry) = self.entry(*k) else {
+                let Some(k) = self.entry_index(*k) else {
                     return Ok(());
                 };
+                // While paused, a plain job accepted since has not started: it is there to
+                // cancel.
+                let unended = self.paused && self.held_plain(k);
+                let entry = &mut self.entries[k];
                 let task = entry.task.as_ref().expect("live");
                 let hostile = entry.hostile_waker;
                 match panic::catch_unwind(AssertUnwindSafe(|| task.cancel())) {
                     Ok(true) => entry.cancelled_by_us = true,
-                    Ok(false) => {}
+                    Ok(false) => check!(
+                        !unended || entry.cancelled_by_us,
+                        "op {i}: cancel() found the plain job of op {} ended, though it was \
+                         accepted while the pool was paused",
+                        entry.op
+                    ),
                     // The caller's own waker, run by the caller's own cancel: its panic
                     // reaching the caller is fair, provided the task is resolved.
                     Err(_) if hostile => entry.cancelled_by_us = task.is_finished(),
@@ -833,6 +1064,7 @@ impl Model {
             Op::WaitTimeout(k, d) => {
                 let clock = self.clock.clone();
                 let progress = Arc::clone(&self.progress);
+                let paused = self.paused;
                 let Some(entry) = self.entry(*k) else {
                     return Ok(());
                 };
@@ -840,7 +1072,13 @@ impl Model {
                     return Ok(());
                 }
                 let task = entry.task.take().expect("live");
-                let d = d.get();
+                // While paused, any job not yet ended may stay so until the resume: a wait of
+                // a century would be waited out in full (minutes of ticks). An hour of pool
+                // time still lets the ticker run the clock past delays and deadlines.
+                let d = match d {
+                    Dur::Huge if paused => Duration::from_secs(3600),
+                    d => d.get(),
+                };
                 *progress.lock().unwrap() = format!("Task::wait_timeout({d:?})");
                 let res = panic::catch_unwind(AssertUnwindSafe(|| {
                     ticking(&clock, move || task.wait_timeout(d))
@@ -913,11 +1151,139 @@ impl Model {
                     stats.submitted,
                     self.accepted.len()
                 );
+                check!(
+                    stats.paused == self.paused,
+                    "op {i}: stats say paused = {}, the model paused = {}: {stats:?}",
+                    stats.paused,
+                    self.paused
+                );
+            }
+            Op::WaitIdle if self.paused => {
+                // `wait_idle` waits for the queued jobs to run, so on a paused pool it returns
+                // only after a resume, which this thread would have to make: the bounded
+                // form, for a minute of pool time (the ticker moves the clock). It must not
+                // see the pool idle while a job accepted during the pause is queued.
+                let queued = self.surely_queued();
+                let pool = self.pool().clone();
+                let idle = self.call("wait_idle_timeout (paused)", true, move || {
+                    pool.wait_idle_timeout(Duration::from_secs(60))
+                })?;
+                if let Some(op) = queued {
+                    check!(
+                        !idle,
+                        "op {i}: wait_idle_timeout saw the paused pool idle while the job of \
+                         op {op}, accepted during the pause, was queued"
+                    );
+                }
             }
             Op::WaitIdle => {
                 let pool = self.pool().clone();
                 self.call("wait_idle", true, move || pool.wait_idle())?;
             }
+            Op::Pause(settle) => {
+                self.call("pause", false, || self.pool().pause())?;
+                self.check_paused(i, true)?;
+                if !self.paused {
+                    self.paused = true;
+                    // The clock stands still outside blocking calls: a job not due yet has
+                    // not started, and must not before the resume, due or not.
+                    let now = self.clock.now();
+                    self.held = (0..self.accepted.len())
+                        .filter(|&k| self.accepted[k].terms.not_before.is_some_and(|t| t > now))
+                        .collect();
+                }
+                if *settle {
+                    // Workers finish the jobs they are running: every body running now (and
+                    // any short job a worker took together with one, before the pause) ends.
+                    // Jobs never block here: a reentrant job's `join` and `scope` run their
+                    // own halves on its worker, paused or not (but see `ScopeAcrossPause`).
+                    self.note("pause: waiting for the running jobs to end");
+                    let but_reentrant = !enabled(Hostile::ScopeAcrossPause);
+                    self.flight.wait_none_running(but_reentrant);
+                }
+            }
+            Op::Resume(wait) => {
+                if self.paused {
+                    self.check_held(&format!("op {i}, before resume"))?;
+                }
+                self.call("resume", false, || self.pool().resume())?;
+                self.check_paused(i, false)?;
+                self.paused = false;
+                let held = std::mem::take(&mut self.held);
+                if *wait {
+                    self.wait_after_resume(i, &held)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn try_submit(&mut self, i: usize, body: &Body) -> Checked<()> {
+        // The model's bound on the queue, taken before the call: while paused nothing
+        // leaves the queue, so room now is room at the call.
+        let room = self.paused && self.surely_room();
+        let probe = Arc::new(Probe::default());
+        let job = self.plain_job(&probe, body);
+        match self.call("try_submit", false, || self.pool().try_submit(job))? {
+            Ok(task) => self.accept(i, probe, Some(task), Terms::PLAIN),
+            Err(e) => {
+                check!(e.is_full(), "op {i}: try_submit closed on an open pool");
+                check!(
+                    !room,
+                    "op {i}: try_submit refused as full on a paused pool, with at most {} of \
+                     {} places taken",
+                    self.places_taken_at_most(),
+                    self.capacity
+                );
+                self.reject(i, probe, e.into_inner());
+            }
+        }
+        Ok(())
+    }
+
+    /// `is_paused` and `stats().paused` both say `paused`.
+    fn check_paused(&self, i: usize, paused: bool) -> Checked<()> {
+        let is_paused = self.call("is_paused", false, || self.pool().is_paused())?;
+        let stats = self.call("stats", false, || self.pool().stats())?;
+        check!(
+            is_paused == paused && stats.paused == paused,
+            "op {i}: is_paused() = {is_paused}, stats().paused = {}, expected {paused}",
+            stats.paused
+        );
+        Ok(())
+    }
+
+    /// After a resume: every plain job queued during the pause, with its handle held, runs.
+    /// Each ends by running (or as cancelled, if the model cancelled it).
+    fn wait_after_resume(&mut self, i: usize, held: &[usize]) -> Checked<()> {
+        let clock = self.clock.clone();
+        for &k in held {
+            let a = &self.accepted[k];
+            let (Some(e), true) = (a.entry, a.terms.plain) else {
+                continue;
+            };
+            let op = a.op;
+            let entry = &mut self.entries[e];
+            let Some(task) = entry.task.take() else {
+                continue;
+            };
+            *self.progress.lock().unwrap() =
+                format!("op {i}: after resume, waiting on the task of op {op}");
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(|| ticking(&clock, move || task.wait())))
+                    .map_err(|p| format!("a panic escaped from Task::wait: {}", panic_text(&*p)))?;
+            Self::record(entry, result)?;
+            let outcome = entry.outcome.expect("just recorded");
+            let ran = matches!(
+                outcome,
+                Ok(()) | Err(TaskErrorKind::Failed | TaskErrorKind::Panicked)
+            );
+            check!(
+                ran || (entry.cancelled_by_us && outcome == Err(TaskErrorKind::Cancelled)),
+                "op {i}: after resume, the job of op {op}, queued while paused, ended as \
+                 {outcome:?} (cancelled by the model: {})",
+                entry.cancelled_by_us
+            );
         }
         Ok(())
     }
@@ -928,6 +1294,7 @@ impl Model {
         let acts = body.acts.clone();
         let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
         let f = move |_ctx: &JobContext| -> Result<Out, Out> {
+            let _running = capture.flight.enter(capture.pool.is_some());
             let run = capture.probe.runs.fetch_add(1, SeqCst) as usize;
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();
@@ -963,13 +1330,20 @@ impl Model {
                 job = job.deadline(at);
             }
         }
+        // The first run is due at the later of the delay's end and the start time; the pool
+        // reads its clock at the call, which is `now` or later. A delay beyond an Instant
+        // is taken as a century by the pool: a year is a lower bound either way.
+        let mut not_before: Option<Instant> = None;
         if let Some(d) = opts.delay {
             far |= matches!(d, Dur::Huge);
-            job = job.delay(d.bounded(drains));
+            let d = d.bounded(drains);
+            job = job.delay(d);
+            not_before = now.checked_add(d.min(Duration::from_secs(365 * 24 * 3600)));
         }
         if let Some(d) = opts.at {
             if let Some(at) = now.checked_add(d.bounded(drains)) {
                 job = job.at(at);
+                not_before = not_before.max(Some(at));
             }
         }
         let mut runs = Runs::Once;
@@ -1021,22 +1395,37 @@ impl Model {
         }
         let holds_pool =
             matches!(runs, Runs::Unbounded) && body.reentrant && enabled(Hostile::Reentrant);
+        let terms = Terms {
+            runs,
+            far,
+            plain: false,
+            not_before,
+        };
         let accepted = self.entries.len();
+        // See `try_submit`.
+        let room = self.paused && self.surely_room();
         let pool = self.pool().clone();
         if try_ {
             // The refusal hands the whole job back: boxed, so that the result stays small.
             match self.call("try_spawn", false, move || {
                 pool.try_spawn(job).map_err(Box::new)
             })? {
-                Ok(task) => self.accept(i, probe, Some(task), runs, far),
+                Ok(task) => self.accept(i, probe, Some(task), terms),
                 Err(e) => {
                     check!(e.is_full(), "op {i}: try_spawn closed on an open pool");
+                    check!(
+                        !room,
+                        "op {i}: try_spawn refused as full on a paused pool, with at most {} \
+                         of {} places taken",
+                        self.places_taken_at_most(),
+                        self.capacity
+                    );
                     self.reject(i, probe, (*e).into_inner());
                 }
             }
         } else {
             match self.call("spawn", true, move || pool.spawn(job).map_err(Box::new))? {
-                Ok(task) => self.accept(i, probe, Some(task), runs, far),
+                Ok(task) => self.accept(i, probe, Some(task), terms),
                 Err(e) => return Err(format!("op {i}: spawn refused on an open pool: {e:?}")),
             }
         }
@@ -1187,7 +1576,13 @@ impl Model {
                 Err(other) => return Err(format!("op {op}: ended in an unknown way: {other:?}")),
             }
         }
-        for (op, probe, bound) in &self.accepted {
+        for Accepted {
+            op,
+            probe,
+            terms: Terms { runs: bound, .. },
+            ..
+        } in &self.accepted
+        {
             check!(
                 !probe.composed_wrong.load(SeqCst),
                 "op {op}: a join or scope inside the job gave a wrong answer"
@@ -1247,6 +1642,48 @@ impl Model {
                     "handles and report disagree: handles {tally:?} (completed, failed, \
                      panicked, cancelled, timed_out, never_started), report {r:?}"
                 );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Model {
+    /// After a case that ended with the pool paused: `shutdown_now` handed back every job
+    /// the pause held (none ran; a plain one's handle says not run), and a graceful end
+    /// (`shutdown`, the last handle's drop) ran every plain one the model did not cancel.
+    fn check_paused_end(&self, end: End) -> Checked<()> {
+        for &k in &self.held {
+            let a = &self.accepted[k];
+            let op = a.op;
+            let runs = a.probe.runs.load(SeqCst);
+            let entry = a.entry.map(|e| &self.entries[e]);
+            let cancelled = entry.is_some_and(|e| e.cancelled_by_us);
+            match end {
+                End::Now => {
+                    check!(
+                        runs == 0,
+                        "shutdown_now of a paused pool: the job of op {op}, held by the pause, \
+                         ran {runs} times"
+                    );
+                    if let (true, Some(outcome)) = (a.terms.plain, entry.and_then(|e| e.outcome)) {
+                        let expected = match cancelled {
+                            true => TaskErrorKind::Cancelled,
+                            false => TaskErrorKind::NotRun,
+                        };
+                        check!(
+                            outcome == Err(expected),
+                            "shutdown_now of a paused pool: the plain job of op {op}, held by \
+                             the pause, ended as {outcome:?}, not {expected:?}"
+                        );
+                    }
+                }
+                End::Shutdown | End::Drop if a.terms.plain && !cancelled => check!(
+                    runs == 1,
+                    "{end:?} of a paused pool: the plain job of op {op}, queued during the \
+                     pause, ran {runs} times"
+                ),
+                _ => {}
             }
         }
         Ok(())
@@ -1337,7 +1774,31 @@ fn model(case: &Case, progress: Arc<Mutex<String>>) -> Checked<u64> {
         ops_run: 0,
         current_op: 0,
         capacity: case.conf.capacity,
+        paused: false,
+        held: Vec::new(),
+        flight: Arc::new(InFlight::default()),
     };
+    let out = run_case(&mut m, case);
+    if out.is_err() {
+        // A broken promise must be reported as itself: dropped as it is, the pool would
+        // shut down gracefully without the ticker, waiting out its delayed jobs (for ever, for
+        // a century-long one), and the watchdog would report a hang instead. Hand the queue
+        // back with the clock moving; a pool stuck even then is left to the watchdog.
+        if let Some(pool) = m.pool.take() {
+            m.note("abandoning the pool of a failed case");
+            let clock = m.clock.clone();
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                ticking(&clock, move || {
+                    pool.shutdown_now();
+                    drop(pool);
+                })
+            }));
+        }
+    }
+    out.map(|()| m.ops_run + 1)
+}
+
+fn run_case(m: &mut Model, case: &Case) -> Checked<()> {
     for (i, op) in case.ops.iter().enumerate() {
         m.note(format!("op {i}: {op:?}"));
         if let Op::Submit(b)
@@ -1351,9 +1812,23 @@ fn model(case: &Case, progress: Arc<Mutex<String>>) -> Checked<u64> {
         m.step(i, op)
             .map_err(|e| format!("{e} (at op {i}: {op:?})"))?;
     }
+    if m.paused && case.end == End::Drop && m.reentrant_jobs {
+        // A queued job whose closure holds a handle of its own pool keeps a paused pool
+        // alive once the test's handle is gone, and nothing is left to resume it: a cycle
+        // the user makes (as with a series that holds its pool, which `verify` cancels; a
+        // plain job has no handle to cancel it by). Resume, so that the drop can end it.
+        m.note("resume before dropping a paused pool that its jobs hold");
+        m.call("resume", false, || m.pool().resume())?;
+        m.paused = false;
+        m.held.clear();
+    }
+    let paused_at_end = m.paused;
     let report = m.end(case.end)?;
     m.verify(report.as_ref())?;
-    Ok(m.ops_run + 1)
+    if paused_at_end {
+        m.check_paused_end(case.end)?;
+    }
+    Ok(())
 }
 
 /// With `FUZZ_MAX_SECS`, cases after that many seconds are rejected (and not counted), which
