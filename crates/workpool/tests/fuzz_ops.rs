@@ -49,7 +49,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -163,11 +163,15 @@ impl Probe {
 
 /// The job bodies running now, all jobs of a case together: a pause lets the running jobs
 /// end, so the model waits on this (a condition variable, not a sleep) for none to run.
+///
+/// `parking_lot`'s lock and condition variable, not std's: job bodies run on the pool's
+/// workers, and ThreadSanitizer (`scripts/sanitize.sh`) sees through these but not through
+/// the uninstrumented std.
 #[derive(Default)]
 struct InFlight {
     /// Bodies running, and how many of them are reentrant (they call back into the pool).
-    running: Mutex<(u64, u64)>,
-    changed: Condvar,
+    running: parking_lot::Mutex<(u64, u64)>,
+    changed: parking_lot::Condvar,
 }
 
 /// One body's run, from its first statement to its return or unwinding.
@@ -178,7 +182,7 @@ struct Running {
 
 impl InFlight {
     fn enter(self: &Arc<Self>, reentrant: bool) -> Running {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = self.running.lock();
         running.0 += 1;
         running.1 += u64::from(reentrant);
         Running {
@@ -189,12 +193,9 @@ impl InFlight {
 
     /// Blocks until no body runs (no body but reentrant ones, if `but_reentrant`).
     fn wait_none_running(&self, but_reentrant: bool) {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = self.running.lock();
         while running.0 > if but_reentrant { running.1 } else { 0 } {
-            running = self
-                .changed
-                .wait(running)
-                .unwrap_or_else(PoisonError::into_inner);
+            self.changed.wait(&mut running);
         }
     }
 }
@@ -202,10 +203,7 @@ impl InFlight {
 impl Drop for Running {
     fn drop(&mut self) {
         let flight = &self.flight;
-        let mut running = flight
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut running = flight.running.lock();
         running.0 -= 1;
         running.1 -= u64::from(self.reentrant);
         flight.changed.notify_all();
