@@ -206,6 +206,10 @@ impl<T> Ring<T> {
     /// Consumers that take one job at a time each move the head's line to their core on
     /// every job; a consumer that takes several moves it once for all of them.
     pub(crate) fn pop_up_to(&self, max: usize, mut out: impl FnMut(T)) -> usize {
+        if max == 0 {
+            // Nothing to take: the loop below would wait for ever on a ready head.
+            return 0;
+        }
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             let mut ready = 0;
@@ -332,6 +336,17 @@ mod tests {
                 assert_eq!(ring.pop(), None);
             }
         }
+    }
+
+    /// A take of none returns at once and leaves the ring as it was, whether or not a job
+    /// is ready (it used to spin for ever on a ready one).
+    #[test]
+    fn a_take_of_no_jobs_takes_none() {
+        let ring = Ring::new(2);
+        assert_eq!(ring.pop_up_to(0, |_: u32| unreachable!()), 0);
+        ring.push(7).unwrap();
+        assert_eq!(ring.pop_up_to(0, |_| unreachable!()), 0);
+        assert_eq!(ring.pop(), Some(7));
     }
 
     #[test]
