@@ -177,9 +177,9 @@ struct Gathered {
 }
 
 /// The bound of the counted queues, kept by two counters on cache lines of their own:
-/// producers write `reserved` and workers `released`, so that a job's push and its take do
-/// not both write one line, which would move it between cores twice a job. The queues hold
-/// `reserved - released` jobs, counting producers about to push one.
+/// producers write `producers.taken` and workers `released`, so that a job's push and its
+/// take do not both write one line, which would move it between cores twice a job. The
+/// queues hold `taken - released` jobs, counting producers about to push one.
 struct Places {
     producers: CachePadded<Reserved>,
     /// Places given back by workers, one per job taken. It only grows.

@@ -162,41 +162,9 @@ impl<T> Ring<T> {
     /// ring is empty, or a push is under way. The pop does not read the tail to tell which;
     /// a caller that must know asks [`is_empty`](Self::is_empty).
     pub(crate) fn pop(&self) -> Option<T> {
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            let place = self.place(head);
-            let stamp = place.stamp.load(Ordering::Acquire);
-            if stamp == head + 1 {
-                let claimed = self.head.compare_exchange_weak(
-                    head,
-                    self.after(head),
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                );
-                match claimed {
-                    Ok(_) => {
-                        // SAFETY: the stamp said the place holds the job pushed at `head`,
-                        // and its acquire load saw that push's write. This thread moved the
-                        // head past `head`, so no other pop reads here, and no push writes
-                        // here until the stamp below frees the place.
-                        let job = place
-                            .job
-                            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
-                        place
-                            .stamp
-                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
-                        return Some(job);
-                    }
-                    Err(now) => head = now,
-                }
-            } else if stamp == head {
-                return None;
-            } else {
-                // Another pop took this job; look at the new head.
-                spin();
-                head = self.head.load(Ordering::Relaxed);
-            }
-        }
+        let mut job = None;
+        self.pop_up_to(1, |taken| job = Some(taken));
+        job
     }
 
     /// Takes up to `max` jobs from the head, in order, with one update of the head: the
@@ -237,8 +205,8 @@ impl<T> Ring<T> {
                     let mut position = head;
                     for _ in 0..ready {
                         let place = self.place(position);
-                        // SAFETY: as in `pop`, for each of these places: its stamp said it
-                        // holds the job pushed at `position`, and the acquire load saw that
+                        // SAFETY: for each of these places, its stamp said it holds the
+                        // job pushed at `position`, and the acquire load saw that
                         // push's write; this thread moved the head past all of them, so no
                         // other pop reads here, and no push writes here until the stamp
                         // below frees the place.
