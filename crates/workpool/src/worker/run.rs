@@ -356,7 +356,7 @@ fn run_fast_jobs(shared: &Shared, local: &mut Local) {
         let entry = match local.taken.pop_front() {
             Some(entry) => entry,
             None => {
-                let taken = match take_size(shared, local) {
+                let taken = match take_size(shared, local, ended) {
                     1 => shared.fast.lanes.pop(),
                     size => {
                         shared.fast.lanes.pop_up_to(size, &mut local.taken);
@@ -411,9 +411,10 @@ fn linger_for_fast(shared: &Shared) -> bool {
 /// last jobs took under [`SHORT_JOB_NANOS`] each takes up to [`MAX_TAKE`]: a job that
 /// another worker could have started, or one of higher priority that arrives meanwhile,
 /// waits for those few short jobs, well under 40 µs. The first take, and any after longer
-/// jobs, is a single job.
-fn take_size(shared: &Shared, local: &mut Local) -> usize {
-    let now = shared.ticks.now();
+/// jobs, is a single job. `ended`, when the pool times jobs, is when the last one ended,
+/// which serves as now without another read of the clock.
+fn take_size(shared: &Shared, local: &mut Local, ended: Option<u64>) -> usize {
+    let now = ended.unwrap_or_else(|| shared.ticks.now());
     let short = local.last_take.is_some_and(|(at, n)| {
         let per_job = shared.ticks.nanos_between(at, now) / u64::try_from(n.max(1)).unwrap_or(1);
         per_job < SHORT_JOB_NANOS
