@@ -223,11 +223,8 @@ fn help_here() -> bool {
     if home.nested(worker::help_one) {
         return true;
     }
-    // A paused pool's workers steal nothing (fast/PROTOCOL.md, P8).
-    match (!home.shared.fast.is_paused())
-        .then(|| home.shared.steals.steal())
-        .flatten()
-    {
+    // Paused or not: a job in a deque belongs to a job that started (fast/PROTOCOL.md, P8).
+    match home.shared.steals.steal() {
         Some(job) => {
             home.deeper(|shared| run_local(shared, job));
             true

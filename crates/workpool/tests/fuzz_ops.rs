@@ -83,13 +83,9 @@ enum Hostile {
     Predicate,
     /// Jobs and destructors that call back into their own pool, and hold its last handles.
     Reentrant,
-    /// A pause whose model waits for the running jobs to end while one of them, reentrant,
-    /// waits in a `scope` (see [`OFF_BY_DEFAULT`]). Off, the model waits only for the
-    /// others.
-    ScopeAcrossPause,
 }
 
-const ALL_HOSTILE: [(Hostile, &str); 9] = [
+const ALL_HOSTILE: [(Hostile, &str); 8] = [
     (Hostile::Panic, "panic"),
     (Hostile::CaptureDrop, "capture_drop"),
     (Hostile::ResultDrop, "result_drop"),
@@ -98,20 +94,7 @@ const ALL_HOSTILE: [(Hostile, &str); 9] = [
     (Hostile::Huge, "huge"),
     (Hostile::Predicate, "predicate"),
     (Hostile::Reentrant, "reentrant"),
-    (Hostile::ScopeAcrossPause, "scope_across_pause"),
 ];
-
-/// Categories switched off by default, while the bug they find is known and not yet fixed.
-///
-/// `ScopeAcrossPause`: a job running when the pool pauses may not end until the resume,
-/// though `pause` promises that running jobs finish. Its `scope` spawned jobs to its
-/// worker's deque; one was stolen before the pause, and spawned its own nested job into the
-/// thief's deque (`Scope::spawn` pushes to the deque of the worker it runs on). Paused, no
-/// worker steals (`worker/mod.rs`, `help.rs`'s `help_here`) and the thief parks with the
-/// job in its deque, so the scope, and the job, wait for the resume. Shortest case: two
-/// workers, `[Submit(a reentrant body), Pause(true)]`, hanging about once in a few
-/// thousand runs.
-const OFF_BY_DEFAULT: &[Hostile] = &[Hostile::ScopeAcrossPause];
 
 fn enabled(h: Hostile) -> bool {
     static ON: OnceLock<BTreeSet<Hostile>> = OnceLock::new();
@@ -120,9 +103,7 @@ fn enabled(h: Hostile) -> bool {
         let off: Vec<&str> = off.split(',').map(str::trim).collect();
         ALL_HOSTILE
             .iter()
-            .filter(|(h, name)| {
-                !OFF_BY_DEFAULT.contains(h) && !off.contains(name) && !off.contains(&"all")
-            })
+            .filter(|(_, name)| !off.contains(name) && !off.contains(&"all"))
             .map(|(h, _)| *h)
             .collect()
     })
@@ -169,32 +150,28 @@ impl Probe {
 /// the uninstrumented std.
 #[derive(Default)]
 struct InFlight {
-    /// Bodies running, and how many of them are reentrant (they call back into the pool).
-    running: parking_lot::Mutex<(u64, u64)>,
+    /// Bodies running.
+    running: parking_lot::Mutex<u64>,
     changed: parking_lot::Condvar,
 }
 
 /// One body's run, from its first statement to its return or unwinding.
 struct Running {
     flight: Arc<InFlight>,
-    reentrant: bool,
 }
 
 impl InFlight {
-    fn enter(self: &Arc<Self>, reentrant: bool) -> Running {
-        let mut running = self.running.lock();
-        running.0 += 1;
-        running.1 += u64::from(reentrant);
+    fn enter(self: &Arc<Self>) -> Running {
+        *self.running.lock() += 1;
         Running {
             flight: Arc::clone(self),
-            reentrant,
         }
     }
 
-    /// Blocks until no body runs (no body but reentrant ones, if `but_reentrant`).
-    fn wait_none_running(&self, but_reentrant: bool) {
+    /// Blocks until no body runs.
+    fn wait_none_running(&self) {
         let mut running = self.running.lock();
-        while running.0 > if but_reentrant { running.1 } else { 0 } {
+        while *running > 0 {
             self.changed.wait(&mut running);
         }
     }
@@ -204,8 +181,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         let flight = &self.flight;
         let mut running = flight.running.lock();
-        running.0 -= 1;
-        running.1 -= u64::from(self.reentrant);
+        *running -= 1;
         flight.changed.notify_all();
     }
 }
@@ -792,7 +768,7 @@ impl Model {
         let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
         move || {
             let capture = capture;
-            let _running = capture.flight.enter(capture.pool.is_some());
+            let _running = capture.flight.enter();
             capture.probe.runs.fetch_add(1, SeqCst);
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();
@@ -1194,10 +1170,10 @@ impl Model {
                     // Workers finish the jobs they are running: every body running now (and
                     // any short job a worker took together with one, before the pause) ends.
                     // Jobs never block here: a reentrant job's `join` and `scope` run their
-                    // own halves on its worker, paused or not (but see `ScopeAcrossPause`).
+                    // jobs on its workers, paused or not (including the jobs its scope's jobs
+                    // spawned to another worker's deque).
                     self.note("pause: waiting for the running jobs to end");
-                    let but_reentrant = !enabled(Hostile::ScopeAcrossPause);
-                    self.flight.wait_none_running(but_reentrant);
+                    self.flight.wait_none_running();
                 }
             }
             Op::Resume(wait) => {
@@ -1292,7 +1268,7 @@ impl Model {
         let acts = body.acts.clone();
         let result_bomb = body.result_bomb && enabled(Hostile::ResultDrop);
         let f = move |_ctx: &JobContext| -> Result<Out, Out> {
-            let _running = capture.flight.enter(capture.pool.is_some());
+            let _running = capture.flight.enter();
             let run = capture.probe.runs.fetch_add(1, SeqCst) as usize;
             if let Some(pool) = &capture.pool {
                 let _ = pool.stats();

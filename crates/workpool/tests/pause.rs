@@ -426,3 +426,43 @@ fn pauses_racing_producers_lose_nothing_on_an_elastic_pool() {
         (0, 3),
     );
 }
+
+/// A job running when the pool pauses finishes while paused, even when the scope it waits in
+/// spawned a job that sits in another worker's deque: that job belongs to the running job, so
+/// the pause does not hold it back. Before, the worker holding it parked and the scope's
+/// owner could not steal it, so the running job waited for `resume`.
+#[test]
+fn a_scope_running_when_the_pool_pauses_finishes_its_nested_jobs() {
+    let pool = Pool::new(2);
+    let paused = Gate::new();
+    let _open = paused.open_on_drop();
+    let (spawned_tx, spawned) = mpsc::channel();
+    let nested_ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = {
+        let (pool2, paused, ran) = (pool.clone(), Arc::clone(&paused), Arc::clone(&nested_ran));
+        pool.submit(move || {
+            pool2.scope(|s| {
+                // Stolen by the other worker, since this one blocks below instead of
+                // taking it back: the nested job it spawns goes to that worker's deque.
+                s.spawn(|| {
+                    s.spawn(move || ran.store(true, std::sync::atomic::Ordering::SeqCst));
+                    spawned_tx.send(()).unwrap();
+                    paused.wait();
+                });
+                paused.wait();
+            });
+        })
+        .unwrap()
+    };
+    spawned.recv().unwrap();
+    pool.pause();
+    paused.open();
+    let ended = running.wait_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the running job did not finish while paused"
+    );
+    assert!(nested_ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(pool.is_paused());
+    pool.resume();
+}

@@ -179,13 +179,11 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
             Next::Nothing => None,
         };
         // Nothing the pool may start now: a job another worker's scope or join spawned, if
-        // there is one. The rate limit does not hold it back: it is part of a job that
-        // started, not a queued job. (A throttled worker that did not steal it would not
-        // park either, since a deque holds a job, and would go round with the lock held.)
-        if let Some(job) = (!shared.fast.is_paused())
-            .then(|| shared.steals.steal())
-            .flatten()
-        {
+        // there is one. Neither the rate limit nor a pause holds it back: it is part of a job
+        // that started, not a queued job (P8). (A throttled or paused worker that did not
+        // steal it would not park either, since a deque holds a job, and would go round with
+        // the lock held.)
+        if let Some(job) = shared.steals.steal() {
             idle_since = None;
             spun = false;
             drop(inner);
@@ -240,8 +238,10 @@ fn worker_main(shared: Arc<Shared>, id: u64, slot: Slot) {
         // a producer either sees this worker asleep and wakes it, or its push is visible to
         // the look made here. P7: the look at the deques comes after `may_park`'s fence,
         // which pairs with the fence of a worker that pushed to its deque. P8: a paused
-        // pool's worker parks whatever is queued.
-        if (shared.fast.may_park() && !shared.steals.any()) || shared.fast.is_paused() {
+        // pool's worker parks whatever the lanes hold, but not over a job in a deque, which
+        // belongs to a job that started.
+        let lanes_empty = shared.fast.may_park();
+        if (lanes_empty || shared.fast.is_paused()) && !shared.steals.any() {
             match wake_at {
                 Some(at) => shared.clock.wait_until(&shared.work_cv, &mut inner, at),
                 None => shared.work_cv.wait(&mut inner),
